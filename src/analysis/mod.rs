@@ -1,0 +1,3 @@
+//! Analyses over stored embeddings: projections (t-SNE), clustering and trajectory statistics.
+
+pub mod tsne;

@@ -1,0 +1,236 @@
+//! Models: the traits the engine calls (text→image, image→text, embedding), the model catalog,
+//! model files on disk, ONNX Runtime implementations and the dummy models used by tests and the demo.
+//!
+//! Every call is batched: N inputs and N seeds in, N outputs out, in the same order.
+
+pub mod catalog;
+pub mod dummy;
+pub mod onnx;
+
+use image::RgbImage;
+use thiserror::Error;
+
+pub use catalog::{CatalogEntry, ModelKind, catalog, lookup};
+
+/// What a model consumes or produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Modality {
+    Text,
+    Image,
+}
+
+impl std::fmt::Display for Modality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Modality::Text => "text",
+            Modality::Image => "image",
+        })
+    }
+}
+
+/// The output of one generative invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Text(String),
+    Image(RgbImage),
+}
+
+impl Output {
+    pub fn modality(&self) -> Modality {
+        match self {
+            Output::Text(_) => Modality::Text,
+            Output::Image(_) => Modality::Image,
+        }
+    }
+}
+
+/// A borrowed input to a generative model or an embedder.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    Text(&'a str),
+    Image(&'a RgbImage),
+}
+
+impl<'a> Input<'a> {
+    pub fn modality(&self) -> Modality {
+        match self {
+            Input::Text(_) => Modality::Text,
+            Input::Image(_) => Modality::Image,
+        }
+    }
+}
+
+impl<'a> From<&'a Output> for Input<'a> {
+    fn from(output: &'a Output) -> Self {
+        match output {
+            Output::Text(text) => Input::Text(text),
+            Output::Image(image) => Input::Image(image),
+        }
+    }
+}
+
+/// A per-invocation seed. `None` is "unseeded" (the config's `-1`): a fresh random draw each call.
+pub type Seed = Option<u64>;
+
+#[derive(Debug, Error)]
+pub enum ModelError {
+    #[error("unknown model '{name}'; available models: {available}")]
+    UnknownModel { name: String, available: String },
+    #[error("model '{model}' expects {expected} input but was given {given}")]
+    WrongInput {
+        model: String,
+        expected: Modality,
+        given: Modality,
+    },
+    #[error("model '{model}' was given {inputs} inputs but {seeds} seeds")]
+    BatchMismatch {
+        model: String,
+        inputs: usize,
+        seeds: usize,
+    },
+    #[error(
+        "model file(s) missing for '{model}': {}\nfetch them with: panic-tda models fetch {model}",
+        .missing.join(", ")
+    )]
+    MissingFiles { model: String, missing: Vec<String> },
+    #[error(transparent)]
+    Runtime(#[from] onnx::RuntimeError),
+    #[error("model '{model}' failed: {message}")]
+    Inference { model: String, message: String },
+    #[error("tokenizer for '{model}' failed: {message}")]
+    Tokenizer { model: String, message: String },
+    #[error("model '{model}' produced an empty caption")]
+    EmptyOutput { model: String },
+}
+
+/// A text→image model.
+pub trait TextToImage: Send {
+    fn name(&self) -> &str;
+    /// One image per prompt, `size`×`size` pixels. `seeds[i]` seeds `prompts[i]`.
+    fn generate(
+        &mut self,
+        prompts: &[&str],
+        seeds: &[Seed],
+        size: u32,
+    ) -> Result<Vec<RgbImage>, ModelError>;
+}
+
+/// An image→text (captioning) model.
+pub trait ImageToText: Send {
+    fn name(&self) -> &str;
+    /// One caption per image. `seeds[i]` seeds `images[i]`.
+    fn caption(&mut self, images: &[&RgbImage], seeds: &[Seed]) -> Result<Vec<String>, ModelError>;
+}
+
+/// A loaded generative model of either direction; what a network step calls.
+pub enum GenerativeModel {
+    TextToImage(Box<dyn TextToImage>),
+    ImageToText(Box<dyn ImageToText>),
+}
+
+impl GenerativeModel {
+    pub fn name(&self) -> &str {
+        match self {
+            GenerativeModel::TextToImage(model) => model.name(),
+            GenerativeModel::ImageToText(model) => model.name(),
+        }
+    }
+
+    pub fn input_modality(&self) -> Modality {
+        match self {
+            GenerativeModel::TextToImage(_) => Modality::Text,
+            GenerativeModel::ImageToText(_) => Modality::Image,
+        }
+    }
+
+    pub fn output_modality(&self) -> Modality {
+        match self {
+            GenerativeModel::TextToImage(_) => Modality::Image,
+            GenerativeModel::ImageToText(_) => Modality::Text,
+        }
+    }
+
+    /// Runs one batch; every input must be of the model's input modality.
+    pub fn invoke_batch(
+        &mut self,
+        inputs: &[Input<'_>],
+        seeds: &[Seed],
+        image_size: u32,
+    ) -> Result<Vec<Output>, ModelError> {
+        if inputs.len() != seeds.len() {
+            return Err(ModelError::BatchMismatch {
+                model: self.name().to_owned(),
+                inputs: inputs.len(),
+                seeds: seeds.len(),
+            });
+        }
+        let expected = self.input_modality();
+        if let Some(bad) = inputs.iter().find(|input| input.modality() != expected) {
+            return Err(ModelError::WrongInput {
+                model: self.name().to_owned(),
+                expected,
+                given: bad.modality(),
+            });
+        }
+        match self {
+            GenerativeModel::TextToImage(model) => {
+                let prompts: Vec<&str> = inputs
+                    .iter()
+                    .filter_map(|input| match input {
+                        Input::Text(text) => Some(*text),
+                        Input::Image(_) => None,
+                    })
+                    .collect();
+                Ok(model
+                    .generate(&prompts, seeds, image_size)?
+                    .into_iter()
+                    .map(Output::Image)
+                    .collect())
+            }
+            GenerativeModel::ImageToText(model) => {
+                let images: Vec<&RgbImage> = inputs
+                    .iter()
+                    .filter_map(|input| match input {
+                        Input::Image(image) => Some(*image),
+                        Input::Text(_) => None,
+                    })
+                    .collect();
+                Ok(model
+                    .caption(&images, seeds)?
+                    .into_iter()
+                    .map(Output::Text)
+                    .collect())
+            }
+        }
+    }
+}
+
+/// What an embedding model accepts and returns.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EmbedderInfo {
+    pub name: String,
+    /// Modalities it can embed; a joint text/image model lists both.
+    pub modalities: Vec<Modality>,
+    pub dimension: usize,
+    /// Whether returned vectors are L2-normalised.
+    pub normalised: bool,
+}
+
+/// An embedding model.
+pub trait Embedder: Send {
+    fn info(&self) -> &EmbedderInfo;
+    /// One vector of `info().dimension` floats per input, in input order.
+    fn embed(&mut self, inputs: &[Input<'_>]) -> Result<Vec<Vec<f32>>, ModelError>;
+}
+
+/// Where the engine gets its models from. The real provider loads catalog models (ONNX files
+/// from the model cache); tests inject counting or failing models through this trait.
+pub trait ModelProvider: Send + Sync {
+    /// The catalog description of `name` (used by config validation), `None` when unknown.
+    fn describe(&self, name: &str) -> Option<ModelKind>;
+    /// Every model name this provider knows, in catalog order.
+    fn names(&self) -> Vec<String>;
+    fn load_generative(&self, name: &str) -> Result<GenerativeModel, ModelError>;
+    fn load_embedder(&self, name: &str) -> Result<Box<dyn Embedder>, ModelError>;
+}
