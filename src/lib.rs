@@ -10,3 +10,4 @@ pub mod gui;
 pub mod info;
 pub mod models;
 pub mod paths;
+pub mod store;
