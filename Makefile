@@ -1,0 +1,27 @@
+# The two commands a new user needs (see README.md):
+#   make run    build and open the app on the default local database with the demo models
+#   make test   install everything the tests need and run the whole test suite
+# Both start with `scripts/setup.sh`, which is quick when everything is already installed.
+
+CARGO ?= cargo
+
+.PHONY: run test setup setup-gpu fixtures lint bench package
+
+run: setup
+	$(CARGO) run --release --bin panic-tda
+
+test: setup fixtures
+	$(CARGO) test --all-targets
+
+setup:
+	scripts/setup.sh
+
+setup-gpu:
+	scripts/setup.sh --gpu
+
+fixtures:
+	scripts/test-fixtures.sh
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
