@@ -98,6 +98,8 @@ pub struct InvocationRecord {
     pub input_invocation_id: Option<String>,
     pub seed: i64,
     pub output: Output,
+    /// How many invocations shared the model call; `started_at`/`completed_at` are that call's.
+    pub batch_size: u32,
     pub started_at: Timestamp,
     pub completed_at: Timestamp,
 }
@@ -300,8 +302,8 @@ impl Store {
         self.write(|tx| {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO invocation (id, run_id, sequence_number, model, output_type, input_invocation_id,
-                    seed, output_text, output_image, output_hash, started_at, completed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    seed, output_text, output_image, output_hash, batch_size, started_at, completed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             for (invocation, image) in step.invocations.iter().zip(&encoded) {
                 let text = match &invocation.output {
@@ -319,6 +321,7 @@ impl Store {
                     text,
                     image,
                     output_hash(&invocation.output).as_slice(),
+                    invocation.batch_size,
                     invocation.started_at,
                     invocation.completed_at
                 ])?;
@@ -390,7 +393,7 @@ impl Store {
     pub fn invocations(&self, run_id: &str) -> Result<Vec<InvocationRecord>> {
         let mut statement = self.conn.prepare_cached(
             "SELECT id, run_id, sequence_number, model, input_invocation_id, seed, output_type,
-                    output_text, output_image, started_at, completed_at
+                    output_text, output_image, started_at, completed_at, batch_size
              FROM invocation WHERE run_id = ?1 ORDER BY sequence_number",
         )?;
         let rows = statement
@@ -407,12 +410,13 @@ impl Store {
                     row.get::<_, Option<Vec<u8>>>(8)?,
                     row.get::<_, i64>(9)?,
                     row.get::<_, i64>(10)?,
+                    row.get::<_, u32>(11)?,
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(
-                |(id, run_id, sequence_number, model, input, seed, kind, text, image, started, completed)| {
+                |(id, run_id, sequence_number, model, input, seed, kind, text, image, started, completed, batch_size)| {
                     let output = output_from_columns(&kind, text, image, &id)?;
                     Ok(InvocationRecord {
                         id,
@@ -422,6 +426,7 @@ impl Store {
                         input_invocation_id: input,
                         seed,
                         output,
+                        batch_size,
                         started_at: started,
                         completed_at: completed,
                     })
@@ -567,15 +572,18 @@ impl Store {
         bytes.map(|bytes| decode_vector(&bytes)).transpose()
     }
 
-    /// Durations (seconds) of the most recent `limit` invocations of `model`, newest first.
+    /// Seconds per item of the most recent `limit` invocations of `model` (the model call's
+    /// duration divided by its batch size), newest first.
     pub fn recent_durations(&self, model: &str, limit: usize) -> Result<Vec<f64>> {
         let mut statement = self.conn.prepare_cached(
-            "SELECT completed_at - started_at FROM invocation WHERE model = ?1
+            "SELECT completed_at - started_at, batch_size FROM invocation WHERE model = ?1
              ORDER BY completed_at DESC LIMIT ?2",
         )?;
         let rows = statement
-            .query_map(params![model, limit as i64], |row| row.get::<_, i64>(0))?
-            .map(|micros| micros.map(|micros| micros as f64 / 1e6))
+            .query_map(params![model, limit as i64], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+            })?
+            .map(|row| row.map(|(micros, batch)| micros as f64 / 1e6 / batch.max(1) as f64))
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }

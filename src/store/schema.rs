@@ -48,6 +48,7 @@ CREATE TABLE invocation (
     output_text          TEXT,
     output_image         BLOB,
     output_hash          BLOB NOT NULL,
+    batch_size           INTEGER NOT NULL DEFAULT 1 CHECK (batch_size >= 1),
     started_at           INTEGER NOT NULL,
     completed_at         INTEGER NOT NULL,
     UNIQUE (run_id, sequence_number)
