@@ -5,6 +5,8 @@
 //! The GUI and the CLI are thin front ends over the same library calls.
 
 pub mod analysis;
+pub mod config;
+pub mod engine;
 pub mod export;
 pub mod gui;
 pub mod info;
