@@ -5,12 +5,15 @@
 
 pub mod catalog;
 pub mod dummy;
+pub mod files;
 pub mod onnx;
+pub mod provider;
 
 use image::RgbImage;
 use thiserror::Error;
 
 pub use catalog::{CatalogEntry, ModelKind, catalog, lookup};
+pub use provider::{CatalogProvider, ProviderOptions};
 
 /// What a model consumes or produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -102,6 +105,18 @@ pub enum ModelError {
     Tokenizer { model: String, message: String },
     #[error("model '{model}' produced an empty caption")]
     EmptyOutput { model: String },
+    #[error("model '{model}' is a {actual} model, not a {expected} model")]
+    WrongKind {
+        model: String,
+        expected: &'static str,
+        actual: &'static str,
+    },
+    #[error("could not get the files of '{model}': {source}")]
+    Fetch {
+        model: String,
+        #[source]
+        source: files::FetchError,
+    },
 }
 
 /// A text→image model.

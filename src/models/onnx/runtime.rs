@@ -16,8 +16,7 @@ use crate::paths::AppPaths;
 pub const MIN_ORT_MINOR: u32 = 31;
 
 const LIBRARY_FILE: &str = "libonnxruntime.so.1.31.1";
-const SETUP_HINT: &str =
-    "run `make setup` in the panic-tda source tree (or set ORT_DYLIB_PATH to a libonnxruntime.so of version 1.31 or newer)";
+const SETUP_HINT: &str = "run `make setup` in the panic-tda source tree (or set ORT_DYLIB_PATH to a libonnxruntime.so of version 1.31 or newer)";
 
 #[derive(Debug, Error)]
 pub enum RuntimeError {
@@ -66,7 +65,17 @@ impl RuntimeInfo {
 }
 
 /// Which hardware to run models on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DevicePreference {
     /// CUDA when its provider loads, otherwise the CPU.
@@ -132,7 +141,8 @@ pub fn library_version(path: &Path) -> Result<String, RuntimeError> {
     };
     // SAFETY: loading a shared library runs its initialisers; this is the library the user (or
     // setup) chose to run models with, and it is loaded again by `ort` right after.
-    let library = unsafe { libloading::Library::new(path) }.map_err(|e| not_loadable(e.to_string()))?;
+    let library =
+        unsafe { libloading::Library::new(path) }.map_err(|e| not_loadable(e.to_string()))?;
     // SAFETY: the symbol has this signature in every ONNX Runtime release (C API, stable ABI).
     let get_api_base: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
         unsafe { library.get(b"OrtGetApiBase") }
@@ -166,7 +176,9 @@ pub fn init(paths: &AppPaths) -> Result<&'static RuntimeInfo, RuntimeError> {
     if let Some(loaded) = LOADED.get() {
         return Ok(&loaded.info);
     }
-    let _guard = LOADING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = LOADING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(loaded) = LOADED.get() {
         return Ok(&loaded.info);
     }
@@ -204,7 +216,8 @@ pub fn init(paths: &AppPaths) -> Result<&'static RuntimeInfo, RuntimeError> {
 
 fn available_providers() -> Vec<String> {
     let mut providers = Vec::new();
-    let probes: [(&str, fn() -> ort::Result<bool>); 3] = [
+    type Probe = fn() -> ort::Result<bool>;
+    let probes: [(&str, Probe); 3] = [
         (ort::ep::CPU::NAME, ort::ep::CPU::is_available),
         (ort::ep::CUDA::NAME, ort::ep::CUDA::is_available),
         (ort::ep::TensorRT::NAME, ort::ep::TensorRT::is_available),
@@ -261,7 +274,10 @@ fn preload_cuda_libraries(library: &Path) {
 }
 
 /// Picks the execution providers for a session according to `preference`.
-pub fn choose_device(info: &RuntimeInfo, preference: DevicePreference) -> Result<DeviceChoice, RuntimeError> {
+pub fn choose_device(
+    info: &RuntimeInfo,
+    preference: DevicePreference,
+) -> Result<DeviceChoice, RuntimeError> {
     let cuda = ort::ep::CUDA::NAME;
     let tensorrt = ort::ep::TensorRT::NAME;
     let cpu = ort::ep::CPU::NAME;
@@ -271,25 +287,32 @@ pub fn choose_device(info: &RuntimeInfo, preference: DevicePreference) -> Result
     };
     match preference {
         DevicePreference::Cpu => Ok(choice(cpu, "requested --device cpu".into())),
-        DevicePreference::Cuda if info.has_provider(cuda) => Ok(choice(cuda, "requested --device cuda".into())),
+        DevicePreference::Cuda if info.has_provider(cuda) => {
+            Ok(choice(cuda, "requested --device cuda".into()))
+        }
         DevicePreference::Tensorrt if info.has_provider(tensorrt) => {
             Ok(choice(tensorrt, "requested --device tensorrt".into()))
         }
-        DevicePreference::Cuda | DevicePreference::Tensorrt => Err(RuntimeError::ProviderUnavailable {
-            provider: format!("{preference:?}").to_lowercase(),
-            reason: format!(
-                "the ONNX Runtime at {} only has {}; install the GPU build with `make setup-gpu`",
-                info.path.display(),
-                info.providers.join(", ")
-            ),
-        }),
+        DevicePreference::Cuda | DevicePreference::Tensorrt => {
+            Err(RuntimeError::ProviderUnavailable {
+                provider: format!("{preference:?}").to_lowercase(),
+                reason: format!(
+                    "the ONNX Runtime at {} only has {}; install the GPU build with `make setup-gpu`",
+                    info.path.display(),
+                    info.providers.join(", ")
+                ),
+            })
+        }
         DevicePreference::Auto if info.has_provider(cuda) => Ok(choice(
             cuda,
             "auto: the CUDA provider is available in the loaded ONNX Runtime".into(),
         )),
         DevicePreference::Auto => Ok(choice(
             cpu,
-            format!("auto: no CUDA provider in the ONNX Runtime at {}", info.path.display()),
+            format!(
+                "auto: no CUDA provider in the ONNX Runtime at {}",
+                info.path.display()
+            ),
         )),
     }
 }
@@ -311,7 +334,9 @@ pub fn session_builder(
         .with_optimization_level(GraphOptimizationLevel::Level3)
         .map_err(|e| e.to_string())?;
     if threads > 0 {
-        builder = builder.with_intra_threads(threads).map_err(|e| e.to_string())?;
+        builder = builder
+            .with_intra_threads(threads)
+            .map_err(|e| e.to_string())?;
     }
     let providers = if device.provider == ort::ep::TensorRT::NAME {
         vec![
@@ -324,7 +349,9 @@ pub fn session_builder(
         Vec::new()
     };
     if !providers.is_empty() {
-        builder = builder.with_execution_providers(providers).map_err(|e| e.to_string())?;
+        builder = builder
+            .with_execution_providers(providers)
+            .map_err(|e| e.to_string())?;
     }
     Ok(builder)
 }
@@ -350,8 +377,14 @@ mod tests {
         }
         let err = locate_library(&paths).expect_err("nothing is installed in a fresh temp dir");
         let message = err.to_string();
-        assert!(message.contains("cpu/libonnxruntime.so.1.31.1"), "{message}");
-        assert!(message.contains("gpu/libonnxruntime.so.1.31.1"), "{message}");
+        assert!(
+            message.contains("cpu/libonnxruntime.so.1.31.1"),
+            "{message}"
+        );
+        assert!(
+            message.contains("gpu/libonnxruntime.so.1.31.1"),
+            "{message}"
+        );
         assert!(message.contains("make setup"), "{message}");
     }
 

@@ -1,0 +1,694 @@
+//! Model files on disk: where they live, whether they are there, and downloading them.
+//!
+//! Layout: each catalog model with files has one directory, `AppPaths::models_dir/<dir>/`
+//! (`<dir>` from the catalog, e.g. `all-MiniLM-L6-v2`), holding its files at their Hugging Face
+//! repo paths (e.g. `onnx/model.onnx`). A download in progress is `<file>.partial` next to its
+//! destination and is resumed with an HTTP Range request. A user can point one model at any
+//! directory with the same layout through `PANIC_TDA_MODEL_DIR_<NAME>` (name upper-cased, e.g.
+//! `PANIC_TDA_MODEL_DIR_CLIPB32`) or [`ModelLocation::Directory`]; fetching then fills that
+//! directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use super::ModelError;
+use super::catalog::{CatalogEntry, FileSource, ModelFile};
+use crate::paths::AppPaths;
+
+/// Prefix of the per-model directory override variables.
+pub const MODEL_DIR_ENV_PREFIX: &str = "PANIC_TDA_MODEL_DIR_";
+/// The default Hugging Face endpoint; `HF_ENDPOINT` overrides it as in Hugging Face's own tools.
+pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+#[derive(Debug, Error)]
+pub enum FetchError {
+    #[error(
+        "model '{model}' is missing {} and offline mode forbids downloading",
+        .missing.join(", ")
+    )]
+    Offline { model: String, missing: Vec<String> },
+    #[error(
+        "model '{model}' is missing {}; its files are installed by `make setup` (scripts/setup.sh), not downloaded",
+        .missing.join(", ")
+    )]
+    InstalledBySetup { model: String, missing: Vec<String> },
+    #[error("downloading {url} failed: {message}")]
+    Http { url: String, message: String },
+    #[error("{}: {source}", .path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{} has sha256 {actual}, expected {expected}; the bad file was deleted", .path.display())]
+    ShaMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("{} is {actual} bytes, expected {expected}", .path.display())]
+    SizeMismatch {
+        path: PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_ {
+    move |source| FetchError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Where one model's files are read from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "path", rename_all = "snake_case")]
+pub enum ModelLocation {
+    /// Built into the binary; no files.
+    BuiltIn,
+    /// The app's model cache, `models_dir/<dir>`.
+    Cache(PathBuf),
+    /// A directory the user chose.
+    Directory(PathBuf),
+}
+
+impl ModelLocation {
+    pub fn dir(&self) -> Option<&Path> {
+        match self {
+            ModelLocation::BuiltIn => None,
+            ModelLocation::Cache(dir) | ModelLocation::Directory(dir) => Some(dir),
+        }
+    }
+}
+
+/// The environment override for `name`, e.g. `PANIC_TDA_MODEL_DIR_MINILM`.
+pub fn env_override(name: &str) -> Option<PathBuf> {
+    let var = format!("{MODEL_DIR_ENV_PREFIX}{}", name.to_uppercase());
+    std::env::var_os(var)
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Where `entry`'s files are: an explicit directory, else the environment override, else the cache.
+pub fn locate(paths: &AppPaths, entry: &CatalogEntry, explicit: Option<&Path>) -> ModelLocation {
+    if entry.files.source == FileSource::BuiltIn {
+        return ModelLocation::BuiltIn;
+    }
+    if let Some(dir) = explicit {
+        return ModelLocation::Directory(dir.to_owned());
+    }
+    if let Some(dir) = env_override(entry.name) {
+        return ModelLocation::Directory(dir);
+    }
+    ModelLocation::Cache(paths.models_dir.join(entry.files.dir))
+}
+
+/// One file's state on disk.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileStatus {
+    pub path: &'static str,
+    pub local: PathBuf,
+    /// Exists, and has the catalog size when that is known.
+    pub present: bool,
+    pub bytes: Option<u64>,
+}
+
+/// A model's files on disk. Checks existence and size only; `fetch` also checks sha256.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelStatus {
+    pub name: &'static str,
+    pub location: ModelLocation,
+    pub files: Vec<FileStatus>,
+}
+
+impl ModelStatus {
+    pub fn is_complete(&self) -> bool {
+        self.files.iter().all(|file| file.present)
+    }
+
+    /// Local paths of the missing files.
+    pub fn missing(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .filter(|file| !file.present)
+            .map(|file| file.local.display().to_string())
+            .collect()
+    }
+
+    pub fn present_bytes(&self) -> u64 {
+        self.files.iter().filter_map(|file| file.bytes).sum()
+    }
+
+    /// `Ok` when complete, else [`ModelError::MissingFiles`] naming the files and the fetch command.
+    pub fn require(&self) -> Result<(), ModelError> {
+        if self.is_complete() {
+            Ok(())
+        } else {
+            Err(ModelError::MissingFiles {
+                model: self.name.to_owned(),
+                missing: self.missing(),
+            })
+        }
+    }
+}
+
+pub fn status(entry: &CatalogEntry, location: &ModelLocation) -> ModelStatus {
+    let files = match location.dir() {
+        None => Vec::new(),
+        Some(dir) => entry
+            .files
+            .files
+            .iter()
+            .map(|file| {
+                let local = dir.join(file.path);
+                let bytes = fs::metadata(&local)
+                    .ok()
+                    .filter(|meta| meta.is_file())
+                    .map(|meta| meta.len());
+                let present = bytes.is_some_and(|len| file.size.is_none_or(|size| size == len));
+                FileStatus {
+                    path: file.path,
+                    local,
+                    present,
+                    bytes,
+                }
+            })
+            .collect(),
+    };
+    ModelStatus {
+        name: entry.name,
+        location: location.clone(),
+        files,
+    }
+}
+
+/// How `fetch` may use the network.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Never touch the network; missing files are an error.
+    pub offline: bool,
+    /// Base URL of the Hugging Face hub (tests point it at a local server).
+    pub endpoint: String,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        Self {
+            offline: false,
+            endpoint: std::env::var("HF_ENDPOINT")
+                .ok()
+                .filter(|endpoint| !endpoint.is_empty())
+                .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
+        }
+    }
+}
+
+/// Progress reports from [`fetch`], for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub enum FetchEvent<'a> {
+    /// Already on disk (and its sha256 matches when known).
+    Present { file: &'a str },
+    /// A download starts; `resumed_from` bytes were already in the `.partial` file.
+    Started {
+        file: &'a str,
+        resumed_from: u64,
+        total: Option<u64>,
+    },
+    Progress {
+        file: &'a str,
+        bytes: u64,
+        total: Option<u64>,
+    },
+    /// Downloaded and checked.
+    Finished { file: &'a str },
+}
+
+/// Makes every file of `entry` present in `location`, downloading what is missing (resuming
+/// `.partial` files) and checking sizes and sha256 where the catalog knows them.
+pub fn fetch(
+    entry: &CatalogEntry,
+    location: &ModelLocation,
+    options: &FetchOptions,
+    progress: &mut dyn FnMut(FetchEvent<'_>),
+) -> Result<ModelStatus, FetchError> {
+    let Some(dir) = location.dir() else {
+        return Ok(status(entry, location));
+    };
+    let mut missing = Vec::new();
+    for file in entry.files.files {
+        let local = dir.join(file.path);
+        if local.is_file() && check_existing(file, &local)? {
+            progress(FetchEvent::Present { file: file.path });
+        } else {
+            missing.push(file);
+        }
+    }
+    if !missing.is_empty() {
+        let names = || {
+            missing
+                .iter()
+                .map(|f| dir.join(f.path).display().to_string())
+                .collect()
+        };
+        let (repo, revision) = match entry.files.source {
+            FileSource::HuggingFace { repo, revision } => (repo, revision),
+            FileSource::Setup | FileSource::BuiltIn => {
+                return Err(FetchError::InstalledBySetup {
+                    model: entry.name.to_owned(),
+                    missing: names(),
+                });
+            }
+        };
+        if options.offline {
+            return Err(FetchError::Offline {
+                model: entry.name.to_owned(),
+                missing: names(),
+            });
+        }
+        let agent = agent();
+        let endpoint = options.endpoint.trim_end_matches('/');
+        for file in missing {
+            let url = format!("{endpoint}/{repo}/resolve/{revision}/{}", file.path);
+            download(&agent, &url, file, &dir.join(file.path), progress)?;
+        }
+    }
+    Ok(status(entry, location))
+}
+
+/// Whether an existing file is good: right size and, when known, right sha256. A wrong file is
+/// deleted so it is downloaded again.
+fn check_existing(file: &ModelFile, local: &Path) -> Result<bool, FetchError> {
+    let len = fs::metadata(local).map_err(io_error(local))?.len();
+    let good = file.size.is_none_or(|size| size == len)
+        && match file.sha256 {
+            Some(expected) => sha256_file(local)? == expected,
+            None => true,
+        };
+    if !good {
+        tracing::warn!("{} is damaged; deleting it", local.display());
+        fs::remove_file(local).map_err(io_error(local))?;
+    }
+    Ok(good)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .user_agent(concat!("panic-tda/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
+    let mut reader = File::open(path).map_err(io_error(path))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = reader.read(&mut buffer).map_err(io_error(path))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn partial_path(dest: &Path) -> PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    dest.with_file_name(name)
+}
+
+/// Total length from `Content-Range: bytes a-b/total`.
+fn content_range_total(value: &str) -> Option<u64> {
+    value.rsplit('/').next()?.trim().parse().ok()
+}
+
+fn download(
+    agent: &ureq::Agent,
+    url: &str,
+    file: &ModelFile,
+    dest: &Path,
+    progress: &mut dyn FnMut(FetchEvent<'_>),
+) -> Result<(), FetchError> {
+    let http = |message: String| FetchError::Http {
+        url: url.to_owned(),
+        message,
+    };
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    let partial = partial_path(dest);
+    let mut start = fs::metadata(&partial).map(|meta| meta.len()).unwrap_or(0);
+    if file.size.is_some_and(|size| start > size) {
+        start = 0;
+    }
+    // A second attempt only after a 416 (the partial file does not fit the remote file).
+    let mut response = None;
+    for _ in 0..2 {
+        let mut request = agent.get(url);
+        if start > 0 {
+            request = request.header("Range", format!("bytes={start}-"));
+        }
+        let reply = request.call().map_err(|e| http(e.to_string()))?;
+        match reply.status().as_u16() {
+            416 if start > 0 => start = 0,
+            200 | 206 => {
+                response = Some(reply);
+                break;
+            }
+            status => return Err(http(format!("HTTP status {status}"))),
+        }
+    }
+    let Some(mut response) = response else {
+        return Err(http("the server rejected every range request".into()));
+    };
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let resumed = response.status().as_u16() == 206;
+    let offset = if resumed { start } else { 0 };
+    let total = if resumed {
+        header("content-range")
+            .as_deref()
+            .and_then(content_range_total)
+    } else {
+        header("content-length").and_then(|len| len.parse().ok())
+    }
+    .or(file.size);
+    let mut out = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(resumed)
+        .truncate(!resumed)
+        .open(&partial)
+        .map_err(io_error(&partial))?;
+    progress(FetchEvent::Started {
+        file: file.path,
+        resumed_from: offset,
+        total,
+    });
+    let mut reader = response.body_mut().as_reader();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut bytes = offset;
+    loop {
+        let read = reader.read(&mut buffer).map_err(|e| http(e.to_string()))?;
+        if read == 0 {
+            break;
+        }
+        out.write_all(&buffer[..read]).map_err(io_error(&partial))?;
+        bytes += read as u64;
+        progress(FetchEvent::Progress {
+            file: file.path,
+            bytes,
+            total,
+        });
+    }
+    out.flush().map_err(io_error(&partial))?;
+    drop(out);
+    if let Some(expected) = total.filter(|&total| total != bytes) {
+        return Err(FetchError::SizeMismatch {
+            path: partial,
+            expected,
+            actual: bytes,
+        });
+    }
+    if let Some(expected) = file.size.filter(|&size| size != bytes) {
+        let _ = fs::remove_file(&partial);
+        return Err(FetchError::SizeMismatch {
+            path: dest.to_owned(),
+            expected,
+            actual: bytes,
+        });
+    }
+    if let Some(expected) = file.sha256 {
+        let actual = sha256_file(&partial)?;
+        if actual != expected {
+            let _ = fs::remove_file(&partial);
+            return Err(FetchError::ShaMismatch {
+                path: dest.to_owned(),
+                expected: expected.to_owned(),
+                actual,
+            });
+        }
+    }
+    fs::rename(&partial, dest).map_err(io_error(dest))?;
+    progress(FetchEvent::Finished { file: file.path });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::catalog::{ModelFiles, ModelKind, Runtime};
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    /// How the test server answers.
+    #[derive(Clone, Copy)]
+    enum Mode {
+        /// Honour Range requests.
+        Normal,
+        /// Announce the full length but close the connection halfway through the body.
+        DropHalfway,
+    }
+
+    struct Server {
+        endpoint: String,
+        /// Range header of each request ("" when none).
+        ranges: Arc<Mutex<Vec<String>>>,
+        mode: Arc<Mutex<Mode>>,
+    }
+
+    /// A one-file HTTP/1.1 server on 127.0.0.1 serving `body` at any path.
+    fn serve(body: Vec<u8>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let ranges = Arc::new(Mutex::new(Vec::new()));
+        let mode = Arc::new(Mutex::new(Mode::Normal));
+        let (seen, current) = (ranges.clone(), mode.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut range = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("range:") {
+                        range = value.trim().to_owned();
+                    }
+                }
+                seen.lock().expect("lock").push(range.clone());
+                let start: usize = range
+                    .strip_prefix("bytes=")
+                    .and_then(|r| r.trim_end_matches('-').parse().ok())
+                    .unwrap_or(0);
+                let mode = *current.lock().expect("lock");
+                let _ = if start >= body.len() && start > 0 {
+                    stream.write_all(b"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                } else if start > 0 {
+                    let rest = &body[start..];
+                    let head = format!(
+                        "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {}-{}/{}\r\nConnection: close\r\n\r\n",
+                        rest.len(),
+                        start,
+                        body.len() - 1,
+                        body.len()
+                    );
+                    stream
+                        .write_all(head.as_bytes())
+                        .and_then(|_| stream.write_all(rest))
+                } else {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let sent = match mode {
+                        Mode::Normal => &body[..],
+                        Mode::DropHalfway => &body[..body.len() / 2],
+                    };
+                    stream
+                        .write_all(head.as_bytes())
+                        .and_then(|_| stream.write_all(sent))
+                };
+            }
+        });
+        Server {
+            endpoint,
+            ranges,
+            mode,
+        }
+    }
+
+    fn entry(sha256: Option<&str>, size: Option<u64>) -> CatalogEntry {
+        let sha: Option<&'static str> = sha256.map(|s| &*Box::leak(s.to_owned().into_boxed_str()));
+        let files: &'static [ModelFile] = Box::leak(Box::new([ModelFile {
+            path: "onnx/model.onnx",
+            size,
+            sha256: sha,
+        }]));
+        CatalogEntry {
+            name: "TestModel",
+            kind: ModelKind::TextToImage,
+            description: "test",
+            files: ModelFiles {
+                source: FileSource::HuggingFace {
+                    repo: "org/repo",
+                    revision: "abc",
+                },
+                dir: "test-model",
+                files,
+            },
+            disk_bytes: 0,
+            vram: "none",
+            runtime: Runtime::Dummy,
+        }
+    }
+
+    fn body() -> Vec<u8> {
+        (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    #[test]
+    fn downloads_verifies_and_then_finds_the_file_present() {
+        let data = body();
+        let server = serve(data.clone());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entry = entry(Some(&sha(&data)), Some(data.len() as u64));
+        let location = ModelLocation::Directory(dir.path().join("m"));
+        assert!(!status(&entry, &location).is_complete());
+        let options = FetchOptions {
+            offline: false,
+            endpoint: server.endpoint.clone(),
+        };
+        let mut events = Vec::new();
+        let done = fetch(&entry, &location, &options, &mut |event| {
+            events.push(format!("{event:?}"))
+        })
+        .expect("fetch");
+        assert!(done.is_complete());
+        let local = dir.path().join("m/onnx/model.onnx");
+        assert_eq!(fs::read(&local).expect("read"), data);
+        assert!(!partial_path(&local).exists());
+        assert!(events.iter().any(|e| e.starts_with("Finished")));
+        // Second fetch: nothing downloaded.
+        let requests = server.ranges.lock().expect("lock").len();
+        fetch(&entry, &location, &options, &mut |_| {}).expect("fetch again");
+        assert_eq!(server.ranges.lock().expect("lock").len(), requests);
+    }
+
+    #[test]
+    fn an_interrupted_download_resumes_with_a_range_request() {
+        let data = body();
+        let server = serve(data.clone());
+        *server.mode.lock().expect("lock") = Mode::DropHalfway;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entry = entry(Some(&sha(&data)), Some(data.len() as u64));
+        let location = ModelLocation::Directory(dir.path().to_owned());
+        let options = FetchOptions {
+            offline: false,
+            endpoint: server.endpoint.clone(),
+        };
+        assert!(fetch(&entry, &location, &options, &mut |_| {}).is_err());
+        let local = dir.path().join("onnx/model.onnx");
+        let partial = partial_path(&local);
+        let kept = fs::metadata(&partial).expect("partial kept").len();
+        assert!(kept > 0 && kept < data.len() as u64);
+        *server.mode.lock().expect("lock") = Mode::Normal;
+        let mut resumed_from = None;
+        fetch(&entry, &location, &options, &mut |event| {
+            if let FetchEvent::Started {
+                resumed_from: from, ..
+            } = event
+            {
+                resumed_from = Some(from);
+            }
+        })
+        .expect("resume");
+        assert_eq!(resumed_from, Some(kept));
+        assert_eq!(fs::read(&local).expect("read"), data);
+        let ranges = server.ranges.lock().expect("lock").clone();
+        assert_eq!(
+            ranges.last().map(String::as_str),
+            Some(format!("bytes={kept}-").as_str())
+        );
+    }
+
+    #[test]
+    fn a_sha_mismatch_is_an_error_and_leaves_no_file() {
+        let data = body();
+        let server = serve(data);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entry = entry(Some(&sha(b"something else")), None);
+        let location = ModelLocation::Directory(dir.path().to_owned());
+        let options = FetchOptions {
+            offline: false,
+            endpoint: server.endpoint.clone(),
+        };
+        let err = fetch(&entry, &location, &options, &mut |_| {}).expect_err("bad sha");
+        assert!(matches!(err, FetchError::ShaMismatch { .. }), "{err}");
+        let local = dir.path().join("onnx/model.onnx");
+        assert!(!local.exists() && !partial_path(&local).exists());
+    }
+
+    #[test]
+    fn offline_refuses_to_download_and_names_the_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entry = entry(None, None);
+        let location = ModelLocation::Directory(dir.path().to_owned());
+        let options = FetchOptions {
+            offline: true,
+            // Nothing listens here; offline must not even try.
+            endpoint: "http://127.0.0.1:9".into(),
+        };
+        let err = fetch(&entry, &location, &options, &mut |_| {}).expect_err("offline");
+        assert!(matches!(err, FetchError::Offline { .. }));
+        assert!(err.to_string().contains("onnx/model.onnx"), "{err}");
+    }
+
+    #[test]
+    fn missing_files_error_names_files_and_the_fetch_command() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entry = entry(None, None);
+        let location = ModelLocation::Directory(dir.path().to_owned());
+        let err = status(&entry, &location).require().expect_err("missing");
+        let message = err.to_string();
+        assert!(message.contains("onnx/model.onnx"), "{message}");
+        assert!(
+            message.contains("panic-tda models fetch TestModel"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_cache_layout_and_overrides() {
+        let paths = AppPaths::rooted_at(Path::new("/x"));
+        let minilm = crate::models::lookup("MiniLM").expect("MiniLM");
+        assert_eq!(
+            locate(&paths, minilm, None),
+            ModelLocation::Cache(PathBuf::from("/x/models/all-MiniLM-L6-v2"))
+        );
+        assert_eq!(
+            locate(&paths, minilm, Some(Path::new("/y"))),
+            ModelLocation::Directory(PathBuf::from("/y"))
+        );
+        let dummy = crate::models::lookup("DummyT2I").expect("dummy");
+        assert_eq!(locate(&paths, dummy, None), ModelLocation::BuiltIn);
+        assert!(status(dummy, &ModelLocation::BuiltIn).is_complete());
+    }
+}

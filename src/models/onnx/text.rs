@@ -1,0 +1,284 @@
+//! BERT-style sentence encoders (MiniLM, nomic-embed-text): tokenize with padding to the batch's
+//! longest input and truncation at the model maximum, run the graph, mean-pool the token states
+//! over the attention mask, L2-normalise.
+
+use std::path::Path;
+
+use ort::session::Session;
+use ort::value::TensorElementType;
+use tokenizers::{
+    PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
+    TruncationParams, TruncationStrategy,
+};
+
+use super::session::{self, Inputs, SessionOptions, inference, int_input, l2_normalise};
+use crate::models::catalog::{Pooling, TextEncoderSpec};
+use crate::models::{Embedder, EmbedderInfo, Input, Modality, ModelError};
+use crate::paths::AppPaths;
+
+/// Inputs per session run; bigger batches are split so padded tensors stay bounded.
+pub const MAX_RUN_BATCH: usize = 256;
+
+/// Loads `tokenizer.json` and sets the app's padding and truncation (overriding whatever the file
+/// says, e.g. MiniLM's fixed 128-token padding).
+pub fn load_tokenizer(
+    model: &str,
+    path: &Path,
+    max_length: usize,
+    pad_token: &str,
+) -> Result<Tokenizer, ModelError> {
+    let error = |message: String| ModelError::Tokenizer {
+        model: model.to_owned(),
+        message,
+    };
+    let mut tokenizer = Tokenizer::from_file(path)
+        .map_err(|e| error(format!("loading {}: {e}", path.display())))?;
+    let pad_id = tokenizer
+        .token_to_id(pad_token)
+        .ok_or_else(|| error(format!("{} has no pad token {pad_token}", path.display())))?;
+    tokenizer.with_padding(Some(PaddingParams {
+        strategy: PaddingStrategy::BatchLongest,
+        direction: PaddingDirection::Right,
+        pad_to_multiple_of: None,
+        pad_id,
+        pad_type_id: 0,
+        pad_token: pad_token.to_owned(),
+    }));
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+            direction: TruncationDirection::Right,
+        }))
+        .map_err(|e| error(e.to_string()))?;
+    Ok(tokenizer)
+}
+
+/// A tokenized batch as row-major `[batch, sequence]` matrices.
+pub struct Tokenized {
+    pub batch: usize,
+    pub sequence: usize,
+    pub ids: Vec<i64>,
+    pub mask: Vec<i64>,
+    pub type_ids: Vec<i64>,
+}
+
+pub fn tokenize(
+    model: &str,
+    tokenizer: &Tokenizer,
+    texts: Vec<String>,
+) -> Result<Tokenized, ModelError> {
+    let encodings = tokenizer
+        .encode_batch(texts, true)
+        .map_err(|e| ModelError::Tokenizer {
+            model: model.to_owned(),
+            message: e.to_string(),
+        })?;
+    let batch = encodings.len();
+    let sequence = encodings.first().map_or(0, |e| e.len());
+    let mut tokenized = Tokenized {
+        batch,
+        sequence,
+        ids: Vec::with_capacity(batch * sequence),
+        mask: Vec::with_capacity(batch * sequence),
+        type_ids: Vec::with_capacity(batch * sequence),
+    };
+    for encoding in &encodings {
+        if encoding.len() != sequence {
+            return Err(inference(
+                model,
+                "tokenizer did not pad the batch to one length",
+            ));
+        }
+        tokenized
+            .ids
+            .extend(encoding.get_ids().iter().map(|&id| i64::from(id)));
+        tokenized
+            .mask
+            .extend(encoding.get_attention_mask().iter().map(|&m| i64::from(m)));
+        tokenized
+            .type_ids
+            .extend(encoding.get_type_ids().iter().map(|&t| i64::from(t)));
+    }
+    Ok(tokenized)
+}
+
+/// A loaded sentence encoder; one session, reused for every call.
+pub struct TextEncoder {
+    info: EmbedderInfo,
+    spec: TextEncoderSpec,
+    session: Session,
+    tokenizer: Tokenizer,
+    ids_type: TensorElementType,
+    mask_type: Option<TensorElementType>,
+    token_type: Option<TensorElementType>,
+}
+
+impl TextEncoder {
+    /// Opens `dir/spec.model` and `dir/spec.tokenizer`. The dimension is read from the graph.
+    pub fn load(
+        name: &str,
+        dir: &Path,
+        spec: TextEncoderSpec,
+        paths: &AppPaths,
+        options: SessionOptions,
+    ) -> Result<Self, ModelError> {
+        let tokenizer = load_tokenizer(
+            name,
+            &dir.join(spec.tokenizer),
+            spec.max_length,
+            spec.pad_token,
+        )?;
+        let session = session::open(paths, &dir.join(spec.model), options)?;
+        let ids_type = session::input_type(&session, "input_ids")
+            .ok_or_else(|| inference(name, "the graph has no input_ids input"))?;
+        let mask_type = session::input_type(&session, "attention_mask");
+        let token_type = session::input_type(&session, "token_type_ids");
+        let dimension = session
+            .outputs()
+            .iter()
+            .find(|output| output.name() == spec.output)
+            .and_then(|output| output.dtype().tensor_shape())
+            .and_then(|shape| shape.last().copied())
+            .and_then(|dim| usize::try_from(dim).ok())
+            .ok_or_else(|| {
+                inference(
+                    name,
+                    format!(
+                        "the graph has no output {} with a fixed last dimension",
+                        spec.output
+                    ),
+                )
+            })?;
+        Ok(Self {
+            info: EmbedderInfo {
+                name: name.to_owned(),
+                modalities: vec![Modality::Text],
+                dimension,
+                normalised: spec.normalise,
+            },
+            spec,
+            session,
+            tokenizer,
+            ids_type,
+            mask_type,
+            token_type,
+        })
+    }
+
+    /// One vector per text, in order.
+    pub fn embed_texts(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let mut vectors = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(MAX_RUN_BATCH) {
+            vectors.extend(self.embed_chunk(chunk)?);
+        }
+        Ok(vectors)
+    }
+
+    fn embed_chunk(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let name = self.info.name.as_str();
+        let prefixed = texts
+            .iter()
+            .map(|text| format!("{}{text}", self.spec.prefix))
+            .collect();
+        let Tokenized {
+            batch,
+            sequence,
+            ids,
+            mask,
+            type_ids,
+        } = tokenize(name, &self.tokenizer, prefixed)?;
+        let shape = [batch, sequence];
+        let mut inputs: Inputs = vec![int_input(name, "input_ids", self.ids_type, shape, ids)?];
+        if let Some(ty) = self.mask_type {
+            inputs.push(int_input(name, "attention_mask", ty, shape, mask.clone())?);
+        }
+        if let Some(ty) = self.token_type {
+            inputs.push(int_input(name, "token_type_ids", ty, shape, type_ids)?);
+        }
+        let outputs = self
+            .session
+            .run(inputs)
+            .map_err(|e| inference(name, e.to_string()))?;
+        let states = outputs
+            .get(self.spec.output)
+            .ok_or_else(|| inference(name, format!("no output {}", self.spec.output)))?;
+        let (out_shape, data) = states
+            .try_extract_tensor::<f32>()
+            .map_err(|e| inference(name, format!("{}: {e}", self.spec.output)))?;
+        let hidden = self.info.dimension;
+        if **out_shape != [batch as i64, sequence as i64, hidden as i64] {
+            return Err(inference(
+                name,
+                format!(
+                    "{} has shape {out_shape:?}, expected [{batch}, {sequence}, {hidden}]",
+                    self.spec.output
+                ),
+            ));
+        }
+        let mut vectors = Vec::with_capacity(batch);
+        for row in 0..batch {
+            let mut vector = match self.spec.pooling {
+                Pooling::Mean => mean_pool(
+                    &data[row * sequence * hidden..(row + 1) * sequence * hidden],
+                    &mask[row * sequence..(row + 1) * sequence],
+                    hidden,
+                ),
+            };
+            if self.spec.normalise {
+                l2_normalise(&mut vector);
+            }
+            vectors.push(vector);
+        }
+        Ok(vectors)
+    }
+}
+
+/// Mean of the `hidden`-wide rows of `states` whose mask is 1.
+fn mean_pool(states: &[f32], mask: &[i64], hidden: usize) -> Vec<f32> {
+    let mut sum = vec![0f32; hidden];
+    let mut count = 0f32;
+    for (token, &m) in states.chunks_exact(hidden).zip(mask) {
+        if m != 0 {
+            sum.iter_mut().zip(token).for_each(|(s, t)| *s += t);
+            count += 1.0;
+        }
+    }
+    if count > 0.0 {
+        sum.iter_mut().for_each(|s| *s /= count);
+    }
+    sum
+}
+
+impl Embedder for TextEncoder {
+    fn info(&self) -> &EmbedderInfo {
+        &self.info
+    }
+
+    fn embed(&mut self, inputs: &[Input<'_>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let texts = inputs
+            .iter()
+            .map(|input| match input {
+                Input::Text(text) => Ok(*text),
+                Input::Image(_) => Err(ModelError::WrongInput {
+                    model: self.info.name.clone(),
+                    expected: Modality::Text,
+                    given: Modality::Image,
+                }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.embed_texts(&texts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_pool_ignores_masked_tokens() {
+        let states = [1.0, 2.0, 3.0, 4.0, 100.0, 100.0];
+        assert_eq!(mean_pool(&states, &[1, 1, 0], 2), vec![2.0, 3.0]);
+    }
+}
