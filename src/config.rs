@@ -129,11 +129,14 @@ pub fn validate(
     models: &dyn ModelProvider,
 ) -> Result<ValidatedConfig, ConfigError> {
     let mut problems = Vec::new();
-    let mut problem = |field: String, message: String| problems.push(ConfigProblem { field, message });
+    let mut problem =
+        |field: String, message: String| problems.push(ConfigProblem { field, message });
     let names = models.names();
     let generative: Vec<&str> = names
         .iter()
-        .filter(|name| matches!(models.describe(name), Some(kind) if kind.generative_input().is_some()))
+        .filter(
+            |name| matches!(models.describe(name), Some(kind) if kind.generative_input().is_some()),
+        )
         .map(String::as_str)
         .collect();
     let embedders: Vec<&str> = names
@@ -145,12 +148,18 @@ pub fn validate(
     if config.networks.is_empty() {
         problem(
             "networks".into(),
-            format!("must list at least one network (a cycle of models from: {})", generative.join(", ")),
+            format!(
+                "must list at least one network (a cycle of models from: {})",
+                generative.join(", ")
+            ),
         );
     }
     for (n, network) in config.networks.iter().enumerate() {
         if network.is_empty() {
-            problem(format!("networks[{n}]"), "is empty; a network needs at least one model".into());
+            problem(
+                format!("networks[{n}]"),
+                "is empty; a network needs at least one model".into(),
+            );
             continue;
         }
         let mut kinds = Vec::new();
@@ -170,7 +179,10 @@ pub fn validate(
                 None => {
                     problem(
                         format!("networks[{n}][{m}]"),
-                        format!("unknown model '{name}'; valid choices: {}", generative.join(", ")),
+                        format!(
+                            "unknown model '{name}'; valid choices: {}",
+                            generative.join(", ")
+                        ),
                     );
                     kinds.push(None);
                 }
@@ -184,7 +196,9 @@ pub fn validate(
                 format!(
                     "'{}' takes {} input, but the first model is given the text prompt; start with a text→image model",
                     network[0],
-                    first.generative_input().map_or("no".into(), |m| m.to_string())
+                    first
+                        .generative_input()
+                        .map_or("no".into(), |m| m.to_string())
                 ),
             );
         }
@@ -228,7 +242,10 @@ pub fn validate(
     for (p, prompt) in config.prompts.iter().enumerate() {
         if prompt.trim().is_empty() {
             problem(format!("prompts[{p}]"), "is empty".into());
-        } else if let Some(first) = config.prompts[..p].iter().position(|earlier| earlier == prompt) {
+        } else if let Some(first) = config.prompts[..p]
+            .iter()
+            .position(|earlier| earlier == prompt)
+        {
             problem(
                 format!("prompts[{p}]"),
                 format!("'{prompt}' duplicates prompts[{first}]; each prompt must appear once"),
@@ -253,13 +270,18 @@ pub fn validate(
         }
         (Some(seeds), None) => {
             if seeds.is_empty() {
-                problem("seeds".into(), "must list at least one seed (-1 = unseeded)".into());
+                problem(
+                    "seeds".into(),
+                    "must list at least one seed (-1 = unseeded)".into(),
+                );
             }
             for (s, seed) in seeds.iter().enumerate() {
                 if *seed < -1 {
                     problem(
                         format!("seeds[{s}]"),
-                        format!("{seed} is not a valid seed; use a non-negative integer, or -1 for unseeded"),
+                        format!(
+                            "{seed} is not a valid seed; use a non-negative integer, or -1 for unseeded"
+                        ),
                     );
                 }
             }
@@ -278,31 +300,49 @@ pub fn validate(
     if config.embedding_models.is_empty() {
         problem(
             "embedding_models".into(),
-            format!("must list at least one embedding model; valid choices: {}", embedders.join(", ")),
+            format!(
+                "must list at least one embedding model; valid choices: {}",
+                embedders.join(", ")
+            ),
         );
     }
     for (e, name) in config.embedding_models.iter().enumerate() {
         match models.describe(name) {
             Some(ModelKind::Embedding { .. }) => {
                 if config.embedding_models[..e].contains(name) {
-                    problem(format!("embedding_models[{e}]"), format!("'{name}' is listed twice"));
+                    problem(
+                        format!("embedding_models[{e}]"),
+                        format!("'{name}' is listed twice"),
+                    );
                 }
             }
             Some(_) => problem(
                 format!("embedding_models[{e}]"),
-                format!("'{name}' is a generative model, not an embedding model; valid choices: {}", embedders.join(", ")),
+                format!(
+                    "'{name}' is a generative model, not an embedding model; valid choices: {}",
+                    embedders.join(", ")
+                ),
             ),
             None => problem(
                 format!("embedding_models[{e}]"),
-                format!("unknown embedding model '{name}'; valid choices: {}", embedders.join(", ")),
+                format!(
+                    "unknown embedding model '{name}'; valid choices: {}",
+                    embedders.join(", ")
+                ),
             ),
         }
     }
 
     if config.max_length < 1 {
-        problem("max_length".into(), format!("{} must be at least 1", config.max_length));
+        problem(
+            "max_length".into(),
+            format!("{} must be at least 1", config.max_length),
+        );
     } else if config.max_length > 1_000_000 {
-        problem("max_length".into(), format!("{} is more than the limit of 1000000", config.max_length));
+        problem(
+            "max_length".into(),
+            format!("{} is more than the limit of 1000000", config.max_length),
+        );
     }
     let image_size = config.image_size.unwrap_or(i64::from(DEFAULT_IMAGE_SIZE));
     if !(16..=4096).contains(&image_size) || image_size % 8 != 0 {

@@ -24,9 +24,7 @@ pub fn gather(paths: &AppPaths, database: PathBuf) -> SystemReport {
         database,
         data_dir: paths.data_dir.clone(),
         models_dir: paths.models_dir.clone(),
-        onnxruntime: runtime::init(paths)
-            .cloned()
-            .map_err(|e| e.to_string()),
+        onnxruntime: runtime::init(paths).cloned().map_err(|e| e.to_string()),
         ffmpeg: encoders::report().map_err(|e| e.to_string()),
     }
 }

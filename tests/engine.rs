@@ -26,11 +26,18 @@ fn config(seeds: Vec<i64>, max_length: i64) -> ExperimentConfig {
     }
 }
 
-fn run(store: &mut Store, provider: &TestProvider, raw: &ExperimentConfig, options: EngineOptions) -> String {
+fn run(
+    store: &mut Store,
+    provider: &TestProvider,
+    raw: &ExperimentConfig,
+    options: EngineOptions,
+) -> String {
     let validated = config::validate(raw, provider).expect("valid config");
     let id = engine::create_experiment(store, &validated).expect("create");
     let (sender, _receiver) = mpsc::channel();
-    let outcome = engine::run_experiment(store, provider, &id, options, &sender, &CancelToken::new()).expect("run");
+    let outcome =
+        engine::run_experiment(store, provider, &id, options, &sender, &CancelToken::new())
+            .expect("run");
     assert_eq!(outcome.status, ExperimentStatus::Completed);
     id
 }
@@ -49,14 +56,20 @@ fn runs_are_networks_by_prompts_by_seeds_in_config_order() {
     let validated = config::validate(&raw, &TestProvider::default()).expect("valid");
     let runs = engine::plan_runs("e", &validated);
     assert_eq!(runs.len(), 2 * 3 * 2);
-    let order: Vec<(u32, u32, u32)> = runs.iter().map(|r| (r.network_index, r.prompt_index, r.seed_index)).collect();
+    let order: Vec<(u32, u32, u32)> = runs
+        .iter()
+        .map(|r| (r.network_index, r.prompt_index, r.seed_index))
+        .collect();
     let mut sorted = order.clone();
     sorted.sort();
     assert_eq!(order, sorted);
     assert_eq!(runs[0].initial_prompt, "a red apple");
     assert_eq!(runs[2].initial_prompt, "a blue car");
     assert_eq!(runs[1].seed, -1);
-    assert_eq!(runs[6].network, vec!["DummyT2I2".to_string(), "DummyI2T2".to_string()]);
+    assert_eq!(
+        runs[6].network,
+        vec!["DummyT2I2".to_string(), "DummyI2T2".to_string()]
+    );
     // Same plan, same ids: shards and resumes agree.
     assert_eq!(engine::plan_runs("e", &validated), runs);
 }
@@ -85,11 +98,16 @@ fn validation_reports_every_problem_with_the_offending_value() {
     raw.embedding_models = vec!["NoSuchEmbedder".into(), "DummyT2I".into()];
     let found = problems(&raw);
     let expect = |needle: &str| {
-        assert!(found.iter().any(|p| p.contains(needle)), "no problem mentions {needle:?}: {found:#?}");
+        assert!(
+            found.iter().any(|p| p.contains(needle)),
+            "no problem mentions {needle:?}: {found:#?}"
+        );
     };
     expect("networks[0]: is empty");
     expect("networks[1][1]: unknown model 'NoSuchModel'; valid choices: DummyT2I");
-    expect("networks[2][1]: 'DummyT2I2' takes text but the model before it, 'DummyT2I', outputs image");
+    expect(
+        "networks[2][1]: 'DummyT2I2' takes text but the model before it, 'DummyT2I', outputs image",
+    );
     expect("networks[3][0]: 'DummyI2T' takes image input");
     expect("networks[4]: does not close the cycle");
     expect("prompts[2]: 'cat' duplicates prompts[0]");
@@ -102,8 +120,16 @@ fn validation_reports_every_problem_with_the_offending_value() {
     empty.prompts.clear();
     empty.embedding_models.clear();
     let found = problems(&empty);
-    for needle in ["networks: must list", "prompts: must list", "seeds: must list", "embedding_models: must list"] {
-        assert!(found.iter().any(|p| p.contains(needle)), "{needle}: {found:#?}");
+    for needle in [
+        "networks: must list",
+        "prompts: must list",
+        "seeds: must list",
+        "embedding_models: must list",
+    ] {
+        assert!(
+            found.iter().any(|p| p.contains(needle)),
+            "{needle}: {found:#?}"
+        );
     }
     let mut both = config(vec![1], 5);
     both.num_runs = Some(2);
@@ -111,13 +137,22 @@ fn validation_reports_every_problem_with_the_offending_value() {
     let mut negative = config(vec![-5], 5);
     negative.image_size = Some(30);
     let found = problems(&negative);
-    assert!(found.iter().any(|p| p.contains("seeds[0]: -5 is not a valid seed")), "{found:#?}");
-    assert!(found.iter().any(|p| p.contains("image_size: 30")), "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("seeds[0]: -5 is not a valid seed")),
+        "{found:#?}"
+    );
+    assert!(
+        found.iter().any(|p| p.contains("image_size: 30")),
+        "{found:#?}"
+    );
 }
 
 #[test]
 fn unreadable_json_names_line_and_column() {
-    let err = config::parse("{\n  \"networks\": [[\"DummyT2I\",]],\n}", "broken.json").expect_err("bad json");
+    let err = config::parse("{\n  \"networks\": [[\"DummyT2I\",]],\n}", "broken.json")
+        .expect_err("bad json");
     let message = err.to_string();
     assert!(message.contains("broken.json"), "{message}");
     assert!(message.contains("line 2"), "{message}");
@@ -140,8 +175,19 @@ fn each_step_is_one_batched_call_per_model_not_one_call_per_run() {
 
     let provider = TestProvider::default();
     let mut store = Store::open_in_memory().expect("store");
-    run(&mut store, &provider, &raw, EngineOptions { batch_size: 4, ..EngineOptions::default() });
-    assert_eq!(calls_of(&provider.calls, "DummyT2I"), vec![4, 2, 4, 2, 4, 2]);
+    run(
+        &mut store,
+        &provider,
+        &raw,
+        EngineOptions {
+            batch_size: 4,
+            ..EngineOptions::default()
+        },
+    );
+    assert_eq!(
+        calls_of(&provider.calls, "DummyT2I"),
+        vec![4, 2, 4, 2, 4, 2]
+    );
 }
 
 fn outputs(store: &Store, experiment_id: &str) -> Vec<Vec<(String, Vec<u8>)>> {
@@ -174,11 +220,18 @@ fn a_seeded_config_gives_identical_outputs_and_stops_at_the_loop() {
     assert_eq!(a, b);
     // Dummy models ignore their input, so a seeded run repeats its first image at step 2.
     for run in store.runs(&first).expect("runs") {
-        assert_eq!(run.stop, Some(StopReason::Duplicate { loop_length: 2 }), "{run:?}");
+        assert_eq!(
+            run.stop,
+            Some(StopReason::Duplicate { loop_length: 2 }),
+            "{run:?}"
+        );
         let invocations = store.invocations(&run.id).expect("invocations");
         assert_eq!(invocations.len(), 3);
         assert_eq!(invocations[0].output, invocations[2].output);
-        assert_eq!(invocations[1].input_invocation_id.as_deref(), Some(invocations[0].id.as_str()));
+        assert_eq!(
+            invocations[1].input_invocation_id.as_deref(),
+            Some(invocations[0].id.as_str())
+        );
     }
     // Different seeds give different images.
     assert_ne!(a[0][0], a[1][0]);
@@ -188,7 +241,12 @@ fn a_seeded_config_gives_identical_outputs_and_stops_at_the_loop() {
 fn unseeded_runs_go_to_max_length_and_everything_is_embedded() {
     let provider = TestProvider::default();
     let mut store = Store::open_in_memory().expect("store");
-    let id = run(&mut store, &provider, &config(vec![-1], 7), EngineOptions::default());
+    let id = run(
+        &mut store,
+        &provider,
+        &config(vec![-1], 7),
+        EngineOptions::default(),
+    );
     let report = engine::status(&store, &id).expect("status");
     assert_eq!(report.runs, 6);
     assert_eq!(report.runs_length, 6);
@@ -199,10 +257,14 @@ fn unseeded_runs_go_to_max_length_and_everything_is_embedded() {
         let sequence: Vec<u32> = invocations.iter().map(|inv| inv.sequence_number).collect();
         assert_eq!(sequence, (0..7).collect::<Vec<_>>());
         for invocation in &invocations {
-            let vector = store.embedding_vector(&invocation.id, "DummyText").expect("query");
+            let vector = store
+                .embedding_vector(&invocation.id, "DummyText")
+                .expect("query");
             match invocation.output {
                 Output::Text(_) => assert_eq!(vector.map(|v| v.len()), Some(768)),
-                Output::Image(_) => assert!(vector.is_none(), "images are not embedded by a text model"),
+                Output::Image(_) => {
+                    assert!(vector.is_none(), "images are not embedded by a text model")
+                }
             }
         }
         let prompt = store.prompt_embedding(&run.id, "DummyText").expect("query");
@@ -221,8 +283,15 @@ fn a_failing_model_fails_its_runs_and_the_others_finish_then_resume_retries() {
     let validated = config::validate(&raw, &failing).expect("valid");
     let id = engine::create_experiment(&mut store, &validated).expect("create");
     let (sender, receiver) = mpsc::channel();
-    let outcome = engine::run_experiment(&mut store, &failing, &id, EngineOptions::default(), &sender, &CancelToken::new())
-        .expect("run");
+    let outcome = engine::run_experiment(
+        &mut store,
+        &failing,
+        &id,
+        EngineOptions::default(),
+        &sender,
+        &CancelToken::new(),
+    )
+    .expect("run");
     assert_eq!(outcome.status, ExperimentStatus::Failed);
     assert_eq!(outcome.failed_runs, 3);
     let warnings: Vec<String> = receiver
@@ -232,21 +301,47 @@ fn a_failing_model_fails_its_runs_and_the_others_finish_then_resume_retries() {
             _ => None,
         })
         .collect();
-    assert!(warnings.iter().any(|w| w.contains("planted failure")), "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.contains("planted failure")),
+        "{warnings:?}"
+    );
     for run in store.runs(&id).expect("runs") {
         match run.network_index {
             0 => assert_eq!(run.stop, Some(StopReason::Length)),
-            _ => assert!(matches!(&run.stop, Some(StopReason::Failed { message }) if message.contains("DummyI2T2")), "{run:?}"),
+            _ => assert!(
+                matches!(&run.stop, Some(StopReason::Failed { message }) if message.contains("DummyI2T2")),
+                "{run:?}"
+            ),
         }
     }
     // Resume with a working model: only the failed runs continue, from where they stopped.
-    let before: Vec<_> = store.runs(&id).expect("runs").iter().flat_map(|r| store.invocations(&r.id).expect("inv")).collect();
+    let before: Vec<_> = store
+        .runs(&id)
+        .expect("runs")
+        .iter()
+        .flat_map(|r| store.invocations(&r.id).expect("inv"))
+        .collect();
     let healthy = TestProvider::default();
-    let outcome = engine::run_experiment(&mut store, &healthy, &id, EngineOptions::default(), &sender, &CancelToken::new())
-        .expect("resume");
+    let outcome = engine::run_experiment(
+        &mut store,
+        &healthy,
+        &id,
+        EngineOptions::default(),
+        &sender,
+        &CancelToken::new(),
+    )
+    .expect("resume");
     assert_eq!(outcome.status, ExperimentStatus::Completed);
-    assert!(calls_of(&healthy.calls, "DummyT2I").is_empty(), "finished network must not be recomputed");
-    let after: Vec<_> = store.runs(&id).expect("runs").iter().flat_map(|r| store.invocations(&r.id).expect("inv")).collect();
+    assert!(
+        calls_of(&healthy.calls, "DummyT2I").is_empty(),
+        "finished network must not be recomputed"
+    );
+    let after: Vec<_> = store
+        .runs(&id)
+        .expect("runs")
+        .iter()
+        .flat_map(|r| store.invocations(&r.id).expect("inv"))
+        .collect();
     for old in &before {
         let same = after.iter().find(|new| new.id == old.id).expect("kept");
         assert_eq!(same.completed_at, old.completed_at);
@@ -265,12 +360,23 @@ fn a_model_that_cannot_load_fails_only_its_network() {
     let validated = config::validate(&raw, &provider).expect("valid");
     let id = engine::create_experiment(&mut store, &validated).expect("create");
     let (sender, _receiver) = mpsc::channel();
-    let outcome = engine::run_experiment(&mut store, &provider, &id, EngineOptions::default(), &sender, &CancelToken::new())
-        .expect("run");
+    let outcome = engine::run_experiment(
+        &mut store,
+        &provider,
+        &id,
+        EngineOptions::default(),
+        &sender,
+        &CancelToken::new(),
+    )
+    .expect("run");
     assert_eq!(outcome.failed_runs, 3);
     let report = engine::status(&store, &id).expect("status");
     assert_eq!(report.runs_length, 3);
-    assert!(report.failures.iter().any(|f| f.contains("planted.onnx")), "{:?}", report.failures);
+    assert!(
+        report.failures.iter().any(|f| f.contains("planted.onnx")),
+        "{:?}",
+        report.failures
+    );
 }
 
 #[test]
@@ -297,18 +403,36 @@ fn cancelling_stops_after_a_batch_and_resume_finishes_without_duplicates() {
             }
         })
     };
-    let outcome = engine::run_experiment(&mut store, &provider, &id, EngineOptions::default(), &sender, &cancel)
-        .expect("run");
+    let outcome = engine::run_experiment(
+        &mut store,
+        &provider,
+        &id,
+        EngineOptions::default(),
+        &sender,
+        &cancel,
+    )
+    .expect("run");
     drop(sender);
     let _ = watcher.join();
     assert_eq!(outcome.status, ExperimentStatus::Cancelled);
     let report = engine::status(&store, &id).expect("status");
-    assert!(report.invocations_done >= 15 && report.invocations_done < 240, "{}", report.invocations_done);
+    assert!(
+        report.invocations_done >= 15 && report.invocations_done < 240,
+        "{}",
+        report.invocations_done
+    );
     assert!(report.runs_cancelled > 0);
 
     let (sender, _receiver) = mpsc::channel();
-    let outcome = engine::run_experiment(&mut store, &provider, &id, EngineOptions::default(), &sender, &CancelToken::new())
-        .expect("resume");
+    let outcome = engine::run_experiment(
+        &mut store,
+        &provider,
+        &id,
+        EngineOptions::default(),
+        &sender,
+        &CancelToken::new(),
+    )
+    .expect("resume");
     assert_eq!(outcome.status, ExperimentStatus::Completed);
     let report = engine::status(&store, &id).expect("status");
     assert_eq!(report.invocations_done, 240);
@@ -328,7 +452,15 @@ fn resume_creates_runs_missing_from_an_interrupted_creation() {
         .execute("DELETE FROM run WHERE id = ?1", [&victim])
         .expect("delete");
     let (sender, _receiver) = mpsc::channel();
-    engine::run_experiment(&mut store, &provider, &id, EngineOptions::default(), &sender, &CancelToken::new()).expect("run");
+    engine::run_experiment(
+        &mut store,
+        &provider,
+        &id,
+        EngineOptions::default(),
+        &sender,
+        &CancelToken::new(),
+    )
+    .expect("run");
     let runs = store.runs(&id).expect("runs");
     assert_eq!(runs.len(), 6);
     assert!(runs.iter().any(|run| run.id == victim));

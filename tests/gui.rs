@@ -14,6 +14,7 @@ fn options(name: &str) -> AppOptions {
     AppOptions {
         database: root.join("panic-tda.sqlite"),
         paths,
+        models: None,
     }
 }
 
@@ -54,4 +55,160 @@ fn the_system_panel_reports_what_is_missing() {
     }
     assert!(harness.query_by_label_contains("ONNX Runtime:").is_some());
     assert!(harness.query_by_label_contains("FFmpeg:").is_some());
+}
+
+fn wait_until(
+    harness: &mut Harness<'static, PanicApp>,
+    what: &str,
+    done: impl Fn(&PanicApp) -> bool,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !done(harness.state()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        harness.step();
+    }
+    harness.run();
+}
+
+#[test]
+fn an_empty_database_offers_the_demo() {
+    let mut harness = harness("empty");
+    harness.run();
+    assert!(
+        harness
+            .query_by_label("▶ Run the demo experiment")
+            .is_some()
+    );
+    harness.snapshot("experiments_empty");
+}
+
+#[test]
+fn build_run_open_and_delete_an_experiment_point_and_click() {
+    let mut harness = harness("form");
+    harness.get_by_label("New experiment").click();
+    harness.run();
+    // An empty form explains what is missing and cannot run.
+    assert!(
+        harness
+            .query_by_label_contains("networks: must list at least one network")
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("prompts: must list at least one prompt")
+            .is_some()
+    );
+
+    harness.get_by_label("+ Add network").click();
+    harness.run();
+    for prompt in ["a cat", "a dog"] {
+        harness.get_by_label("New prompt").click();
+        harness.run();
+        harness.get_by_label("New prompt").type_text(prompt);
+        harness.run();
+        harness.get_by_label("Add prompt").click();
+        harness.run();
+    }
+    assert_eq!(
+        harness.state().draft_config().prompts,
+        vec!["a cat", "a dog"]
+    );
+    // Reorder: move the first prompt down.
+    harness
+        .get_all_by_label("↓")
+        .next()
+        .expect("a move-down button")
+        .click();
+    harness.run();
+    assert_eq!(
+        harness.state().draft_config().prompts,
+        vec!["a dog", "a cat"]
+    );
+    assert!(
+        harness
+            .query_by_label_contains("prompts: must list")
+            .is_none()
+    );
+
+    // A bad seed is reported, then fixed.
+    harness.get_by_label("Seed list").click();
+    harness.run();
+    harness.get_by_label("Seed list").type_text("x");
+    harness.run();
+    assert!(
+        harness
+            .query_by_label_contains("seeds: '-1x' is not a whole number")
+            .is_some()
+    );
+    harness.key_press(egui::Key::Backspace);
+    harness.run();
+    harness.get_by_label("Seed list").type_text(", 3");
+    harness.run();
+    assert!(
+        harness
+            .query_by_label_contains("is not a whole number")
+            .is_none()
+    );
+    assert_eq!(harness.state().draft_config().seeds, Some(vec![-1, 3]));
+
+    // Embed with the dummy text model instead of MiniLM (no model files in this sandbox).
+    harness.get_by_label_contains("MiniLM").click();
+    harness.get_by_label_contains("DummyText").click();
+    harness.run();
+    let draft = harness.state().draft_config();
+    assert_eq!(draft.embedding_models, vec!["DummyText"]);
+    assert_eq!(
+        draft.networks,
+        vec![vec!["DummyT2I".to_string(), "DummyI2T".to_string()]]
+    );
+    assert!(harness.query_by_label_contains("Ready: 4 runs").is_some());
+    harness.snapshot("new_experiment_form");
+
+    harness.get_by_label("▶ Run experiment").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().section(), Section::Monitor);
+    wait_until(&mut harness, "the experiment to finish", |app| {
+        app.job_progress().is_some_and(|(_, _, finished)| finished)
+    });
+    let (done, total, _) = harness.state().job_progress().expect("a job");
+    // 2 prompts × 2 unseeded/seeded runs: the unseeded runs go to 100 steps, seeded ones stop in a loop.
+    assert_eq!(done, total);
+    assert_eq!(total, 2 * 100 + 2 * 3);
+    assert!(
+        harness
+            .query_by_label_contains("Finished: completed")
+            .is_some()
+    );
+
+    harness.get_by_label("Experiments").click();
+    harness.run();
+    harness.get_by_label("Open").click();
+    harness.run();
+    assert!(
+        harness
+            .query_by_label_contains("reached max length")
+            .is_some()
+    );
+    harness.get_by_label("← All experiments").click();
+    harness.run();
+    harness.get_by_label("Delete").click();
+    harness.run();
+    assert!(harness.query_by_label("Delete experiment?").is_some());
+    harness
+        .get_all_by_label("Delete")
+        .last()
+        .expect("confirm button")
+        .click();
+    harness.run();
+    harness.run();
+    assert!(
+        harness
+            .query_by_label("▶ Run the demo experiment")
+            .is_some(),
+        "the list is empty again"
+    );
 }

@@ -26,7 +26,12 @@ fn snapshot(store: &Store) -> Snapshot {
         .prepare("SELECT id, run_id, sequence_number, started_at, completed_at FROM invocation")
         .expect("prepare");
     statement
-        .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))))
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?),
+            ))
+        })
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows")
@@ -60,7 +65,10 @@ fn resume_after_kill_9_completes_exactly_without_recomputing() {
     let deadline = Instant::now() + Duration::from_secs(120);
     while invocation_count(&db) < 150 {
         assert!(Instant::now() < deadline, "the experiment never got going");
-        assert!(child.try_wait().expect("wait").is_none(), "finished before it could be killed");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "finished before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().expect("SIGKILL");
@@ -68,7 +76,11 @@ fn resume_after_kill_9_completes_exactly_without_recomputing() {
 
     let store = Store::open(&db).expect("open after kill");
     let before = snapshot(&store);
-    assert!(before.len() >= 150 && before.len() < 4 * MAX_LENGTH as usize, "{}", before.len());
+    assert!(
+        before.len() >= 150 && before.len() < 4 * MAX_LENGTH as usize,
+        "{}",
+        before.len()
+    );
     // Whatever was committed is a contiguous prefix of each run.
     let mut per_run: HashMap<&str, Vec<u32>> = HashMap::new();
     for (run, sequence, _, _) in before.values() {
@@ -93,9 +105,15 @@ fn resume_after_kill_9_completes_exactly_without_recomputing() {
     let after = snapshot(&store);
     assert_eq!(after.len(), 4 * MAX_LENGTH as usize);
     for (id, old) in &before {
-        assert_eq!(after.get(id), Some(old), "invocation {id} changed on resume");
+        assert_eq!(
+            after.get(id),
+            Some(old),
+            "invocation {id} changed on resume"
+        );
     }
-    let runs = store.runs(&store.resolve_experiment("latest").expect("latest")).expect("runs");
+    let runs = store
+        .runs(&store.resolve_experiment("latest").expect("latest"))
+        .expect("runs");
     assert_eq!(runs.len(), 4);
     for run in &runs {
         let invocations = store.invocations(&run.id).expect("invocations");

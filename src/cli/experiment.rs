@@ -156,7 +156,9 @@ pub fn run_experiment_command(
             );
             if !force {
                 if !std::io::stdin().is_terminal() {
-                    bail!("not deleting without confirmation; pass --force to delete non-interactively");
+                    bail!(
+                        "not deleting without confirmation; pass --force to delete non-interactively"
+                    );
                 }
                 print!("delete it? [y/N] ");
                 std::io::stdout().flush()?;
@@ -184,7 +186,10 @@ pub fn run_runs_command(command: RunsCommand, db: &Path) -> anyhow::Result<ExitC
                 println!("{}", serde_json::to_string_pretty(&runs)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("{:<12} {:<28} {:>6} {:<30} STOP", "RUN", "NETWORK", "SEED", "PROMPT");
+            println!(
+                "{:<12} {:<28} {:>6} {:<30} STOP",
+                "RUN", "NETWORK", "SEED", "PROMPT"
+            );
             for run in runs {
                 let prompt: String = run.initial_prompt.chars().take(30).collect();
                 println!(
@@ -193,7 +198,8 @@ pub fn run_runs_command(command: RunsCommand, db: &Path) -> anyhow::Result<ExitC
                     run.network.join(" → "),
                     run.seed,
                     prompt,
-                    run.stop.map_or("unfinished".into(), |stop| stop.to_string())
+                    run.stop
+                        .map_or("unfinished".into(), |stop| stop.to_string())
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -206,7 +212,10 @@ fn print_status(report: &engine::ExperimentStatusReport) {
     println!("  status:      {}", report.status);
     println!("  created:     {} UTC", format_timestamp(report.created_at));
     if let (Some(started), Some(completed)) = (report.started_at, report.completed_at) {
-        println!("  took:        {}", human_duration((completed - started) as f64 / 1e6));
+        println!(
+            "  took:        {}",
+            human_duration((completed - started) as f64 / 1e6)
+        );
     }
     println!(
         "  runs:        {} ({} reached max length, {} stopped in a loop, {} failed, {} cancelled, {} unfinished)",
@@ -280,14 +289,25 @@ fn execute(
     let worker_id = id.clone();
     let worker_cancel = cancel.clone();
     let worker = std::thread::spawn(move || {
-        engine::run_experiment(&mut store, models.as_ref(), &worker_id, options, &sender, &worker_cancel)
+        engine::run_experiment(
+            &mut store,
+            models.as_ref(),
+            &worker_id,
+            options,
+            &sender,
+            &worker_cancel,
+        )
     });
 
     let bars = MultiProgress::new();
     let style = ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
-    let invocations = bars.add(ProgressBar::new(0).with_style(style.clone()).with_prefix("invocations"));
+    let invocations = bars.add(
+        ProgressBar::new(0)
+            .with_style(style.clone())
+            .with_prefix("invocations"),
+    );
     let mut embedding_bars: Vec<(String, ProgressBar)> = Vec::new();
     loop {
         match receiver.recv_timeout(Duration::from_millis(200)) {
@@ -306,7 +326,11 @@ fn execute(
             }
             Ok(ProgressEvent::Stage(Stage::Embedding { model })) => {
                 if !embedding_bars.iter().any(|(name, _)| *name == model) {
-                    let bar = bars.add(ProgressBar::new(0).with_style(style.clone()).with_prefix(model.clone()));
+                    let bar = bars.add(
+                        ProgressBar::new(0)
+                            .with_style(style.clone())
+                            .with_prefix(model.clone()),
+                    );
                     embedding_bars.push((model, bar));
                 }
             }

@@ -7,7 +7,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use panic_tda::models::onnx::DevicePreference;
+use panic_tda::models::provider::{CatalogProvider, ProviderOptions};
 use panic_tda::paths::AppPaths;
+
+mod experiment;
+mod models;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +28,12 @@ struct Cli {
     /// More log output (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Where models run: auto (CUDA if its provider loads, else CPU), cuda, tensorrt or cpu.
+    #[arg(long, global = true, value_enum, default_value_t = DevicePreference::Auto, env = "PANIC_TDA_DEVICE")]
+    device: DevicePreference,
+    /// Never download model files; use only what is already in the model cache.
+    #[arg(long, global = true)]
+    offline: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -37,6 +48,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create, run, resume, inspect and delete experiments.
+    Experiment {
+        #[command(subcommand)]
+        command: experiment::ExperimentCommand,
+    },
+    /// Inspect runs.
+    Runs {
+        #[command(subcommand)]
+        command: experiment::RunsCommand,
+    },
+    /// List and download models.
+    Models {
+        #[command(subcommand)]
+        command: models::ModelsCommand,
+    },
+    /// Embed texts (or images with --image) and print the vectors.
+    Embed(models::EmbedArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -68,14 +96,30 @@ fn init_tracing(verbose: u8) {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let paths = AppPaths::from_env()?;
     let database = cli.db.clone().unwrap_or_else(|| paths.default_database());
+    let provider_options = ProviderOptions {
+        device: cli.device,
+        offline: cli.offline,
+        threads: 0,
+    };
+    let provider = || -> Box<dyn panic_tda::models::ModelProvider> {
+        Box::new(CatalogProvider::new(paths.clone(), provider_options))
+    };
     match cli.command.unwrap_or(Command::Gui) {
+        Command::Experiment { command } => {
+            experiment::run_experiment_command(command, &database, provider())
+        }
+        Command::Runs { command } => experiment::run_runs_command(command, &database),
         Command::Gui => {
             if let Some(parent) = database.parent() {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("creating {}", parent.display()))?;
             }
-            panic_tda::gui::run(panic_tda::gui::AppOptions { database, paths })
-                .map_err(|e| anyhow::anyhow!("the app window failed: {e}"))?;
+            panic_tda::gui::run(panic_tda::gui::AppOptions {
+                database,
+                paths,
+                models: None,
+            })
+            .map_err(|e| anyhow::anyhow!("the app window failed: {e}"))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Info { json } => {
@@ -92,5 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Models { command } => models::run_models(command, &paths, provider_options),
+        Command::Embed(args) => models::run_embed(args, &paths, provider_options),
     }
 }

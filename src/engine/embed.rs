@@ -8,14 +8,20 @@ use crate::config::ValidatedConfig;
 use crate::models::{Embedder, Input, Modality, ModelError, ModelKind, ModelProvider};
 use crate::store::{self, EmbeddingRecord, Store, derived_id};
 
-fn produced_modalities(config: &ValidatedConfig, models: &dyn ModelProvider, network_index: Option<u32>) -> Vec<Modality> {
+fn produced_modalities(
+    config: &ValidatedConfig,
+    models: &dyn ModelProvider,
+    network_index: Option<u32>,
+) -> Vec<Modality> {
     let mut produced = Vec::new();
     for (index, network) in config.networks().iter().enumerate() {
         if network_index.is_some_and(|wanted| wanted as usize != index) {
             continue;
         }
         for model in network {
-            if let Some(output) = models.describe(model).and_then(|kind| kind.generative_output())
+            if let Some(output) = models
+                .describe(model)
+                .and_then(|kind| kind.generative_output())
                 && !produced.contains(&output)
             {
                 produced.push(output);
@@ -39,11 +45,17 @@ fn check_vectors(
         },
     };
     if vectors.len() != expected {
-        return Err(bad(format!("returned {} vectors for {expected} inputs", vectors.len())));
+        return Err(bad(format!(
+            "returned {} vectors for {expected} inputs",
+            vectors.len()
+        )));
     }
     for vector in vectors {
         if vector.len() != dimension {
-            return Err(bad(format!("returned a {}-d vector, expected {dimension}-d", vector.len())));
+            return Err(bad(format!(
+                "returned a {}-d vector, expected {dimension}-d",
+                vector.len()
+            )));
         }
         if vector.iter().any(|value| !value.is_finite()) {
             return Err(bad("returned a vector with NaN or infinite values".into()));
@@ -68,7 +80,11 @@ pub(super) fn embed_outputs(
         let Some(kind @ ModelKind::Embedding { .. }) = models.describe(model_name) else {
             continue;
         };
-        let modalities: Vec<Modality> = produced.iter().copied().filter(|m| kind.embeds(*m)).collect();
+        let modalities: Vec<Modality> = produced
+            .iter()
+            .copied()
+            .filter(|m| kind.embeds(*m))
+            .collect();
         let mut embedder: Option<Box<dyn Embedder>> = None;
         for modality in modalities {
             loop {
@@ -91,21 +107,33 @@ pub(super) fn embed_outputs(
                         let _ = progress.send(ProgressEvent::Stage(Stage::Embedding {
                             model: model_name.clone(),
                         }));
-                        let loaded = models.load_embedder(model_name).map_err(|source| EngineError::Embedding {
-                            model: model_name.clone(),
-                            source,
+                        let loaded = models.load_embedder(model_name).map_err(|source| {
+                            EngineError::Embedding {
+                                model: model_name.clone(),
+                                source,
+                            }
                         })?;
                         embedder.insert(loaded)
                     }
                 };
-                let inputs: Vec<Input<'_>> = pending.iter().map(|item| Input::from(&item.output)).collect();
+                let inputs: Vec<Input<'_>> = pending
+                    .iter()
+                    .map(|item| Input::from(&item.output))
+                    .collect();
                 let started_at = store::now();
-                let vectors = embedder.embed(&inputs).map_err(|source| EngineError::Embedding {
-                    model: model_name.clone(),
-                    source,
-                })?;
+                let vectors = embedder
+                    .embed(&inputs)
+                    .map_err(|source| EngineError::Embedding {
+                        model: model_name.clone(),
+                        source,
+                    })?;
                 let completed_at = store::now();
-                check_vectors(model_name, embedder.info().dimension, inputs.len(), &vectors)?;
+                check_vectors(
+                    model_name,
+                    embedder.info().dimension,
+                    inputs.len(),
+                    &vectors,
+                )?;
                 let records: Vec<EmbeddingRecord> = pending
                     .iter()
                     .zip(vectors)
@@ -119,7 +147,8 @@ pub(super) fn embed_outputs(
                     })
                     .collect();
                 store.insert_embeddings(&records)?;
-                let (total, done) = store.embedding_progress(experiment_id, model_name, modality)?;
+                let (total, done) =
+                    store.embedding_progress(experiment_id, model_name, modality)?;
                 let _ = progress.send(ProgressEvent::Embeddings {
                     model: model_name.clone(),
                     done,
@@ -140,7 +169,10 @@ pub(super) fn embed_prompts(
     progress: &Sender<ProgressEvent>,
 ) -> Result<(), EngineError> {
     for model_name in config.embedding_models() {
-        if !models.describe(model_name).is_some_and(|kind| kind.embeds(Modality::Text)) {
+        if !models
+            .describe(model_name)
+            .is_some_and(|kind| kind.embeds(Modality::Text))
+        {
             continue;
         }
         let missing = store.runs_missing_prompt_embedding(experiment_id, model_name)?;
@@ -150,20 +182,30 @@ pub(super) fn embed_prompts(
         let _ = progress.send(ProgressEvent::Stage(Stage::Embedding {
             model: model_name.clone(),
         }));
-        let mut embedder = models.load_embedder(model_name).map_err(|source| EngineError::Embedding {
-            model: model_name.clone(),
-            source,
-        })?;
+        let mut embedder =
+            models
+                .load_embedder(model_name)
+                .map_err(|source| EngineError::Embedding {
+                    model: model_name.clone(),
+                    source,
+                })?;
         // Runs share prompts: embed each distinct prompt once.
         let mut prompts: Vec<&str> = missing.iter().map(|(_, prompt)| prompt.as_str()).collect();
         prompts.sort_unstable();
         prompts.dedup();
         let inputs: Vec<Input<'_>> = prompts.iter().map(|prompt| Input::Text(prompt)).collect();
-        let vectors = embedder.embed(&inputs).map_err(|source| EngineError::Embedding {
-            model: model_name.clone(),
-            source,
-        })?;
-        check_vectors(model_name, embedder.info().dimension, inputs.len(), &vectors)?;
+        let vectors = embedder
+            .embed(&inputs)
+            .map_err(|source| EngineError::Embedding {
+                model: model_name.clone(),
+                source,
+            })?;
+        check_vectors(
+            model_name,
+            embedder.info().dimension,
+            inputs.len(),
+            &vectors,
+        )?;
         let rows: Vec<(String, String, Vec<f32>)> = missing
             .iter()
             .filter_map(|(run_id, prompt)| {

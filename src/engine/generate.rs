@@ -8,7 +8,9 @@ use super::status::{ExperimentStatusReport, estimated_seconds_per_item};
 use super::{CancelToken, EngineError, EngineOptions, ProgressEvent};
 use crate::config::ValidatedConfig;
 use crate::models::{GenerativeModel, Input, ModelProvider, Output, Seed};
-use crate::store::{self, InvocationRecord, RunRecord, StepWrite, StopReason, Store, derived_id, output_hash};
+use crate::store::{
+    self, InvocationRecord, RunRecord, StepWrite, StopReason, Store, derived_id, output_hash,
+};
 
 /// Live progress counts shared across networks.
 pub(super) struct Counters {
@@ -131,7 +133,14 @@ pub(super) fn run_network(
                 let message = format!("loading model '{name}' failed: {error}");
                 let stops: Vec<_> = active
                     .iter()
-                    .map(|run| (run.run.id.clone(), Some(StopReason::Failed { message: message.clone() })))
+                    .map(|run| {
+                        (
+                            run.run.id.clone(),
+                            Some(StopReason::Failed {
+                                message: message.clone(),
+                            }),
+                        )
+                    })
                     .collect();
                 store.set_run_stops(&stops)?;
                 counters.runs_finished += stops.len();
@@ -247,8 +256,11 @@ pub(super) fn run_network(
             }
             store.commit_step(&step)?;
 
-            let stopped: HashMap<&str, &StopReason> =
-                step.stops.iter().map(|(run_id, stop)| (run_id.as_str(), stop)).collect();
+            let stopped: HashMap<&str, &StopReason> = step
+                .stops
+                .iter()
+                .map(|(run_id, stop)| (run_id.as_str(), stop))
+                .collect();
             for ((&index, invocation), hash) in chunk.iter().zip(step.invocations).zip(hashes) {
                 let run = &mut active[index];
                 if let Some(stop) = stopped.get(run.run.id.as_str()) {

@@ -19,7 +19,9 @@ use crate::models::{ModelError, ModelProvider, Output};
 use crate::store::{self, ExperimentStatus, Store, StoreError};
 
 pub use plan::plan_runs;
-pub use status::{EmbeddingStatus, ExperimentStatusReport, estimated_seconds_per_item, status, status_with_models};
+pub use status::{
+    EmbeddingStatus, ExperimentStatusReport, estimated_seconds_per_item, status, status_with_models,
+};
 
 #[derive(Debug, Error)]
 pub enum EngineError {
@@ -71,8 +73,13 @@ impl CancelToken {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "stage", rename_all = "snake_case")]
 pub enum Stage {
-    Generating { network_index: usize, network: Vec<String> },
-    Embedding { model: String },
+    Generating {
+        network_index: usize,
+        network: Vec<String>,
+    },
+    Embedding {
+        model: String,
+    },
 }
 
 /// What the engine reports while it works.
@@ -94,7 +101,11 @@ pub enum ProgressEvent {
         eta_seconds: f64,
     },
     /// After each committed embedding batch.
-    Embeddings { model: String, done: u64, total: u64 },
+    Embeddings {
+        model: String,
+        done: u64,
+        total: u64,
+    },
     /// The newest output of a run (for live previews).
     Latest {
         run_id: String,
@@ -102,7 +113,11 @@ pub enum ProgressEvent {
         output: Output,
     },
     /// A model call took this long for this many items (the monitor's timing chart).
-    Timing { model: String, seconds: f64, batch: usize },
+    Timing {
+        model: String,
+        seconds: f64,
+        batch: usize,
+    },
     /// A problem that did not stop the experiment (e.g. a model failed for some runs).
     Warning(String),
     Finished(ExperimentStatus),
@@ -118,7 +133,10 @@ pub struct RunOutcome {
 
 /// Validates nothing (the config already is) and stores the experiment and all its runs in one
 /// transaction each; returns the new experiment id.
-pub fn create_experiment(store: &mut Store, config: &ValidatedConfig) -> Result<String, EngineError> {
+pub fn create_experiment(
+    store: &mut Store,
+    config: &ValidatedConfig,
+) -> Result<String, EngineError> {
     let id = store::new_id();
     store.insert_experiment(&store::ExperimentRecord {
         id: id.clone(),
@@ -170,7 +188,15 @@ pub fn run_experiment(
     store.set_run_stops(&retry)?;
     store.set_experiment_status(experiment_id, ExperimentStatus::Running, store::now())?;
 
-    let result = run_stages(store, models, experiment_id, &config, options, progress, cancel);
+    let result = run_stages(
+        store,
+        models,
+        experiment_id,
+        &config,
+        options,
+        progress,
+        cancel,
+    );
     let (status, failed_runs) = match &result {
         Ok(failed) if cancel.is_cancelled() => (ExperimentStatus::Cancelled, *failed),
         Ok(0) => (ExperimentStatus::Completed, 0),
@@ -230,7 +256,16 @@ fn run_stages(
         if cancel.is_cancelled() {
             break;
         }
-        embed::embed_outputs(store, models, experiment_id, config, Some(network_index as u32), options, progress, cancel)?;
+        embed::embed_outputs(
+            store,
+            models,
+            experiment_id,
+            config,
+            Some(network_index as u32),
+            options,
+            progress,
+            cancel,
+        )?;
     }
     if !cancel.is_cancelled() {
         embed::embed_prompts(store, models, experiment_id, config, progress)?;

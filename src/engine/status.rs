@@ -74,11 +74,14 @@ pub fn status_with_models(
     models: Option<&dyn ModelProvider>,
 ) -> Result<ExperimentStatusReport, EngineError> {
     let record = store.experiment(experiment_id)?;
-    let mut statement = store.connection().prepare_cached(
-        "SELECT r.max_length, r.stop_reason, r.failure, r.network_json,
+    let mut statement = store
+        .connection()
+        .prepare_cached(
+            "SELECT r.max_length, r.stop_reason, r.failure, r.network_json,
                 (SELECT count(*) FROM invocation i WHERE i.run_id = r.id)
          FROM run r WHERE r.experiment_id = ?1",
-    ).map_err(crate::store::StoreError::from)?;
+        )
+        .map_err(crate::store::StoreError::from)?;
     let rows = statement
         .query_map([experiment_id], |row| {
             Ok((
@@ -134,7 +137,10 @@ pub fn status_with_models(
         report.invocations_expected += u64::from(max_length.max(count));
         let left = u64::from(max_length.saturating_sub(count));
         if left > 0 {
-            match remaining.iter_mut().find(|(network, _)| *network == network_json) {
+            match remaining
+                .iter_mut()
+                .find(|(network, _)| *network == network_json)
+            {
                 Some((_, total)) => *total += left,
                 None => remaining.push((network_json, left)),
             }
@@ -151,11 +157,19 @@ pub fn status_with_models(
             eta += left as f64 * per_item / network.len().max(1) as f64;
         }
         report.eta_seconds = Some(eta);
-        let config: Option<crate::config::ExperimentConfig> = serde_json::from_str(&record.config_json).ok();
-        for model in config.map(|config| config.embedding_models).unwrap_or_default() {
+        let config: Option<crate::config::ExperimentConfig> =
+            serde_json::from_str(&record.config_json).ok();
+        for model in config
+            .map(|config| config.embedding_models)
+            .unwrap_or_default()
+        {
             for modality in [Modality::Text, Modality::Image] {
-                if models.describe(&model).is_some_and(|kind| kind.embeds(modality)) {
-                    let (total, done) = store.embedding_progress(experiment_id, &model, modality)?;
+                if models
+                    .describe(&model)
+                    .is_some_and(|kind| kind.embeds(modality))
+                {
+                    let (total, done) =
+                        store.embedding_progress(experiment_id, &model, modality)?;
                     report.embeddings.push(EmbeddingStatus {
                         model: model.clone(),
                         modality,

@@ -3,7 +3,9 @@
 use thiserror::Error;
 
 /// A codec the exporter can write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum VideoCodec {
     H264,
@@ -88,7 +90,12 @@ pub fn report() -> Result<FfmpegReport, EncoderError> {
     init()?;
     let version = ffmpeg_next::codec::version();
     Ok(FfmpegReport {
-        libavcodec: format!("{}.{}.{}", version >> 16, (version >> 8) & 0xff, version & 0xff),
+        libavcodec: format!(
+            "{}.{}.{}",
+            version >> 16,
+            (version >> 8) & 0xff,
+            version & 0xff
+        ),
         encoders: VideoCodec::ALL
             .iter()
             .map(|codec| (*codec, find_encoder(*codec)))

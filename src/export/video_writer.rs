@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Pixel;
+use ffmpeg_next as ffmpeg;
 use image::RgbImage;
 use thiserror::Error;
 
@@ -32,7 +32,10 @@ pub enum VideoError {
         source: ffmpeg::Error,
     },
     #[error("could not move the finished video to {path}: {source}")]
-    Rename { path: PathBuf, source: std::io::Error },
+    Rename {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Encoding settings.
@@ -213,11 +216,13 @@ impl VideoWriter {
     /// Flushes the encoder, writes the trailer and moves the file into place.
     pub fn finish(mut self) -> Result<PathBuf, VideoError> {
         let path = self.temp_path.clone();
-        self.encoder.send_eof().map_err(|source| VideoError::Ffmpeg {
-            action: "flushing the encoder for",
-            path: path.clone(),
-            source,
-        })?;
+        self.encoder
+            .send_eof()
+            .map_err(|source| VideoError::Ffmpeg {
+                action: "flushing the encoder for",
+                path: path.clone(),
+                source,
+            })?;
         self.drain_packets()?;
         self.output
             .write_trailer()
@@ -226,9 +231,11 @@ impl VideoWriter {
                 path: path.clone(),
                 source,
             })?;
-        std::fs::rename(&self.temp_path, &self.final_path).map_err(|source| VideoError::Rename {
-            path: self.final_path.clone(),
-            source,
+        std::fs::rename(&self.temp_path, &self.final_path).map_err(|source| {
+            VideoError::Rename {
+                path: self.final_path.clone(),
+                source,
+            }
         })?;
         self.finished = true;
         Ok(self.final_path.clone())
@@ -298,7 +305,9 @@ pub fn decode_all(path: &Path) -> Result<DecodedVideo, VideoError> {
                        frames: &mut Vec<RgbImage>|
      -> Result<(), VideoError> {
         while decoder.receive_frame(&mut decoded).is_ok() {
-            scaler.run(&decoded, &mut rgb).map_err(ff("converting a frame of"))?;
+            scaler
+                .run(&decoded, &mut rgb)
+                .map_err(ff("converting a frame of"))?;
             let stride = rgb.stride(0);
             let row_bytes = width as usize * 3;
             let mut pixels = Vec::with_capacity(row_bytes * height as usize);
@@ -351,7 +360,10 @@ mod tests {
                 .push(&RgbImage::from_pixel(64, 48, image::Rgb(*colour)))
                 .expect("push");
         }
-        assert!(!path.exists(), "nothing appears under the final name before finish");
+        assert!(
+            !path.exists(),
+            "nothing appears under the final name before finish"
+        );
         writer.finish().expect("finish");
         let video = decode_all(&path).expect("decode");
         assert_eq!((video.width, video.height), (64, 48));
@@ -370,9 +382,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("cancelled.mp4");
         let mut writer = VideoWriter::create(&path, settings(VideoCodec::H264)).expect("create");
-        writer
-            .push(&RgbImage::new(64, 48))
-            .expect("push");
+        writer.push(&RgbImage::new(64, 48)).expect("push");
         drop(writer);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
@@ -387,8 +397,8 @@ mod tests {
             VideoWriter::create(&dir.path().join("a.mp4"), odd),
             Err(VideoError::BadSize { .. })
         ));
-        let mut writer =
-            VideoWriter::create(&dir.path().join("b.mp4"), settings(VideoCodec::H264)).expect("create");
+        let mut writer = VideoWriter::create(&dir.path().join("b.mp4"), settings(VideoCodec::H264))
+            .expect("create");
         let err = writer.push(&RgbImage::new(10, 10)).expect_err("wrong size");
         assert!(err.to_string().contains("10×10"), "{err}");
     }

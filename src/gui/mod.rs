@@ -1,19 +1,59 @@
 //! The desktop app (eframe, wgpu renderer). Panels are plain structs with a `ui` method; all
-//! long work happens on background threads that report back over channels.
+//! long work happens on background threads that report back over channels. The app owns the
+//! shared state (one read connection to the database, the running job) and carries out what
+//! the panels ask for, through the same library calls the CLI uses.
 
+mod experiments;
+mod job;
+mod monitor;
+mod new_experiment;
 mod system;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use eframe::egui;
 
+use crate::engine::{self, EngineOptions};
+use crate::models::ModelProvider;
+use crate::models::provider::{CatalogProvider, ProviderOptions};
 use crate::paths::AppPaths;
+use crate::store::Store;
+
+use experiments::{ExperimentAction, ExperimentsPanel};
+use job::ExperimentJob;
+use new_experiment::{FormAction, NewExperimentPanel};
+
+/// The demo experiment offered on first launch (dummy image and caption models + MiniLM).
+pub const DEMO_CONFIG: &str = include_str!("../../assets/configs/demo.json");
+
+/// DejaVu Sans (free licence, see assets/fonts): a fallback for the arrows, symbols and
+/// non-Latin prompts that egui's built-in font lacks, so nothing depends on system fonts.
+const FALLBACK_FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+fn install_fonts(ctx: &egui::Context) {
+    let mut fonts = egui::FontDefinitions::default();
+    fonts.font_data.insert(
+        "dejavu-sans".into(),
+        Arc::new(egui::FontData::from_static(FALLBACK_FONT)),
+    );
+    for family in [egui::FontFamily::Proportional, egui::FontFamily::Monospace] {
+        fonts
+            .families
+            .entry(family)
+            .or_default()
+            .push("dejavu-sans".into());
+    }
+    ctx.set_fonts(fonts);
+}
 
 /// What the app opens.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppOptions {
     pub database: PathBuf,
     pub paths: AppPaths,
+    /// Models to use; `None` = the catalog with files from the model cache.
+    pub models: Option<Arc<dyn ModelProvider>>,
 }
 
 /// The sections of the app, in navigation order.
@@ -21,6 +61,7 @@ pub struct AppOptions {
 pub enum Section {
     Experiments,
     NewExperiment,
+    Monitor,
     Explorer,
     Clusters,
     Export,
@@ -28,9 +69,10 @@ pub enum Section {
 }
 
 impl Section {
-    const ALL: [Section; 6] = [
+    const ALL: [Section; 7] = [
         Section::Experiments,
         Section::NewExperiment,
+        Section::Monitor,
         Section::Explorer,
         Section::Clusters,
         Section::Export,
@@ -41,6 +83,7 @@ impl Section {
         match self {
             Section::Experiments => "Experiments",
             Section::NewExperiment => "New experiment",
+            Section::Monitor => "Monitor",
             Section::Explorer => "Explorer",
             Section::Clusters => "Clusters",
             Section::Export => "Export",
@@ -51,23 +94,48 @@ impl Section {
 
 pub struct PanicApp {
     options: AppOptions,
+    models: Arc<dyn ModelProvider>,
+    store: Result<Store, String>,
     section: Section,
+    experiments: ExperimentsPanel,
+    new_experiment: NewExperimentPanel,
+    job: Option<ExperimentJob>,
     system: system::SystemPanel,
+    error: Option<String>,
+    confirm_quit: bool,
+    quitting: bool,
 }
 
 const SECTION_KEY: &str = "panic-tda.section";
 
 impl PanicApp {
     pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> Self {
+        install_fonts(&cc.egui_ctx);
         let section = cc
             .storage
             .and_then(|storage| eframe::get_value(storage, SECTION_KEY))
+            .filter(|section| *section != Section::Monitor)
             .unwrap_or(Section::Experiments);
+        let models = options.models.clone().unwrap_or_else(|| {
+            Arc::new(CatalogProvider::new(
+                options.paths.clone(),
+                ProviderOptions::default(),
+            ))
+        });
+        let store = Store::open(&options.database).map_err(|e| e.to_string());
         let system = system::SystemPanel::new(options.paths.clone(), options.database.clone());
         Self {
             options,
+            models,
+            store,
             section,
+            experiments: ExperimentsPanel::new(),
+            new_experiment: NewExperimentPanel::default(),
+            job: None,
             system,
+            error: None,
+            confirm_quit: false,
+            quitting: false,
         }
     }
 
@@ -75,17 +143,110 @@ impl PanicApp {
         self.section
     }
 
+    /// The config the new-experiment form currently describes.
+    pub fn draft_config(&self) -> crate::config::ExperimentConfig {
+        self.new_experiment.config().0
+    }
+
+    /// The running (or last finished) experiment job: (done, total, finished).
+    pub fn job_progress(&self) -> Option<(u64, u64, bool)> {
+        self.job
+            .as_ref()
+            .map(|job| (job.invocations.0, job.invocations.1, job.is_finished()))
+    }
+
+    fn running_id(&self) -> Option<&str> {
+        self.job
+            .as_ref()
+            .filter(|job| !job.is_finished())
+            .map(|job| job.experiment_id.as_str())
+    }
+
+    fn start_job(&mut self, ctx: &egui::Context, experiment_id: String) {
+        self.job = Some(ExperimentJob::start(
+            self.options.database.clone(),
+            self.models.clone(),
+            experiment_id,
+            EngineOptions::default(),
+            ctx.clone(),
+        ));
+        self.section = Section::Monitor;
+        self.experiments.needs_refresh = true;
+    }
+
+    fn create_and_run(&mut self, ctx: &egui::Context, config: &crate::config::ValidatedConfig) {
+        let Ok(store) = &mut self.store else { return };
+        match engine::create_experiment(store, config) {
+            Ok(id) => self.start_job(ctx, id),
+            Err(error) => self.error = Some(error.to_string()),
+        }
+    }
+
+    fn handle_experiment_action(&mut self, ctx: &egui::Context, action: ExperimentAction) {
+        match action {
+            ExperimentAction::Resume(id) => self.start_job(ctx, id),
+            ExperimentAction::Duplicate(id) => {
+                let Ok(store) = &self.store else { return };
+                match store
+                    .experiment(&id)
+                    .map_err(|e| e.to_string())
+                    .and_then(|record| {
+                        crate::config::parse(&record.config_json, "stored config")
+                            .map_err(|e| e.to_string())
+                    }) {
+                    Ok(config) => {
+                        self.new_experiment.load_config(&config);
+                        self.section = Section::NewExperiment;
+                    }
+                    Err(error) => self.error = Some(error),
+                }
+            }
+            ExperimentAction::Delete(id) => {
+                if let Ok(store) = &mut self.store
+                    && let Err(error) = store.delete_experiment(&id)
+                {
+                    self.error = Some(error.to_string());
+                }
+                self.experiments.needs_refresh = true;
+            }
+            ExperimentAction::RunDemo => {
+                let validated = crate::config::parse(DEMO_CONFIG, "demo config")
+                    .and_then(|raw| crate::config::validate(&raw, self.models.as_ref()));
+                match validated {
+                    Ok(config) => self.create_and_run(ctx, &config),
+                    Err(error) => self.error = Some(error.to_string()),
+                }
+            }
+        }
+    }
+
     fn navigation_ui(&mut self, ui: &mut egui::Ui) {
         ui.add_space(6.0);
         ui.heading("panic-tda");
         ui.separator();
         for section in Section::ALL {
+            let mut title = section.title().to_owned();
+            if section == Section::Monitor && self.running_id().is_some() {
+                title.push_str(" ●");
+            }
             if ui
-                .selectable_label(self.section == section, section.title())
+                .selectable_label(self.section == section, title)
                 .clicked()
             {
                 self.section = section;
             }
+        }
+        ui.add_space(12.0);
+        ui.label("Theme");
+        let mut theme = ui.ctx().options(|options| options.theme_preference);
+        let before = theme;
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut theme, egui::ThemePreference::System, "Auto");
+            ui.selectable_value(&mut theme, egui::ThemePreference::Light, "Light");
+            ui.selectable_value(&mut theme, egui::ThemePreference::Dark, "Dark");
+        });
+        if theme != before {
+            ui.ctx().set_theme(theme);
         }
     }
 
@@ -94,47 +255,144 @@ impl PanicApp {
         ui.add_space(8.0);
         ui.label(what);
     }
+
+    fn quit_dialog_ui(&mut self, ctx: &egui::Context) {
+        if ctx.input(|i| i.viewport().close_requested())
+            && self.running_id().is_some()
+            && !self.quitting
+        {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.confirm_quit = true;
+        }
+        if self.quitting && self.running_id().is_none() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        if !self.confirm_quit {
+            return;
+        }
+        egui::Modal::new(egui::Id::unique("confirm-quit")).show(ctx, |ui| {
+            ui.heading("An experiment is running");
+            ui.label("Quitting stops it after the current batch; everything done so far is kept and Resume continues it.");
+            ui.horizontal(|ui| {
+                if ui.button("Stop and quit").clicked() {
+                    if let Some(job) = &self.job {
+                        job.cancel();
+                    }
+                    self.quitting = true;
+                    self.confirm_quit = false;
+                }
+                if ui.button("Keep running").clicked() {
+                    self.confirm_quit = false;
+                }
+            });
+        });
+    }
 }
 
 impl eframe::App for PanicApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        if let Some(job) = &mut self.job
+            && job.poll(&ctx)
+        {
+            self.experiments.needs_refresh = true;
+        }
+        if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::N)) {
+            self.section = Section::NewExperiment;
+        }
+        self.quit_dialog_ui(&ctx);
+
         egui::Panel::bottom("status_bar").show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.label(format!("Database: {}", self.options.database.display()));
+                if let Some(job) = &self.job
+                    && !job.is_finished()
+                {
+                    ui.separator();
+                    ui.label(format!(
+                        "running: {}/{} invocations",
+                        job.invocations.0, job.invocations.1
+                    ));
+                }
             });
         });
         egui::Panel::left("navigation")
             .resizable(false)
             .exact_size(170.0)
             .show(ui, |ui| self.navigation_ui(ui));
-        egui::CentralPanel::default().show(ui, |ui| match self.section {
-            Section::Experiments => Self::placeholder_ui(
-                ui,
-                "Experiments",
-                "No experiments yet. Create one under \"New experiment\", or run one from the command line with `panic-tda experiment run CONFIG`.",
-            ),
-            Section::NewExperiment => Self::placeholder_ui(
-                ui,
-                "New experiment",
-                "Pick text→image and image→text models to form networks, add prompts and seeds, and run.",
-            ),
-            Section::Explorer => Self::placeholder_ui(
-                ui,
-                "Explorer",
-                "t-SNE map of every embedding with trajectories and per-step cluster indicators.",
-            ),
-            Section::Clusters => Self::placeholder_ui(
-                ui,
-                "Clusters",
-                "HDBSCAN clustering runs over the stored embeddings and their clusters.",
-            ),
-            Section::Export => Self::placeholder_ui(
-                ui,
-                "Export",
-                "Annotated mosaic videos, run images and timelines.",
-            ),
-            Section::System => self.system.ui(ui),
+        egui::CentralPanel::default().show(ui, |ui| {
+            if let Some(error) = self.error.clone() {
+                ui.horizontal(|ui| {
+                    ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {error}"));
+                    if ui.small_button("Dismiss").clicked() {
+                        self.error = None;
+                    }
+                });
+                ui.separator();
+            }
+            let store = match &self.store {
+                Ok(store) => store,
+                Err(error) => {
+                    ui.heading("The database could not be opened");
+                    ui.colored_label(ui.visuals().error_fg_color, error);
+                    ui.label("Nothing was changed. Close other programs using it, or start with another file: panic-tda --db OTHER.sqlite");
+                    return;
+                }
+            };
+            if let Err(error) = self.experiments.refresh(store) {
+                self.error = Some(error);
+            }
+            if let Some(error) = self.experiments.last_error.take() {
+                self.error = Some(error);
+            }
+            match self.section {
+                Section::Experiments => {
+                    let running = self.running_id().map(str::to_owned);
+                    if let Some(action) = self.experiments.ui(ui, store, running.as_deref()) {
+                        self.handle_experiment_action(&ctx, action);
+                    }
+                }
+                Section::NewExperiment => {
+                    let can_run = if self.running_id().is_some() {
+                        Err("another experiment is running; wait for it or stop it in Monitor")
+                    } else {
+                        Ok(())
+                    };
+                    let models = self.models.clone();
+                    if let Some(FormAction::Run(config)) = self.new_experiment.ui(ui, models.as_ref(), can_run) {
+                        self.create_and_run(&ctx, &config);
+                    }
+                }
+                Section::Monitor => match &self.job {
+                    Some(job) => {
+                        if monitor::monitor_ui(ui, job) {
+                            job.cancel();
+                        }
+                    }
+                    None => Self::placeholder_ui(
+                        ui,
+                        "Monitor",
+                        "No experiment is running. Start one under \"New experiment\", or resume one from \"Experiments\".",
+                    ),
+                },
+                Section::Explorer => Self::placeholder_ui(
+                    ui,
+                    "Explorer",
+                    "t-SNE map of every embedding with trajectories and per-step cluster indicators.",
+                ),
+                Section::Clusters => Self::placeholder_ui(
+                    ui,
+                    "Clusters",
+                    "HDBSCAN clustering runs over the stored embeddings and their clusters.",
+                ),
+                Section::Export => Self::placeholder_ui(ui, "Export", "Annotated mosaic videos, run images and timelines."),
+                Section::System => self.system.ui(ui),
+            }
         });
+        if self.running_id().is_some() {
+            // Keep the elapsed time and rate ticking between events.
+            ctx.request_repaint_after(std::time::Duration::from_millis(500));
+        }
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

@@ -80,7 +80,10 @@ mod tests {
     #[test]
     fn vectors_round_trip_bit_exactly() {
         let vector = vec![0.0, -1.5, f32::MIN_POSITIVE, 3.25e7];
-        assert_eq!(decode_vector(&encode_vector(&vector)).expect("decode"), vector);
+        assert_eq!(
+            decode_vector(&encode_vector(&vector)).expect("decode"),
+            vector
+        );
         assert!(decode_vector(&[1, 2, 3]).is_err());
     }
 

@@ -143,7 +143,15 @@ pub struct PendingEmbedding {
 
 const RUN_COLUMNS: &str = "id, experiment_id, network_index, network_json, prompt_index, initial_prompt, seed_index, seed, max_length, stop_reason, loop_length, failure";
 
-fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(RunRecord, String, Option<String>, Option<u32>, Option<String>)> {
+fn run_from_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(
+    RunRecord,
+    String,
+    Option<String>,
+    Option<u32>,
+    Option<String>,
+)> {
     Ok((
         RunRecord {
             id: row.get(0)?,
@@ -165,7 +173,13 @@ fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(RunRecord, String,
 }
 
 fn finish_run(
-    (mut run, network_json, reason, loop_length, failure): (RunRecord, String, Option<String>, Option<u32>, Option<String>),
+    (mut run, network_json, reason, loop_length, failure): (
+        RunRecord,
+        String,
+        Option<String>,
+        Option<u32>,
+        Option<String>,
+    ),
 ) -> Result<RunRecord> {
     run.network = serde_json::from_str(&network_json).map_err(|source| StoreError::Json {
         what: "run.network_json",
@@ -349,7 +363,9 @@ impl Store {
         )?;
         for run in self.runs(experiment_id)? {
             let rows = hashes
-                .query_map([&run.id], |row| Ok((row.get::<_, u32>(0)?, row.get::<_, Vec<u8>>(1)?)))?
+                .query_map([&run.id], |row| {
+                    Ok((row.get::<_, u32>(0)?, row.get::<_, Vec<u8>>(1)?))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let next_sequence = rows.last().map_or(0, |(sequence, _)| sequence + 1);
             let output_hashes = rows
@@ -416,7 +432,20 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(
-                |(id, run_id, sequence_number, model, input, seed, kind, text, image, started, completed, batch_size)| {
+                |(
+                    id,
+                    run_id,
+                    sequence_number,
+                    model,
+                    input,
+                    seed,
+                    kind,
+                    text,
+                    image,
+                    started,
+                    completed,
+                    batch_size,
+                )| {
                     let output = output_from_columns(&kind, text, image, &id)?;
                     Ok(InvocationRecord {
                         id,
@@ -456,7 +485,13 @@ impl Store {
         )?;
         let rows = statement
             .query_map(
-                params![experiment_id, network_index, modality_str(modality), model, limit as i64],
+                params![
+                    experiment_id,
+                    network_index,
+                    modality_str(modality),
+                    model,
+                    limit as i64
+                ],
                 |row| {
                     Ok((
                         row.get::<_, String>(0)?,

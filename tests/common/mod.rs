@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use image::RgbImage;
 use panic_tda::models::dummy::{DummyEmbedder, DummyImageToText, DummyTextToImage};
 use panic_tda::models::{
-    Embedder, GenerativeModel, ImageToText, ModelError, ModelKind, ModelProvider, Seed, TextToImage, catalog,
+    Embedder, GenerativeModel, ImageToText, ModelError, ModelKind, ModelProvider, Seed,
+    TextToImage, catalog,
 };
 
 /// Every call a model received: (model name, batch size).
@@ -36,8 +37,16 @@ impl<M: TextToImage> TextToImage for Counting<M> {
     fn name(&self) -> &str {
         &self.name
     }
-    fn generate(&mut self, prompts: &[&str], seeds: &[Seed], size: u32) -> Result<Vec<RgbImage>, ModelError> {
-        self.calls.lock().expect("lock").push((self.name.clone(), prompts.len()));
+    fn generate(
+        &mut self,
+        prompts: &[&str],
+        seeds: &[Seed],
+        size: u32,
+    ) -> Result<Vec<RgbImage>, ModelError> {
+        self.calls
+            .lock()
+            .expect("lock")
+            .push((self.name.clone(), prompts.len()));
         if self.fail {
             return Err(ModelError::Inference {
                 model: self.name.clone(),
@@ -53,7 +62,10 @@ impl<M: ImageToText> ImageToText for Counting<M> {
         &self.name
     }
     fn caption(&mut self, images: &[&RgbImage], seeds: &[Seed]) -> Result<Vec<String>, ModelError> {
-        self.calls.lock().expect("lock").push((self.name.clone(), images.len()));
+        self.calls
+            .lock()
+            .expect("lock")
+            .push((self.name.clone(), images.len()));
         if self.fail {
             return Err(ModelError::Inference {
                 model: self.name.clone(),
@@ -69,7 +81,10 @@ impl ModelProvider for TestProvider {
         catalog::lookup(name).map(|entry| entry.kind)
     }
     fn names(&self) -> Vec<String> {
-        catalog::catalog().iter().map(|entry| entry.name.to_string()).collect()
+        catalog::catalog()
+            .iter()
+            .map(|entry| entry.name.to_string())
+            .collect()
     }
     fn load_generative(&self, name: &str) -> Result<GenerativeModel, ModelError> {
         self.loads.fetch_add(1, Ordering::SeqCst);
@@ -83,10 +98,30 @@ impl ModelProvider for TestProvider {
         let calls = self.calls.clone();
         let name_owned = name.to_owned();
         Ok(match name {
-            "DummyT2I" => GenerativeModel::TextToImage(Box::new(Counting { inner: DummyTextToImage::cyan(), name: name_owned, calls, fail })),
-            "DummyT2I2" => GenerativeModel::TextToImage(Box::new(Counting { inner: DummyTextToImage::magenta(), name: name_owned, calls, fail })),
-            "DummyI2T" => GenerativeModel::ImageToText(Box::new(Counting { inner: DummyImageToText::v1(), name: name_owned, calls, fail })),
-            "DummyI2T2" => GenerativeModel::ImageToText(Box::new(Counting { inner: DummyImageToText::v2(), name: name_owned, calls, fail })),
+            "DummyT2I" => GenerativeModel::TextToImage(Box::new(Counting {
+                inner: DummyTextToImage::cyan(),
+                name: name_owned,
+                calls,
+                fail,
+            })),
+            "DummyT2I2" => GenerativeModel::TextToImage(Box::new(Counting {
+                inner: DummyTextToImage::magenta(),
+                name: name_owned,
+                calls,
+                fail,
+            })),
+            "DummyI2T" => GenerativeModel::ImageToText(Box::new(Counting {
+                inner: DummyImageToText::v1(),
+                name: name_owned,
+                calls,
+                fail,
+            })),
+            "DummyI2T2" => GenerativeModel::ImageToText(Box::new(Counting {
+                inner: DummyImageToText::v2(),
+                name: name_owned,
+                calls,
+                fail,
+            })),
             other => {
                 return Err(ModelError::UnknownModel {
                     name: other.into(),

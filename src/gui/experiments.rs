@@ -1,0 +1,282 @@
+//! Experiments list: status and progress of each, with open, resume, duplicate and delete.
+
+use eframe::egui;
+
+use crate::engine::{self, ExperimentStatusReport};
+use crate::store::{
+    DeleteSummary, ExperimentStatus, ExperimentSummary, RunRecord, Store, format_timestamp,
+};
+
+/// What the user asked for; the app carries it out (it owns the store and the job).
+pub enum ExperimentAction {
+    Resume(String),
+    Duplicate(String),
+    Delete(String),
+    RunDemo,
+}
+
+#[derive(Default)]
+pub struct ExperimentsPanel {
+    experiments: Vec<ExperimentSummary>,
+    opened: Option<(ExperimentStatusReport, Vec<RunRecord>)>,
+    confirm_delete: Option<(String, DeleteSummary)>,
+    pub needs_refresh: bool,
+    /// An error to show the user (the app takes it).
+    pub last_error: Option<String>,
+    last_refresh: Option<std::time::Instant>,
+}
+
+impl ExperimentsPanel {
+    pub fn new() -> Self {
+        Self {
+            needs_refresh: true,
+            ..Self::default()
+        }
+    }
+
+    /// Re-reads the list when asked to or every two seconds (cheap: one aggregate query).
+    pub fn refresh(&mut self, store: &Store) -> Result<(), String> {
+        let stale = self
+            .last_refresh
+            .is_none_or(|at| at.elapsed() > std::time::Duration::from_secs(2));
+        if !(self.needs_refresh || stale) {
+            return Ok(());
+        }
+        self.needs_refresh = false;
+        self.last_refresh = Some(std::time::Instant::now());
+        self.experiments = store.list_experiments().map_err(|e| e.to_string())?;
+        if let Some((report, _)) = &self.opened {
+            let id = report.id.clone();
+            self.open(store, &id)?;
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, store: &Store, id: &str) -> Result<(), String> {
+        let report = engine::status(store, id).map_err(|e| e.to_string())?;
+        let runs = store.runs(id).map_err(|e| e.to_string())?;
+        self.opened = Some((report, runs));
+        Ok(())
+    }
+
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        store: &Store,
+        running: Option<&str>,
+    ) -> Option<ExperimentAction> {
+        let mut action = None;
+        if let Some((id, preview)) = &self.confirm_delete {
+            let mut close = false;
+            egui::Modal::new(egui::Id::unique("confirm-delete")).show(ui.ctx(), |ui| {
+                ui.heading("Delete experiment?");
+                ui.label(format!(
+                    "Experiment {} and everything that belongs to it will be deleted:\n{} runs, {} invocations, {} embeddings, {} cluster assignments.",
+                    &id[..12.min(id.len())],
+                    preview.runs,
+                    preview.invocations,
+                    preview.embeddings,
+                    preview.cluster_assignments
+                ));
+                ui.horizontal(|ui| {
+                    if ui.button("Delete").clicked() {
+                        action = Some(ExperimentAction::Delete(id.clone()));
+                        close = true;
+                    }
+                    if ui.button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                        close = true;
+                    }
+                });
+            });
+            if close {
+                self.confirm_delete = None;
+            }
+        }
+
+        if let Some((report, runs)) = &self.opened {
+            let mut back = false;
+            ui.horizontal(|ui| {
+                if ui.button("← All experiments").clicked() {
+                    back = true;
+                }
+                ui.heading(format!(
+                    "Experiment {}",
+                    &report.id[..12.min(report.id.len())]
+                ));
+            });
+            ui.separator();
+            status_ui(ui, report);
+            ui.add_space(8.0);
+            ui.label(egui::RichText::new("Runs").strong());
+            egui::ScrollArea::vertical()
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    egui::Grid::new("runs-grid").striped(true).show(ui, |ui| {
+                        for header in ["Run", "Network", "Prompt", "Seed", "Stop"] {
+                            ui.label(egui::RichText::new(header).strong());
+                        }
+                        ui.end_row();
+                        for run in runs {
+                            ui.monospace(&run.id[..12.min(run.id.len())]);
+                            ui.label(run.network.join(" → "));
+                            ui.label(&run.initial_prompt);
+                            ui.label(run.seed.to_string());
+                            ui.label(
+                                run.stop
+                                    .as_ref()
+                                    .map_or("unfinished".into(), ToString::to_string),
+                            );
+                            ui.end_row();
+                        }
+                    });
+                });
+            if back {
+                self.opened = None;
+            }
+            return action;
+        }
+
+        ui.heading("Experiments");
+        ui.add_space(4.0);
+        if self.experiments.is_empty() {
+            ui.label("No experiments yet.");
+            ui.add_space(8.0);
+            ui.label("Try the demo: two dummy networks (solid-colour images and canned captions), four prompts, 100 steps per run, embedded with MiniLM. It runs offline in about a minute.");
+            if ui.button("▶ Run the demo experiment").clicked() {
+                action = Some(ExperimentAction::RunDemo);
+            }
+            ui.add_space(8.0);
+            ui.label("Or create one under \"New experiment\" (Ctrl+N).");
+            return action;
+        }
+        let mut open_request = None;
+        egui::ScrollArea::both()
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                egui::Grid::new("experiments-grid")
+                    .striped(true)
+                    .num_columns(7)
+                    .show(ui, |ui| {
+                        for header in [
+                            "Experiment",
+                            "",
+                            "Status",
+                            "Progress",
+                            "Created (UTC)",
+                            "Runs",
+                            "Networks",
+                        ] {
+                            ui.label(egui::RichText::new(header).strong());
+                        }
+                        ui.end_row();
+                        for summary in &self.experiments {
+                            let record = &summary.record;
+                            let short = &record.id[..12.min(record.id.len())];
+                            ui.monospace(short);
+                            let is_running = running == Some(record.id.as_str());
+                            ui.horizontal(|ui| {
+                                if ui.button("Open").clicked() {
+                                    open_request = Some(record.id.clone());
+                                    ui.ctx().request_repaint();
+                                }
+                                let resumable = !is_running
+                                    && running.is_none()
+                                    && record.status != ExperimentStatus::Completed;
+                                if ui
+                                    .add_enabled(resumable, egui::Button::new("Resume"))
+                                    .clicked()
+                                {
+                                    action = Some(ExperimentAction::Resume(record.id.clone()));
+                                }
+                                if ui
+                                    .button("Duplicate")
+                                    .on_hover_text("Open its config as a new experiment")
+                                    .clicked()
+                                {
+                                    action = Some(ExperimentAction::Duplicate(record.id.clone()));
+                                }
+                                if ui
+                                    .add_enabled(!is_running, egui::Button::new("Delete"))
+                                    .clicked()
+                                {
+                                    match store.experiment_delete_preview(&record.id) {
+                                        Ok(preview) => {
+                                            self.confirm_delete = Some((record.id.clone(), preview))
+                                        }
+                                        Err(error) => self.last_error = Some(error.to_string()),
+                                    }
+                                    ui.ctx().request_repaint();
+                                }
+                            });
+                            let status = if is_running {
+                                "running".to_owned()
+                            } else if record.status == ExperimentStatus::Running {
+                                "interrupted".to_owned()
+                            } else {
+                                record.status.to_string()
+                            };
+                            ui.label(status);
+                            let config: Option<crate::config::ExperimentConfig> =
+                                serde_json::from_str(&record.config_json).ok();
+                            let expected = config
+                                .as_ref()
+                                .map_or(0, |c| summary.runs * c.max_length.max(0) as u64);
+                            let fraction = if expected == 0 {
+                                0.0
+                            } else {
+                                summary.invocations as f32 / expected as f32
+                            };
+                            let label = if summary.runs > 0 && summary.runs_stopped == summary.runs
+                            {
+                                format!("{} invocations, all runs done", summary.invocations)
+                            } else {
+                                format!("{}/{} invocations", summary.invocations, expected)
+                            };
+                            ui.add(
+                                egui::ProgressBar::new(fraction.min(1.0))
+                                    .desired_width(180.0)
+                                    .text(label),
+                            );
+                            ui.label(format_timestamp(record.created_at));
+                            ui.label(summary.runs.to_string());
+                            ui.label(config.map_or(String::new(), |c| {
+                                c.networks
+                                    .iter()
+                                    .map(|n| n.join(" → "))
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            }));
+                            ui.end_row();
+                        }
+                    });
+            });
+        if let Some(id) = open_request
+            && let Err(error) = self.open(store, &id)
+        {
+            ui.colored_label(ui.visuals().error_fg_color, error);
+        }
+        action
+    }
+}
+
+pub fn status_ui(ui: &mut egui::Ui, report: &ExperimentStatusReport) {
+    egui::Grid::new("status-grid").show(ui, |ui| {
+        ui.label("Status");
+        ui.label(report.status.to_string());
+        ui.end_row();
+        ui.label("Runs");
+        ui.label(format!(
+            "{} ({} reached max length, {} stopped in a loop, {} failed, {} cancelled, {} unfinished)",
+            report.runs, report.runs_length, report.runs_duplicate, report.runs_failed, report.runs_cancelled, report.runs_unfinished
+        ));
+        ui.end_row();
+        ui.label("Invocations");
+        ui.label(format!("{} of {}", report.invocations_done, report.invocations_expected));
+        ui.end_row();
+        for failure in &report.failures {
+            ui.label("Failure");
+            ui.colored_label(ui.visuals().error_fg_color, failure);
+            ui.end_row();
+        }
+    });
+}

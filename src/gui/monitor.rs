@@ -1,0 +1,141 @@
+//! Live view of a running experiment: progress per stage, rate, ETA, the newest image and
+//! caption of a few runs, and the duration of every model call over time.
+
+use eframe::egui;
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+
+use super::job::ExperimentJob;
+
+fn human_duration(seconds: f64) -> String {
+    let seconds = seconds.max(0.0).round() as u64;
+    match seconds {
+        0..60 => format!("{seconds} s"),
+        60..3600 => format!("{} min {} s", seconds / 60, seconds % 60),
+        _ => format!("{} h {} min", seconds / 3600, (seconds / 60) % 60),
+    }
+}
+
+/// Returns true when the user asked to cancel.
+pub fn monitor_ui(ui: &mut egui::Ui, job: &ExperimentJob) -> bool {
+    let mut cancel = false;
+    ui.horizontal(|ui| {
+        ui.heading(format!(
+            "Experiment {}",
+            &job.experiment_id[..12.min(job.experiment_id.len())]
+        ));
+        if !job.is_finished() {
+            let label = if job.is_cancelling() {
+                "Stopping after this batch…"
+            } else {
+                "■ Stop"
+            };
+            if ui
+                .add_enabled(!job.is_cancelling(), egui::Button::new(label))
+                .on_hover_text(
+                    "Stops after the current batch; Resume continues exactly where it stopped",
+                )
+                .clicked()
+            {
+                cancel = true;
+            }
+        }
+    });
+    match &job.outcome {
+        Some(Ok(outcome)) => {
+            ui.label(format!(
+                "Finished: {} ({} failed runs).",
+                outcome.status, outcome.failed_runs
+            ));
+        }
+        Some(Err(error)) => {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("Stopped with an error: {error}"),
+            );
+        }
+        None => {
+            let stage = match &job.stage {
+                Some(crate::engine::Stage::Generating { network, .. }) => {
+                    format!("Generating: {}", network.join(" → "))
+                }
+                Some(crate::engine::Stage::Embedding { model }) => {
+                    format!("Embedding with {model}")
+                }
+                None => "Starting…".into(),
+            };
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(stage);
+            });
+        }
+    }
+    ui.add_space(6.0);
+    let (done, total) = job.invocations;
+    let fraction = if total == 0 {
+        0.0
+    } else {
+        done as f32 / total as f32
+    };
+    ui.add(egui::ProgressBar::new(fraction).text(format!("invocations {done}/{total}")));
+    let mut stats = format!(
+        "{}/{} runs finished · {:.1} invocations/s · elapsed {}",
+        job.runs.0,
+        job.runs.1,
+        job.rate(),
+        human_duration(job.started.elapsed().as_secs_f64())
+    );
+    if let Some(eta) = job.eta_seconds
+        && !job.is_finished()
+    {
+        stats.push_str(&format!(" · about {} left", human_duration(eta)));
+    }
+    ui.label(stats);
+    for (model, (done, total)) in &job.embeddings {
+        let fraction = if *total == 0 {
+            0.0
+        } else {
+            *done as f32 / *total as f32
+        };
+        ui.add(egui::ProgressBar::new(fraction).text(format!("{model} embeddings {done}/{total}")));
+    }
+    for warning in &job.warnings {
+        ui.colored_label(ui.visuals().warn_fg_color, warning);
+    }
+    ui.add_space(6.0);
+    if !job.latest.is_empty() {
+        ui.label(egui::RichText::new("Latest outputs").strong());
+        ui.horizontal_wrapped(|ui| {
+            for (run_id, latest) in job.latest.iter().take(8) {
+                ui.vertical(|ui| {
+                    ui.set_width(150.0);
+                    if let Some(texture) = &latest.image {
+                        ui.add(
+                            egui::Image::new(texture).fit_to_exact_size(egui::vec2(128.0, 128.0)),
+                        );
+                    }
+                    ui.small(format!(
+                        "run {} · step {}",
+                        &run_id[..8.min(run_id.len())],
+                        latest.sequence_number
+                    ));
+                    if let Some(caption) = &latest.caption {
+                        ui.small(caption);
+                    }
+                });
+            }
+        });
+    }
+    if !job.timings.is_empty() {
+        ui.label(egui::RichText::new("Seconds per item, per model call").strong());
+        Plot::new("timings")
+            .height(200.0)
+            .legend(Legend::default())
+            .x_axis_label("seconds since start")
+            .show(ui, |plot| {
+                for (model, series) in &job.timings {
+                    plot.line(Line::new(model.clone(), PlotPoints::from(series.clone())));
+                }
+            });
+    }
+    cancel
+}
