@@ -228,7 +228,7 @@ impl ExperimentsPanel {
                             };
                             let label = if summary.runs > 0 && summary.runs_stopped == summary.runs
                             {
-                                format!("{} invocations, all runs done", summary.invocations)
+                                format!("done · {} invocations", summary.invocations)
                             } else {
                                 format!("{}/{} invocations", summary.invocations, expected)
                             };
