@@ -17,7 +17,7 @@ pub fn encode_vector(vector: &[f32]) -> Vec<u8> {
 }
 
 pub fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt {
             what: "vector".into(),
             detail: format!("{} bytes is not a whole number of f32s", bytes.len()),
@@ -80,7 +80,10 @@ mod tests {
     #[test]
     fn vectors_round_trip_bit_exactly() {
         let vector = vec![0.0, -1.5, f32::MIN_POSITIVE, 3.25e7];
-        assert_eq!(decode_vector(&encode_vector(&vector)).expect("decode"), vector);
+        assert_eq!(
+            decode_vector(&encode_vector(&vector)).expect("decode"),
+            vector
+        );
         assert!(decode_vector(&[1, 2, 3]).is_err());
     }
 

@@ -2,8 +2,16 @@
 //! exports use. One `Store` is one connection; writes go through short IMMEDIATE transactions so
 //! a crash at any point leaves either the whole batch or none of it.
 
+mod clustering;
 mod codec;
+mod diagrams;
+pub mod doctor;
 mod experiments;
+pub mod export;
+pub mod import;
+#[cfg(test)]
+mod plans;
+mod projections;
 mod runs;
 mod schema;
 
@@ -13,11 +21,15 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use thiserror::Error;
 
+pub use clustering::{
+    ClusterAssignment, ClusterRecord, ClusteringRecord, ClusteringSummary, OUTLIER, RunLabels,
+};
 pub use codec::{decode_image, decode_vector, encode_image, encode_vector, output_hash};
+pub use diagrams::{DiagramRecord, PAIR_BYTES, PersistencePair, decode_pairs, encode_pairs};
 pub use experiments::{DeleteSummary, ExperimentRecord, ExperimentStatus, ExperimentSummary};
+pub use projections::{ProjectionPoint, ProjectionRecord, TrajectoryPoint};
 pub use runs::{
-    EmbeddingRecord, InvocationRecord, PendingEmbedding, RunRecord, RunTail, StepWrite,
-    StopReason,
+    EmbeddingRecord, InvocationRecord, PendingEmbedding, RunRecord, RunTail, StepWrite, StopReason,
 };
 
 /// Microseconds since the Unix epoch, UTC. Stored as INTEGER so durations are exact subtractions.
@@ -102,6 +114,8 @@ pub enum StoreError {
     },
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt { what: String, detail: String },
+    #[error("invalid {what}: {detail}")]
+    Invalid { what: &'static str, detail: String },
     #[error("stored JSON in {what} is invalid: {source}")]
     Json {
         what: &'static str,
@@ -136,7 +150,10 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
             let _ = std::fs::create_dir_all(parent);
         }
         let conn = Connection::open_with_flags(
@@ -159,22 +176,35 @@ impl Store {
     }
 
     fn configure(mut conn: Connection, path: PathBuf) -> Result<Self> {
-        let sqlite = |error| StoreError::from_sqlite(&path, error);
+        // The first statements are where a non-database file shows up: name the file.
+        let sqlite = |error: rusqlite::Error| match StoreError::from_sqlite(&path, error) {
+            StoreError::Sqlite(source) => StoreError::Open {
+                path: path.clone(),
+                source,
+            },
+            other => other,
+        };
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         // WAL: readers (the GUI) never block the writer (the engine) and a crash mid-write
         // leaves the last committed state. NORMAL sync is durable at checkpoints and
         // consistent always, which is the guarantee we need.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
-        conn.pragma_update(None, "cache_size", -64_000).map_err(sqlite)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "cache_size", -64_000)
+            .map_err(sqlite)?;
         schema::migrations()
             .to_latest(&mut conn)
             .map_err(|error| match error {
                 rusqlite_migration::Error::RusqliteError { err, .. }
                     if matches!(
                         err.sqlite_error_code(),
-                        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                        Some(
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        )
                     ) =>
                 {
                     StoreError::Locked { path: path.clone() }
@@ -213,13 +243,15 @@ impl Store {
     }
 
     /// Resolves a full id or a unique prefix of one in `table` (`experiment`, `run`, …).
-    fn resolve_prefix(&self, table: &'static str, what: &'static str, prefix: &str) -> Result<String> {
+    fn resolve_prefix(
+        &self,
+        table: &'static str,
+        what: &'static str,
+        prefix: &str,
+    ) -> Result<String> {
         let prefix = prefix.trim().to_lowercase();
         if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(StoreError::NotFound {
-                what,
-                id: prefix,
-            });
+            return Err(StoreError::NotFound { what, id: prefix });
         }
         let sql = format!("SELECT id FROM {table} WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6");
         let upper = format!("{prefix}g");
@@ -272,7 +304,10 @@ mod tests {
     #[test]
     fn timestamps_format_as_utc() {
         assert_eq!(format_timestamp(0), "1970-01-01 00:00:00");
-        assert_eq!(format_timestamp(1_764_288_000_000_000), "2025-11-28 00:00:00");
+        assert_eq!(
+            format_timestamp(1_764_288_000_000_000),
+            "2025-11-28 00:00:00"
+        );
     }
 
     #[test]

@@ -139,9 +139,43 @@ pub struct PendingEmbedding {
     pub output: Output,
 }
 
+pub(super) const TAIL_HASHES: &str = "SELECT sequence_number, output_hash FROM invocation WHERE run_id = ?1 ORDER BY sequence_number";
+pub(super) const TAIL_LAST: &str =
+    "SELECT id, output_type, output_text, output_image FROM invocation
+     WHERE run_id = ?1 ORDER BY sequence_number DESC LIMIT 1";
+pub(super) const INVOCATIONS_OF_RUN: &str =
+    "SELECT id, run_id, sequence_number, model, input_invocation_id, seed, output_type,
+            output_text, output_image, started_at, completed_at
+     FROM invocation WHERE run_id = ?1 ORDER BY sequence_number";
+pub(super) const PENDING_EMBEDDINGS: &str = "SELECT i.id, i.output_type, i.output_text, i.output_image
+     FROM invocation i JOIN run r ON i.run_id = r.id
+     WHERE r.experiment_id = ?1 AND (?2 IS NULL OR r.network_index = ?2)
+       AND i.output_type = ?3
+       AND NOT EXISTS (SELECT 1 FROM embedding m WHERE m.invocation_id = i.id AND m.embedding_model = ?4)
+     ORDER BY r.network_index, r.prompt_index, r.seed_index, i.sequence_number
+     LIMIT ?5";
+pub(super) const EMBEDDING_VECTOR: &str =
+    "SELECT vector FROM embedding WHERE invocation_id = ?1 AND embedding_model = ?2";
+pub(super) const RECENT_DURATIONS: &str =
+    "SELECT completed_at - started_at FROM invocation WHERE model = ?1
+     ORDER BY completed_at DESC LIMIT ?2";
+
+pub(super) const RUNS_FOR_CELL_WHERE: &str =
+    "WHERE experiment_id = ?1 AND prompt_index = ?2 AND network_index = ?3 ORDER BY seed_index";
+
 const RUN_COLUMNS: &str = "id, experiment_id, network_index, network_json, prompt_index, initial_prompt, seed_index, seed, max_length, stop_reason, loop_length, failure";
 
-fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(RunRecord, String, Option<String>, Option<u32>, Option<String>)> {
+/// A run row before its JSON and stop columns are parsed: (run, network_json, stop_reason,
+/// loop_length, failure).
+type RunRow = (
+    RunRecord,
+    String,
+    Option<String>,
+    Option<u32>,
+    Option<String>,
+);
+
+fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
     Ok((
         RunRecord {
             id: row.get(0)?,
@@ -162,9 +196,7 @@ fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(RunRecord, String,
     ))
 }
 
-fn finish_run(
-    (mut run, network_json, reason, loop_length, failure): (RunRecord, String, Option<String>, Option<u32>, Option<String>),
-) -> Result<RunRecord> {
+fn finish_run((mut run, network_json, reason, loop_length, failure): RunRow) -> Result<RunRecord> {
     run.network = serde_json::from_str(&network_json).map_err(|source| StoreError::Json {
         what: "run.network_json",
         source,
@@ -244,6 +276,25 @@ impl Store {
         ))?;
         let rows = statement
             .query_map([experiment_id], run_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(finish_run).collect()
+    }
+
+    /// The runs of one (prompt, network) cell of an experiment, in seed order.
+    pub fn runs_for_cell(
+        &self,
+        experiment_id: &str,
+        prompt_index: u32,
+        network_index: u32,
+    ) -> Result<Vec<RunRecord>> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM run {RUNS_FOR_CELL_WHERE}"
+        ))?;
+        let rows = statement
+            .query_map(
+                params![experiment_id, prompt_index, network_index],
+                run_from_row,
+            )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter().map(finish_run).collect()
     }
@@ -337,16 +388,13 @@ impl Store {
     /// Where each run of an experiment stands (for resume), in config order.
     pub fn run_tails(&self, experiment_id: &str) -> Result<Vec<RunTail>> {
         let mut tails = Vec::new();
-        let mut hashes = self.conn.prepare_cached(
-            "SELECT sequence_number, output_hash FROM invocation WHERE run_id = ?1 ORDER BY sequence_number",
-        )?;
-        let mut last = self.conn.prepare_cached(
-            "SELECT id, output_type, output_text, output_image FROM invocation
-             WHERE run_id = ?1 ORDER BY sequence_number DESC LIMIT 1",
-        )?;
+        let mut hashes = self.conn.prepare_cached(TAIL_HASHES)?;
+        let mut last = self.conn.prepare_cached(TAIL_LAST)?;
         for run in self.runs(experiment_id)? {
             let rows = hashes
-                .query_map([&run.id], |row| Ok((row.get::<_, u32>(0)?, row.get::<_, Vec<u8>>(1)?)))?
+                .query_map([&run.id], |row| {
+                    Ok((row.get::<_, u32>(0)?, row.get::<_, Vec<u8>>(1)?))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let next_sequence = rows.last().map_or(0, |(sequence, _)| sequence + 1);
             let output_hashes = rows
@@ -388,11 +436,7 @@ impl Store {
 
     /// Every invocation of a run in sequence order, with outputs.
     pub fn invocations(&self, run_id: &str) -> Result<Vec<InvocationRecord>> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT id, run_id, sequence_number, model, input_invocation_id, seed, output_type,
-                    output_text, output_image, started_at, completed_at
-             FROM invocation WHERE run_id = ?1 ORDER BY sequence_number",
-        )?;
+        let mut statement = self.conn.prepare_cached(INVOCATIONS_OF_RUN)?;
         let rows = statement
             .query_map([run_id], |row| {
                 Ok((
@@ -412,7 +456,19 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(
-                |(id, run_id, sequence_number, model, input, seed, kind, text, image, started, completed)| {
+                |(
+                    id,
+                    run_id,
+                    sequence_number,
+                    model,
+                    input,
+                    seed,
+                    kind,
+                    text,
+                    image,
+                    started,
+                    completed,
+                )| {
                     let output = output_from_columns(&kind, text, image, &id)?;
                     Ok(InvocationRecord {
                         id,
@@ -440,18 +496,16 @@ impl Store {
         modality: Modality,
         limit: usize,
     ) -> Result<Vec<PendingEmbedding>> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT i.id, i.output_type, i.output_text, i.output_image
-             FROM invocation i JOIN run r ON i.run_id = r.id
-             WHERE r.experiment_id = ?1 AND (?2 IS NULL OR r.network_index = ?2)
-               AND i.output_type = ?3
-               AND NOT EXISTS (SELECT 1 FROM embedding m WHERE m.invocation_id = i.id AND m.embedding_model = ?4)
-             ORDER BY r.network_index, r.prompt_index, r.seed_index, i.sequence_number
-             LIMIT ?5",
-        )?;
+        let mut statement = self.conn.prepare_cached(PENDING_EMBEDDINGS)?;
         let rows = statement
             .query_map(
-                params![experiment_id, network_index, modality_str(modality), model, limit as i64],
+                params![
+                    experiment_id,
+                    network_index,
+                    modality_str(modality),
+                    model,
+                    limit as i64
+                ],
                 |row| {
                     Ok((
                         row.get::<_, String>(0)?,
@@ -516,11 +570,7 @@ impl Store {
     pub fn embedding_vector(&self, invocation_id: &str, model: &str) -> Result<Option<Vec<f32>>> {
         let bytes: Option<Vec<u8>> = self
             .conn
-            .query_row(
-                "SELECT vector FROM embedding WHERE invocation_id = ?1 AND embedding_model = ?2",
-                [invocation_id, model],
-                |row| row.get(0),
-            )
+            .query_row(EMBEDDING_VECTOR, [invocation_id, model], |row| row.get(0))
             .optional()?;
         bytes.map(|bytes| decode_vector(&bytes)).transpose()
     }
@@ -569,10 +619,7 @@ impl Store {
 
     /// Durations (seconds) of the most recent `limit` invocations of `model`, newest first.
     pub fn recent_durations(&self, model: &str, limit: usize) -> Result<Vec<f64>> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT completed_at - started_at FROM invocation WHERE model = ?1
-             ORDER BY completed_at DESC LIMIT ?2",
-        )?;
+        let mut statement = self.conn.prepare_cached(RECENT_DURATIONS)?;
         let rows = statement
             .query_map(params![model, limit as i64], |row| row.get::<_, i64>(0))?
             .map(|micros| micros.map(|micros| micros as f64 / 1e6))
