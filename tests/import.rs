@@ -251,6 +251,26 @@ fn an_old_database_imports_once_and_exactly() {
 }
 
 #[test]
+fn import_db_on_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = dir.path().join("old.sqlite");
+    build_old(&old);
+    let new = dir.path().join("new.sqlite");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_panic-tda"))
+        .arg("--db")
+        .arg(&new)
+        .args(["import-db", "--json"])
+        .arg(&old)
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{output:?}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(summary["invocations"], 10);
+    let store = Store::open(&new).expect("open");
+    assert_eq!(common::count(&store, "SELECT count(*) FROM run"), 4);
+}
+
+#[test]
 fn a_new_database_is_not_an_old_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("new.sqlite");

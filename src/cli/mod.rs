@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 use panic_tda::paths::AppPaths;
 
+mod db;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "panic-tda",
@@ -37,6 +39,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export data: a subset as SQLite, tables as Parquet, a run's images as PNG.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Check the database for inconsistencies (exit code 1 when problems remain).
+    Doctor(db::DoctorArgs),
+    /// Import a database written by the old Python panic-tda.
+    ImportDb(db::ImportDbArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -92,5 +101,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Db(command) => db::run_db(command, &database),
+        Command::Doctor(args) => db::run_doctor(args, &database),
+        Command::ImportDb(args) => db::run_import_db(args, &database),
     }
 }
