@@ -11,6 +11,7 @@ use panic_tda::models::onnx::DevicePreference;
 use panic_tda::models::provider::{CatalogProvider, ProviderOptions};
 use panic_tda::paths::AppPaths;
 
+mod db;
 mod experiment;
 mod models;
 
@@ -65,6 +66,13 @@ enum Command {
     },
     /// Embed texts (or images with --image) and print the vectors.
     Embed(models::EmbedArgs),
+    /// Export data: a subset as SQLite, tables as Parquet, a run's images as PNG.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Check the database for inconsistencies (exit code 1 when problems remain).
+    Doctor(db::DoctorArgs),
+    /// Import a database written by the old Python panic-tda.
+    ImportDb(db::ImportDbArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -138,5 +146,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Models { command } => models::run_models(command, &paths, provider_options),
         Command::Embed(args) => models::run_embed(args, &paths, provider_options),
+        Command::Db(command) => db::run_db(command, &database),
+        Command::Doctor(args) => db::run_doctor(args, &database),
+        Command::ImportDb(args) => db::run_import_db(args, &database),
     }
 }

@@ -110,6 +110,9 @@ impl VideoWriter {
         context.set_format(Pixel::YUV420P);
         context.set_time_base(encoder_time_base);
         context.set_frame_rate(Some(ffmpeg::Rational::new(fps as i32, 1)));
+        // No B-frames: every frame is shown exactly once at its own timestamp, so players and
+        // our own decoder count the same frames as were pushed.
+        context.set_max_b_frames(0);
         if global_header {
             context.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
         }
@@ -201,6 +204,9 @@ impl VideoWriter {
         let mut packet = ffmpeg::Packet::empty();
         while self.encoder.receive_packet(&mut packet).is_ok() {
             packet.set_stream(0);
+            // Each frame lasts one tick. Without it the muxer gives the last frame no duration and
+            // the MP4 edit list then hides it from players.
+            packet.set_duration(1);
             packet.rescale_ts(self.encoder_time_base, stream_time_base);
             packet
                 .write_interleaved(&mut self.output)
@@ -282,8 +288,14 @@ pub fn decode_all(path: &Path) -> Result<DecodedVideo, VideoError> {
         .ok_or(ffmpeg::Error::StreamNotFound)
         .map_err(ff("finding a video stream in"))?;
     let stream_index = stream.index();
-    let mut decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
-        .map_err(ff("reading codec parameters of"))?
+    let mut context = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(ff("reading codec parameters of"))?;
+    context.set_threading(ffmpeg::codec::threading::Config {
+        kind: ffmpeg::codec::threading::Type::None,
+        count: 1,
+        ..Default::default()
+    });
+    let mut decoder = context
         .decoder()
         .video()
         .map_err(ff("opening a decoder for"))?;

@@ -17,7 +17,7 @@ pub fn encode_vector(vector: &[f32]) -> Vec<u8> {
 }
 
 pub fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt {
             what: "vector".into(),
             detail: format!("{} bytes is not a whole number of f32s", bytes.len()),

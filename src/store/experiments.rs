@@ -77,7 +77,17 @@ pub struct DeleteSummary {
     pub invocations: u64,
     pub embeddings: u64,
     pub cluster_assignments: u64,
+    /// Clusterings and projections that covered only this experiment (removed with it).
+    pub clusterings: u64,
+    pub projections: u64,
 }
+
+/// Clusterings (`r`) that cover experiment ?1 and no other.
+const SOLE_CLUSTERING: &str = "EXISTS (SELECT 1 FROM clustering_experiment e WHERE e.clustering_id = r.id AND e.experiment_id = ?1)
+    AND NOT EXISTS (SELECT 1 FROM clustering_experiment e WHERE e.clustering_id = r.id AND e.experiment_id <> ?1)";
+/// Projections (`p`) that cover experiment ?1 and no other.
+const SOLE_PROJECTION: &str = "EXISTS (SELECT 1 FROM projection_experiment e WHERE e.projection_id = p.id AND e.experiment_id = ?1)
+    AND NOT EXISTS (SELECT 1 FROM projection_experiment e WHERE e.projection_id = p.id AND e.experiment_id <> ?1)";
 
 const COLUMNS: &str = "id, config_json, created_at, started_at, completed_at, status";
 
@@ -245,6 +255,8 @@ impl Store {
                  JOIN invocation i ON m.invocation_id = i.id JOIN run r ON i.run_id = r.id
                  WHERE r.experiment_id = ?1",
             )?,
+            clusterings: count(&format!("SELECT count(*) FROM clustering_result r WHERE {SOLE_CLUSTERING}"))?,
+            projections: count(&format!("SELECT count(*) FROM projection p WHERE {SOLE_PROJECTION}"))?,
         })
     }
 
@@ -253,6 +265,10 @@ impl Store {
     pub fn delete_experiment(&mut self, id: &str) -> Result<DeleteSummary> {
         let summary = self.experiment_delete_preview(id)?;
         self.write(|tx| {
+            // A clustering or projection of only this experiment would be left empty; one shared
+            // with other experiments keeps their rows (this experiment's points cascade away).
+            tx.execute(&format!("DELETE FROM clustering_result WHERE id IN (SELECT r.id FROM clustering_result r WHERE {SOLE_CLUSTERING})"), [id])?;
+            tx.execute(&format!("DELETE FROM projection WHERE id IN (SELECT p.id FROM projection p WHERE {SOLE_PROJECTION})"), [id])?;
             let deleted = tx.execute("DELETE FROM experiment WHERE id = ?1", [id])?;
             if deleted == 0 {
                 return Err(StoreError::NotFound {

@@ -2,8 +2,16 @@
 //! exports use. One `Store` is one connection; writes go through short IMMEDIATE transactions so
 //! a crash at any point leaves either the whole batch or none of it.
 
+mod clustering;
 mod codec;
+mod diagrams;
+pub mod doctor;
 mod experiments;
+pub mod export;
+pub mod import;
+#[cfg(test)]
+mod plans;
+mod projections;
 mod runs;
 mod schema;
 
@@ -13,8 +21,13 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use thiserror::Error;
 
+pub use clustering::{
+    ClusterAssignment, ClusterRecord, ClusteringRecord, ClusteringSummary, OUTLIER, RunLabels,
+};
 pub use codec::{decode_image, decode_vector, encode_image, encode_vector, output_hash};
+pub use diagrams::{DiagramRecord, PAIR_BYTES, PersistencePair, decode_pairs, encode_pairs};
 pub use experiments::{DeleteSummary, ExperimentRecord, ExperimentStatus, ExperimentSummary};
+pub use projections::{ProjectionPoint, ProjectionRecord, TrajectoryPoint};
 pub use runs::{
     EmbeddingRecord, InvocationRecord, PendingEmbedding, RunRecord, RunTail, StepWrite, StopReason,
 };
@@ -101,6 +114,8 @@ pub enum StoreError {
     },
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt { what: String, detail: String },
+    #[error("invalid {what}: {detail}")]
+    Invalid { what: &'static str, detail: String },
     #[error("stored JSON in {what} is invalid: {source}")]
     Json {
         what: &'static str,
@@ -161,7 +176,14 @@ impl Store {
     }
 
     fn configure(mut conn: Connection, path: PathBuf) -> Result<Self> {
-        let sqlite = |error| StoreError::from_sqlite(&path, error);
+        // The first statements are where a non-database file shows up: name the file.
+        let sqlite = |error: rusqlite::Error| match StoreError::from_sqlite(&path, error) {
+            StoreError::Sqlite(source) => StoreError::Open {
+                path: path.clone(),
+                source,
+            },
+            other => other,
+        };
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         // WAL: readers (the GUI) never block the writer (the engine) and a crash mid-write
         // leaves the last committed state. NORMAL sync is durable at checkpoints and

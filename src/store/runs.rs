@@ -141,17 +141,43 @@ pub struct PendingEmbedding {
     pub output: Output,
 }
 
+pub(super) const TAIL_HASHES: &str = "SELECT sequence_number, output_hash FROM invocation WHERE run_id = ?1 ORDER BY sequence_number";
+pub(super) const TAIL_LAST: &str =
+    "SELECT id, output_type, output_text, output_image FROM invocation
+     WHERE run_id = ?1 ORDER BY sequence_number DESC LIMIT 1";
+pub(super) const INVOCATIONS_OF_RUN: &str =
+    "SELECT id, run_id, sequence_number, model, input_invocation_id, seed, output_type,
+            output_text, output_image, started_at, completed_at, batch_size
+     FROM invocation WHERE run_id = ?1 ORDER BY sequence_number";
+pub(super) const PENDING_EMBEDDINGS: &str = "SELECT i.id, i.output_type, i.output_text, i.output_image
+     FROM invocation i JOIN run r ON i.run_id = r.id
+     WHERE r.experiment_id = ?1 AND (?2 IS NULL OR r.network_index = ?2)
+       AND i.output_type = ?3
+       AND NOT EXISTS (SELECT 1 FROM embedding m WHERE m.invocation_id = i.id AND m.embedding_model = ?4)
+     ORDER BY r.network_index, r.prompt_index, r.seed_index, i.sequence_number
+     LIMIT ?5";
+pub(super) const EMBEDDING_VECTOR: &str =
+    "SELECT vector FROM embedding WHERE invocation_id = ?1 AND embedding_model = ?2";
+pub(super) const RECENT_DURATIONS: &str =
+    "SELECT completed_at - started_at, batch_size FROM invocation WHERE model = ?1
+     ORDER BY completed_at DESC LIMIT ?2";
+
+pub(super) const RUNS_FOR_CELL_WHERE: &str =
+    "WHERE experiment_id = ?1 AND prompt_index = ?2 AND network_index = ?3 ORDER BY seed_index";
+
 const RUN_COLUMNS: &str = "id, experiment_id, network_index, network_json, prompt_index, initial_prompt, seed_index, seed, max_length, stop_reason, loop_length, failure";
 
-fn run_from_row(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(
+/// A run row before its JSON and stop columns are parsed: (run, network_json, stop_reason,
+/// loop_length, failure).
+type RunRow = (
     RunRecord,
     String,
     Option<String>,
     Option<u32>,
     Option<String>,
-)> {
+);
+
+fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
     Ok((
         RunRecord {
             id: row.get(0)?,
@@ -172,15 +198,7 @@ fn run_from_row(
     ))
 }
 
-fn finish_run(
-    (mut run, network_json, reason, loop_length, failure): (
-        RunRecord,
-        String,
-        Option<String>,
-        Option<u32>,
-        Option<String>,
-    ),
-) -> Result<RunRecord> {
+fn finish_run((mut run, network_json, reason, loop_length, failure): RunRow) -> Result<RunRecord> {
     run.network = serde_json::from_str(&network_json).map_err(|source| StoreError::Json {
         what: "run.network_json",
         source,
@@ -203,6 +221,38 @@ fn output_from_columns(
             detail: format!("output of type '{kind}' is missing"),
         }),
     }
+}
+
+/// WebP-encodes the image outputs (text gives `None`), spread over the CPU cores: lossless
+/// encoding of a 256×256 image takes ~15 ms, far more than writing the row.
+fn encode_outputs(invocations: &[InvocationRecord]) -> Result<Vec<Option<Vec<u8>>>> {
+    let encode = |invocation: &InvocationRecord| match &invocation.output {
+        Output::Image(image) => encode_image(image).map(Some),
+        Output::Text(_) => Ok(None),
+    };
+    let images = invocations
+        .iter()
+        .filter(|invocation| matches!(invocation.output, Output::Image(_)))
+        .count();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if images < 2 || threads < 2 {
+        return invocations.iter().map(encode).collect();
+    }
+    let chunk = invocations.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = invocations
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(encode).collect::<Result<Vec<_>>>()))
+            .collect();
+        let mut encoded = Vec::with_capacity(invocations.len());
+        for worker in workers {
+            match worker.join() {
+                Ok(part) => encoded.extend(part?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(encoded)
+    })
 }
 
 fn modality_str(modality: Modality) -> &'static str {
@@ -264,6 +314,25 @@ impl Store {
         rows.into_iter().map(finish_run).collect()
     }
 
+    /// The runs of one (prompt, network) cell of an experiment, in seed order.
+    pub fn runs_for_cell(
+        &self,
+        experiment_id: &str,
+        prompt_index: u32,
+        network_index: u32,
+    ) -> Result<Vec<RunRecord>> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM run {RUNS_FOR_CELL_WHERE}"
+        ))?;
+        let rows = statement
+            .query_map(
+                params![experiment_id, prompt_index, network_index],
+                run_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(finish_run).collect()
+    }
+
     pub fn run(&self, run_id: &str) -> Result<RunRecord> {
         let row = self
             .conn
@@ -305,14 +374,7 @@ impl Store {
     /// Writes one lock-step batch atomically.
     pub fn commit_step(&mut self, step: &StepWrite) -> Result<()> {
         // Encode images before taking the write lock: it is the slow part.
-        let encoded: Vec<Option<Vec<u8>>> = step
-            .invocations
-            .iter()
-            .map(|invocation| match &invocation.output {
-                Output::Image(image) => encode_image(image).map(Some),
-                Output::Text(_) => Ok(None),
-            })
-            .collect::<Result<_>>()?;
+        let encoded = encode_outputs(&step.invocations)?;
         self.write(|tx| {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO invocation (id, run_id, sequence_number, model, output_type, input_invocation_id,
@@ -354,13 +416,8 @@ impl Store {
     /// Where each run of an experiment stands (for resume), in config order.
     pub fn run_tails(&self, experiment_id: &str) -> Result<Vec<RunTail>> {
         let mut tails = Vec::new();
-        let mut hashes = self.conn.prepare_cached(
-            "SELECT sequence_number, output_hash FROM invocation WHERE run_id = ?1 ORDER BY sequence_number",
-        )?;
-        let mut last = self.conn.prepare_cached(
-            "SELECT id, output_type, output_text, output_image FROM invocation
-             WHERE run_id = ?1 ORDER BY sequence_number DESC LIMIT 1",
-        )?;
+        let mut hashes = self.conn.prepare_cached(TAIL_HASHES)?;
+        let mut last = self.conn.prepare_cached(TAIL_LAST)?;
         for run in self.runs(experiment_id)? {
             let rows = hashes
                 .query_map([&run.id], |row| {
@@ -407,11 +464,7 @@ impl Store {
 
     /// Every invocation of a run in sequence order, with outputs.
     pub fn invocations(&self, run_id: &str) -> Result<Vec<InvocationRecord>> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT id, run_id, sequence_number, model, input_invocation_id, seed, output_type,
-                    output_text, output_image, started_at, completed_at, batch_size
-             FROM invocation WHERE run_id = ?1 ORDER BY sequence_number",
-        )?;
+        let mut statement = self.conn.prepare_cached(INVOCATIONS_OF_RUN)?;
         let rows = statement
             .query_map([run_id], |row| {
                 Ok((
@@ -474,15 +527,7 @@ impl Store {
         modality: Modality,
         limit: usize,
     ) -> Result<Vec<PendingEmbedding>> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT i.id, i.output_type, i.output_text, i.output_image
-             FROM invocation i JOIN run r ON i.run_id = r.id
-             WHERE r.experiment_id = ?1 AND (?2 IS NULL OR r.network_index = ?2)
-               AND i.output_type = ?3
-               AND NOT EXISTS (SELECT 1 FROM embedding m WHERE m.invocation_id = i.id AND m.embedding_model = ?4)
-             ORDER BY r.network_index, r.prompt_index, r.seed_index, i.sequence_number
-             LIMIT ?5",
-        )?;
+        let mut statement = self.conn.prepare_cached(PENDING_EMBEDDINGS)?;
         let rows = statement
             .query_map(
                 params![
@@ -556,11 +601,7 @@ impl Store {
     pub fn embedding_vector(&self, invocation_id: &str, model: &str) -> Result<Option<Vec<f32>>> {
         let bytes: Option<Vec<u8>> = self
             .conn
-            .query_row(
-                "SELECT vector FROM embedding WHERE invocation_id = ?1 AND embedding_model = ?2",
-                [invocation_id, model],
-                |row| row.get(0),
-            )
+            .query_row(EMBEDDING_VECTOR, [invocation_id, model], |row| row.get(0))
             .optional()?;
         bytes.map(|bytes| decode_vector(&bytes)).transpose()
     }
@@ -610,10 +651,7 @@ impl Store {
     /// Seconds per item of the most recent `limit` invocations of `model` (the model call's
     /// duration divided by its batch size), newest first.
     pub fn recent_durations(&self, model: &str, limit: usize) -> Result<Vec<f64>> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT completed_at - started_at, batch_size FROM invocation WHERE model = ?1
-             ORDER BY completed_at DESC LIMIT ?2",
-        )?;
+        let mut statement = self.conn.prepare_cached(RECENT_DURATIONS)?;
         let rows = statement
             .query_map(params![model, limit as i64], |row| {
                 Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))

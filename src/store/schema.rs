@@ -114,6 +114,13 @@ CREATE TABLE projection (
     created_at       INTEGER NOT NULL
 );
 
+CREATE TABLE projection_experiment (
+    projection_id  TEXT NOT NULL REFERENCES projection(id) ON DELETE CASCADE,
+    experiment_id  TEXT NOT NULL REFERENCES experiment(id) ON DELETE CASCADE,
+    PRIMARY KEY (projection_id, experiment_id)
+) WITHOUT ROWID;
+CREATE INDEX projection_experiment_by_experiment ON projection_experiment(experiment_id);
+
 CREATE TABLE projection_point (
     projection_id  TEXT NOT NULL REFERENCES projection(id) ON DELETE CASCADE,
     embedding_id   TEXT NOT NULL REFERENCES embedding(id) ON DELETE CASCADE,

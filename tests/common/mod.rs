@@ -150,3 +150,7 @@ pub fn calls_of(log: &CallLog, model: &str) -> Vec<usize> {
         .map(|(_, batch)| *batch)
         .collect()
 }
+
+mod store_fixtures;
+#[allow(unused_imports)]
+pub use store_fixtures::*;

@@ -1,0 +1,194 @@
+//! 2-D projections (t-SNE and the like) of embeddings: one row per projection, the experiments
+//! it covered and one point per embedding, written and deleted as a whole.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Result, Store, StoreError, Timestamp};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ProjectionRecord {
+    pub id: String,
+    pub embedding_model: String,
+    pub method: String,
+    pub parameters_json: String,
+    pub scope_json: String,
+    pub created_at: Timestamp,
+    /// The experiments whose embeddings were projected, sorted.
+    pub experiment_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ProjectionPoint {
+    pub embedding_id: String,
+    pub x: f32,
+    pub y: f32,
+}
+
+/// A projected point with where it sits in its run, for drawing trajectories.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrajectoryPoint {
+    pub run_id: String,
+    pub sequence_number: u32,
+    pub embedding_id: String,
+    pub x: f32,
+    pub y: f32,
+}
+
+const COLUMNS: &str = "id, embedding_model, method, parameters_json, scope_json, created_at";
+
+fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectionRecord> {
+    Ok(ProjectionRecord {
+        id: row.get(0)?,
+        embedding_model: row.get(1)?,
+        method: row.get(2)?,
+        parameters_json: row.get(3)?,
+        scope_json: row.get(4)?,
+        created_at: row.get(5)?,
+        experiment_ids: Vec::new(),
+    })
+}
+
+impl Store {
+    /// Writes a projection, its experiment set and its points in one transaction.
+    pub fn insert_projection(
+        &mut self,
+        record: &ProjectionRecord,
+        points: &[ProjectionPoint],
+    ) -> Result<()> {
+        if let Some(bad) = points.iter().find(|p| !p.x.is_finite() || !p.y.is_finite()) {
+            return Err(StoreError::Invalid {
+                what: "projection point",
+                detail: format!(
+                    "embedding {} has non-finite coordinates ({}, {})",
+                    bad.embedding_id, bad.x, bad.y
+                ),
+            });
+        }
+        self.write(|tx| {
+            tx.execute(
+                &format!("INSERT INTO projection ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![
+                    record.id,
+                    record.embedding_model,
+                    record.method,
+                    record.parameters_json,
+                    record.scope_json,
+                    record.created_at
+                ],
+            )?;
+            let mut experiment = tx.prepare_cached(
+                "INSERT OR IGNORE INTO projection_experiment (projection_id, experiment_id) VALUES (?1, ?2)",
+            )?;
+            for experiment_id in &record.experiment_ids {
+                experiment.execute([&record.id, experiment_id])?;
+            }
+            let mut point = tx.prepare_cached(
+                "INSERT INTO projection_point (projection_id, embedding_id, x, y) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for p in points {
+                point.execute(params![record.id, p.embedding_id, p.x, p.y])?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn projection(&self, id: &str) -> Result<ProjectionRecord> {
+        let record = self
+            .conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM projection WHERE id = ?1"),
+                [id],
+                record_from_row,
+            )
+            .optional()?;
+        let mut record = record.ok_or_else(|| StoreError::NotFound {
+            what: "projection",
+            id: id.to_owned(),
+        })?;
+        record.experiment_ids = self.projection_experiments(id)?;
+        Ok(record)
+    }
+
+    fn projection_experiments(&self, id: &str) -> Result<Vec<String>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT experiment_id FROM projection_experiment WHERE projection_id = ?1 ORDER BY experiment_id",
+        )?;
+        let ids = statement
+            .query_map([id], |row| row.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids)
+    }
+
+    /// Every projection (or those covering `experiment_id`), newest first.
+    pub fn list_projections(&self, experiment_id: Option<&str>) -> Result<Vec<ProjectionRecord>> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM projection p
+             WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM projection_experiment e
+                                         WHERE e.projection_id = p.id AND e.experiment_id = ?1)
+             ORDER BY created_at DESC, id DESC"
+        ))?;
+        let rows = statement
+            .query_map([experiment_id], record_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|mut record| {
+                record.experiment_ids = self.projection_experiments(&record.id)?;
+                Ok(record)
+            })
+            .collect()
+    }
+
+    /// The points of a projection, by embedding id.
+    pub fn projection_points(&self, projection_id: &str) -> Result<Vec<ProjectionPoint>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT embedding_id, x, y FROM projection_point WHERE projection_id = ?1 ORDER BY embedding_id",
+        )?;
+        let rows = statement
+            .query_map([projection_id], |row| {
+                Ok(ProjectionPoint {
+                    embedding_id: row.get(0)?,
+                    x: row.get::<_, f64>(1)? as f32,
+                    y: row.get::<_, f64>(2)? as f32,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The points of a projection grouped by run, in sequence order within each run.
+    pub fn projection_trajectories(&self, projection_id: &str) -> Result<Vec<TrajectoryPoint>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT i.run_id, i.sequence_number, p.embedding_id, p.x, p.y
+             FROM projection_point p
+             JOIN embedding m ON m.id = p.embedding_id
+             JOIN invocation i ON i.id = m.invocation_id
+             WHERE p.projection_id = ?1
+             ORDER BY i.run_id, i.sequence_number",
+        )?;
+        let rows = statement
+            .query_map([projection_id], |row| {
+                Ok(TrajectoryPoint {
+                    run_id: row.get(0)?,
+                    sequence_number: row.get(1)?,
+                    embedding_id: row.get(2)?,
+                    x: row.get::<_, f64>(3)? as f32,
+                    y: row.get::<_, f64>(4)? as f32,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Deletes one projection and its points.
+    pub fn delete_projection(&mut self, id: &str) -> Result<()> {
+        self.write(|tx| {
+            if tx.execute("DELETE FROM projection WHERE id = ?1", [id])? == 0 {
+                return Err(StoreError::NotFound {
+                    what: "projection",
+                    id: id.to_owned(),
+                });
+            }
+            Ok(())
+        })
+    }
+}
