@@ -1,6 +1,8 @@
 //! Binary encodings: vectors as little-endian f32 blobs (the old tool's format), images as
-//! lossless WebP (exact pixels, about half the size of PNG for generated images, and the old
-//! tool's format, so imported images are stored as they came).
+//! lossless PNG with fast (fdeflate) compression: exact pixels, and an order of magnitude cheaper
+//! to encode than lossless WebP (see BENCHMARKS.md), which matters because every generated image
+//! is encoded on the engine's write path. Imported WebP images from the old tool are stored as
+//! they came; `decode_image` reads either.
 
 use image::RgbImage;
 use sha2::{Digest, Sha256};
@@ -30,9 +32,11 @@ pub fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>> {
 }
 
 pub fn encode_image(image: &RgbImage) -> Result<Vec<u8>> {
+    use image::ImageEncoder;
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
     let mut bytes = Vec::new();
-    image::codecs::webp::WebPEncoder::new_lossless(&mut bytes)
-        .encode(
+    PngEncoder::new_with_quality(&mut bytes, CompressionType::Fast, FilterType::Adaptive)
+        .write_image(
             image.as_raw(),
             image.width(),
             image.height(),

@@ -223,7 +223,7 @@ fn output_from_columns(
     }
 }
 
-/// WebP-encodes the image outputs (text gives `None`), spread over the CPU cores: lossless
+/// PNG-encodes the image outputs (text gives `None`), spread over the CPU cores: lossless
 /// encoding of a 256×256 image takes ~15 ms, far more than writing the row.
 fn encode_outputs(invocations: &[InvocationRecord]) -> Result<Vec<Option<Vec<u8>>>> {
     let encode = |invocation: &InvocationRecord| match &invocation.output {
