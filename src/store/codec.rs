@@ -1,6 +1,6 @@
 //! Binary encodings: vectors as little-endian f32 blobs (the old tool's format), images as
-//! lossless PNG with fast (fdeflate) compression: exact pixels, and an order of magnitude cheaper
-//! to encode than lossless WebP (see BENCHMARKS.md), which matters because every generated image
+//! lossless PNG with fast (fdeflate) compression: exact pixels, and about half the CPU time of
+//! lossless WebP to encode (see BENCHMARKS.md), which matters because every generated image
 //! is encoded on the engine's write path. Imported WebP images from the old tool are stored as
 //! they came; `decode_image` reads either.
 
