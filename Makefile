@@ -5,7 +5,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run test setup setup-gpu fixtures lint bench package
+.PHONY: run test setup setup-gpu fixtures lint bench package package-check
 
 run: setup
 	$(CARGO) run --release --bin panic-tda
@@ -25,3 +25,13 @@ fixtures:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# Release .deb (ONNX Runtime fetched per user by panic-tda-setup; BUNDLE_ORT=1 puts it inside)
+# and a portable bundle (AppDir + tar.gz, and an AppImage when appimagetool is installed).
+package: setup
+	packaging/build-deb.sh release
+	packaging/build-portable.sh release
+
+# What CI runs: build the .deb from the test build, install it, run it, remove it.
+package-check: setup
+	packaging/check-deb.sh dev

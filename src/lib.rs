@@ -12,4 +12,5 @@ pub mod gui;
 pub mod info;
 pub mod models;
 pub mod paths;
+pub mod slurm;
 pub mod store;

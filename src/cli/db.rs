@@ -30,6 +30,16 @@ pub enum DbCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Merge the shard databases of one experiment (`experiment run --shard I/N`) into OUT
+    /// exactly: no duplicates, nothing lost; merging again changes nothing; conflicting shards
+    /// are refused. OUT is created if missing.
+    Merge {
+        out: PathBuf,
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a run's images as PNG files (metadata in text chunks) plus a run.json sidecar.
     ExportImages {
         dir: PathBuf,
@@ -80,13 +90,33 @@ fn resolve(store: &Store, experiments: &[String]) -> anyhow::Result<Vec<String>>
 }
 
 pub fn run_db(command: DbCommand, store_path: &Path) -> anyhow::Result<ExitCode> {
-    let store = open_existing(store_path)?;
     match command {
+        DbCommand::Merge { out, shards, json } => {
+            let mut store = panic_tda::store::Store::open(&out)?;
+            let summary = store.merge_shards(&shards)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!(
+                    "merged {} shard(s) of experiment {} into {}: {} runs ({} finished)",
+                    summary.shards,
+                    summary.experiment_id,
+                    out.display(),
+                    summary.runs,
+                    summary.runs_finished
+                );
+                for (table, rows) in &summary.added {
+                    println!("  added {rows:>8} {table} rows");
+                }
+            }
+        }
+
         DbCommand::Export {
             out,
             experiments,
             json,
         } => {
+            let store = open_existing(store_path)?;
             let ids = resolve(&store, &experiments)?;
             let summary = export::export_subset(&store, &out, &ids)
                 .with_context(|| format!("exporting to {}", out.display()))?;
@@ -104,6 +134,7 @@ pub fn run_db(command: DbCommand, store_path: &Path) -> anyhow::Result<ExitCode>
             experiments,
             json,
         } => {
+            let store = open_existing(store_path)?;
             let ids = resolve(&store, &experiments)?;
             let files = export::export_parquet(&store, &dir, &ids)?;
             if json {
@@ -119,6 +150,7 @@ pub fn run_db(command: DbCommand, store_path: &Path) -> anyhow::Result<ExitCode>
             }
         }
         DbCommand::ExportImages { dir, run, json } => {
+            let store = open_existing(store_path)?;
             let run_id = store.resolve_run(&run)?;
             let files = export::export_run_images(&store, &run_id, &dir)?;
             if json {

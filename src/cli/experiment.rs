@@ -27,6 +27,10 @@ pub enum ExperimentCommand {
         /// Only validate the config and print the plan.
         #[arg(long)]
         dry_run: bool,
+        /// Run only part I of N of the plan (0-based, e.g. `--shard $SLURM_ARRAY_TASK_ID/8`);
+        /// every shard gets the same experiment and run ids, `db merge` combines them.
+        #[arg(long)]
+        shard: Option<engine::Shard>,
     },
     /// Continue an experiment exactly where it stopped.
     Resume {
@@ -82,6 +86,7 @@ pub fn run_experiment_command(
             config: path,
             batch_size,
             dry_run,
+            shard,
         } => {
             let raw = config::load(&path)?;
             let validated = config::validate(&raw, models.as_ref())?;
@@ -98,8 +103,23 @@ pub fn run_experiment_command(
                 return Ok(ExitCode::SUCCESS);
             }
             let mut store = open(db)?;
-            let id = engine::create_experiment(&mut store, &validated)?;
-            println!("experiment {id} created ({} runs)", validated.run_count());
+            let id = match shard {
+                Some(shard) => {
+                    let id = engine::shared_experiment_id(&validated);
+                    engine::create_shard(&mut store, &validated, &id, shard)?;
+                    println!(
+                        "experiment {id}, shard {shard}: {} of {} runs",
+                        store.runs(&id)?.len(),
+                        validated.run_count()
+                    );
+                    id
+                }
+                None => {
+                    let id = engine::create_experiment(&mut store, &validated)?;
+                    println!("experiment {id} created ({} runs)", validated.run_count());
+                    id
+                }
+            };
             execute(store, models, id, batch_size)
         }
         ExperimentCommand::Resume { id, batch_size } => {

@@ -14,6 +14,7 @@ use panic_tda::paths::AppPaths;
 mod db;
 mod experiment;
 mod models;
+mod slurm;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,6 +54,11 @@ enum Command {
     Experiment {
         #[command(subcommand)]
         command: experiment::ExperimentCommand,
+    },
+    /// Run one experiment as a Slurm job array and merge the shards.
+    Slurm {
+        #[command(subcommand)]
+        command: slurm::SlurmCommand,
     },
     /// Inspect runs.
     Runs {
@@ -117,6 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             experiment::run_experiment_command(command, &database, provider())
         }
         Command::Runs { command } => experiment::run_runs_command(command, &database),
+        Command::Slurm { command } => slurm::run_slurm(command),
         Command::Gui => {
             if let Some(parent) = database.parent() {
                 std::fs::create_dir_all(parent)

@@ -6,6 +6,7 @@
 mod embed;
 mod generate;
 mod plan;
+mod shard;
 mod status;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::models::{ModelError, ModelProvider, Output};
 use crate::store::{self, ExperimentStatus, Store, StoreError};
 
 pub use plan::plan_runs;
+pub use shard::{Shard, ShardParseError};
 pub use status::{
     EmbeddingStatus, ExperimentStatusReport, estimated_seconds_per_item, status, status_with_models,
 };
@@ -31,6 +33,10 @@ pub enum EngineError {
     Config(#[from] ConfigError),
     #[error("embedding model '{model}' failed: {source}")]
     Embedding { model: String, source: ModelError },
+    #[error(
+        "experiment {id} already exists with a different config; shards of one experiment must use the same config file"
+    )]
+    ConfigMismatch { id: String },
     #[error("experiment {id} has a stored config that no longer validates: {source}")]
     StoredConfig { id: String, source: ConfigError },
 }
@@ -150,6 +156,55 @@ pub fn create_experiment(
     Ok(id)
 }
 
+/// The id every shard of `config` agrees on: derived from the config itself.
+pub fn shared_experiment_id(config: &ValidatedConfig) -> String {
+    store::derived_id("experiment", &config.to_json())
+}
+
+/// Stores the experiment (or finds it, if it exists with the same config) as shard `shard` of
+/// the plan, under `id`: `experiment run --shard` on every machine of a Slurm array.
+pub fn create_shard(
+    store: &mut Store,
+    config: &ValidatedConfig,
+    id: &str,
+    shard: Shard,
+) -> Result<(), EngineError> {
+    match store.experiment(id) {
+        Ok(existing) => {
+            let same = crate::config::parse(&existing.config_json, "stored config")
+                .is_ok_and(|stored| stored == *config.raw());
+            if !same {
+                return Err(EngineError::ConfigMismatch { id: id.to_owned() });
+            }
+        }
+        Err(StoreError::NotFound { .. }) => store.insert_experiment(&store::ExperimentRecord {
+            id: id.to_owned(),
+            config_json: config.to_json(),
+            created_at: store::now(),
+            started_at: None,
+            completed_at: None,
+            status: ExperimentStatus::Pending,
+        })?,
+        Err(other) => return Err(other.into()),
+    }
+    store.set_experiment_shard(id, Some((shard.index, shard.count)))?;
+    store.insert_runs(&shard.select(plan_runs(id, config)))?;
+    Ok(())
+}
+
+/// The runs this database is responsible for: the whole plan, or its shard's part.
+fn planned_runs(
+    store: &Store,
+    experiment_id: &str,
+    config: &ValidatedConfig,
+) -> Result<Vec<store::RunRecord>, EngineError> {
+    let plan = plan_runs(experiment_id, config);
+    Ok(match store.experiment_shard(experiment_id)? {
+        Some((index, count)) => Shard { index, count }.select(plan),
+        None => plan,
+    })
+}
+
 /// The validated config stored with an experiment.
 pub fn stored_config(
     store: &Store,
@@ -178,7 +233,7 @@ pub fn run_experiment(
 ) -> Result<RunOutcome, EngineError> {
     let config = stored_config(store, experiment_id, models)?;
     // Creating runs is idempotent: an interrupted creation is completed here.
-    store.insert_runs(&plan_runs(experiment_id, &config))?;
+    store.insert_runs(&planned_runs(store, experiment_id, &config)?)?;
     let retry: Vec<_> = store
         .runs(experiment_id)?
         .into_iter()

@@ -400,13 +400,29 @@ impl eframe::App for PanicApp {
     }
 }
 
+const ICON_PNG: &[u8] = include_bytes!("../../assets/icons/panic-tda-256.png");
+
+fn window_icon() -> Option<egui::IconData> {
+    let icon = image::load_from_memory(ICON_PNG).ok()?.to_rgba8();
+    Some(egui::IconData {
+        width: icon.width(),
+        height: icon.height(),
+        rgba: icon.into_raw(),
+    })
+}
+
 /// Opens the app window and blocks until it closes.
 pub fn run(options: AppOptions) -> Result<(), eframe::Error> {
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("panic-tda")
+        .with_app_id("panic-tda")
+        .with_inner_size([1200.0, 800.0])
+        .with_min_inner_size([720.0, 480.0]);
+    if let Some(icon) = window_icon() {
+        viewport = viewport.with_icon(icon);
+    }
     let native_options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title("panic-tda")
-            .with_inner_size([1200.0, 800.0])
-            .with_min_inner_size([720.0, 480.0]),
+        viewport,
         renderer: eframe::Renderer::Wgpu,
         ..Default::default()
     };

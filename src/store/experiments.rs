@@ -236,6 +236,33 @@ impl Store {
         })
     }
 
+    /// Marks the experiment as holding only shard `index` of `count` of its plan (`None`: all).
+    pub fn set_experiment_shard(&mut self, id: &str, shard: Option<(u32, u32)>) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE experiment SET shard_index = ?2, shard_count = ?3 WHERE id = ?1",
+                params![id, shard.map(|s| s.0), shard.map(|s| s.1)],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Which shard of its plan this database holds, if it is a shard.
+    pub fn experiment_shard(&self, id: &str) -> Result<Option<(u32, u32)>> {
+        let row: Option<(Option<u32>, Option<u32>)> = self
+            .conn
+            .query_row(
+                "SELECT shard_index, shard_count FROM experiment WHERE id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            Some((Some(index), Some(count))) => Some((index, count)),
+            _ => None,
+        })
+    }
+
     /// What [`Store::delete_experiment`] would remove.
     pub fn experiment_delete_preview(&self, id: &str) -> Result<DeleteSummary> {
         let count = |sql: &str| -> Result<u64> {

@@ -9,6 +9,7 @@ pub mod doctor;
 mod experiments;
 pub mod export;
 pub mod import;
+mod merge;
 #[cfg(test)]
 mod plans;
 mod projections;
@@ -27,6 +28,7 @@ pub use clustering::{
 pub use codec::{decode_image, decode_vector, encode_image, encode_vector, output_hash};
 pub use diagrams::{DiagramRecord, PAIR_BYTES, PersistencePair, decode_pairs, encode_pairs};
 pub use experiments::{DeleteSummary, ExperimentRecord, ExperimentStatus, ExperimentSummary};
+pub use merge::MergeSummary;
 pub use projections::{ProjectionPoint, ProjectionRecord, TrajectoryPoint};
 pub use runs::{
     EmbeddingRecord, InvocationRecord, PendingEmbedding, RunRecord, RunTail, StepWrite, StopReason,

@@ -142,8 +142,15 @@ CREATE TABLE persistence_diagram (
 );
 "#;
 
+/// Sharded runs (`experiment run --shard I/N`): which part of the plan this database holds.
+/// NULL = the whole plan (also after `db merge`).
+const V2: &str = r#"
+ALTER TABLE experiment ADD COLUMN shard_index INTEGER;
+ALTER TABLE experiment ADD COLUMN shard_count INTEGER CHECK (shard_count IS NULL OR shard_count >= 1);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 #[cfg(test)]

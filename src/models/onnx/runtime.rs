@@ -16,7 +16,7 @@ use crate::paths::AppPaths;
 pub const MIN_ORT_MINOR: u32 = 31;
 
 const LIBRARY_FILE: &str = "libonnxruntime.so.1.31.1";
-const SETUP_HINT: &str = "run `make setup` in the panic-tda source tree (or set ORT_DYLIB_PATH to a libonnxruntime.so of version 1.31 or newer)";
+const SETUP_HINT: &str = "run `panic-tda-setup` (installed package) or `make setup` (source tree), or set ORT_DYLIB_PATH to a libonnxruntime.so of version 1.31 or newer";
 
 #[derive(Debug, Error)]
 pub enum RuntimeError {
@@ -46,6 +46,8 @@ pub enum LibrarySource {
     CacheGpu,
     /// The CPU build unpacked by `make setup`.
     CacheCpu,
+    /// Bundled with an installed package (`lib/panic-tda/` next to the binary's `bin/`).
+    Bundled,
 }
 
 /// What was loaded.
@@ -109,6 +111,15 @@ pub fn candidate_libraries(paths: &AppPaths) -> Vec<(PathBuf, LibrarySource)> {
         ort_dir.join("cpu").join(LIBRARY_FILE),
         LibrarySource::CacheCpu,
     ));
+    if let Some(prefix) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
+    {
+        candidates.push((
+            prefix.join("lib").join("panic-tda").join(LIBRARY_FILE),
+            LibrarySource::Bundled,
+        ));
+    }
     candidates
 }
 
