@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 use panic_tda::paths::AppPaths;
 
+mod cluster;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "panic-tda",
@@ -36,6 +38,11 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Cluster stored embeddings (HDBSCAN); list, show and delete results.
+    Cluster {
+        #[command(subcommand)]
+        command: cluster::ClusterCommand,
     },
 }
 
@@ -92,5 +99,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Cluster { command } => cluster::run_cluster_command(command, &database),
     }
 }
