@@ -101,7 +101,7 @@ fn blobs_on_the_sphere_are_found_exactly() {
             );
         }
     }
-    assert!(result.labels.iter().all(|&l| l >= -1 && l < 5));
+    assert!(result.labels.iter().all(|&l| (-1..5).contains(&l)));
 
     let again = hdbscan(points, &params(truth.len()), &Control::default()).expect("again");
     assert_eq!(
@@ -326,7 +326,7 @@ fn stored_result_has_parameters_clusters_and_assignments() {
     );
     for cluster in &detail.clusters {
         assert!(
-            cluster.display_name.starts_with(&format!("topic ")),
+            cluster.display_name.starts_with("topic "),
             "{}",
             cluster.display_name
         );

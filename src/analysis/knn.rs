@@ -19,7 +19,7 @@ pub struct Points<'a> {
 
 impl<'a> Points<'a> {
     pub fn new(data: &'a [f32], dim: usize) -> Result<Self, HdbscanError> {
-        if dim == 0 || data.len() % dim != 0 {
+        if dim == 0 || !data.len().is_multiple_of(dim) {
             return Err(HdbscanError::InvalidInput(format!(
                 "{} values are not a whole number of {dim}-d vectors",
                 data.len()
