@@ -347,7 +347,7 @@ fn stored_result_has_parameters_clusters_and_assignments() {
     }
     let list = list_clusterings(&store).expect("list");
     assert_eq!(list.len(), 1);
-    assert_eq!(list[0].clusters, 3);
+    assert_eq!(list[0].cluster_count, 3);
     assert_eq!(list[0].assignments, truth.len() as u64);
     assert_eq!(list[0].outliers, noise as u64);
 }

@@ -89,7 +89,7 @@ pub struct ClusteringSummary {
     pub scope: serde_json::Value,
     pub created_at: Timestamp,
     pub duration_ms: i64,
-    pub clusters: u64,
+    pub cluster_count: u64,
     pub assignments: u64,
     pub outliers: u64,
 }
@@ -419,7 +419,7 @@ fn summary_from_row(
             scope: serde_json::Value::Null,
             created_at: row.get(5)?,
             duration_ms: row.get(6)?,
-            clusters: row.get::<_, i64>(7)? as u64,
+            cluster_count: row.get::<_, i64>(7)? as u64,
             assignments: row.get::<_, i64>(8)? as u64,
             outliers: row.get::<_, i64>(9)? as u64,
         },

@@ -123,7 +123,7 @@ pub fn run_cluster_command(command: ClusterCommand, database: &Path) -> anyhow::
             );
             println!(
                 "clusters:   {}, {} embeddings, {} outliers ({:.1} %)",
-                summary.clusters,
+                summary.cluster_count,
                 summary.assignments,
                 summary.outliers,
                 100.0 * summary.outlier_fraction()
@@ -239,7 +239,7 @@ fn run(store: &mut Store, args: RunArgs) -> anyhow::Result<ExitCode> {
             outcome.parameters.available,
             outcome.model,
             outcome.duration_ms as f64 / 1000.0,
-            summary.clusters,
+            summary.cluster_count,
             summary.outliers,
             100.0 * summary.outlier_fraction()
         );
@@ -275,7 +275,7 @@ fn print_list(results: &[ClusteringSummary]) {
             &result.id[..result.id.len().min(12)],
             shorten(&result.embedding_model, 24),
             result.algorithm,
-            result.clusters,
+            result.cluster_count,
             100.0 * result.outlier_fraction(),
             format_timestamp(result.created_at),
             result.duration_ms as f64 / 1000.0
