@@ -1,3 +1,6 @@
 //! Analyses over stored embeddings: projections (t-SNE), clustering and trajectory statistics.
 
+pub mod clustering;
+pub mod hdbscan;
+pub mod knn;
 pub mod tsne;

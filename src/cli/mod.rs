@@ -15,6 +15,7 @@ mod db;
 mod experiment;
 mod models;
 mod slurm;
+mod cluster;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -79,6 +80,11 @@ enum Command {
     Doctor(db::DoctorArgs),
     /// Import a database written by the old Python panic-tda.
     ImportDb(db::ImportDbArgs),
+    /// Cluster stored embeddings (HDBSCAN); list, show and delete results.
+    Cluster {
+        #[command(subcommand)]
+        command: cluster::ClusterCommand,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -156,5 +162,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(command) => db::run_db(command, &database),
         Command::Doctor(args) => db::run_doctor(args, &database),
         Command::ImportDb(args) => db::run_import_db(args, &database),
+        Command::Cluster { command } => cluster::run_cluster_command(command, &database),
     }
 }

@@ -1,0 +1,523 @@
+//! Clustering stored embeddings: load one model's vectors (all of them, or those of chosen
+//! experiments), run HDBSCAN, and store the result — parameters as used, clusters with medoid and
+//! centroid, one assignment per embedding — in one transaction. Also list, show and delete.
+//!
+//! The SQL lives here, small and self-contained, so it can move behind typed store APIs later.
+
+use rand::SeedableRng;
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::hdbscan::{Clustering, Control, HdbscanError, HdbscanParams, Selection, hdbscan};
+use super::knn::Points;
+use crate::store::{Store, StoreError, Timestamp, decode_vector, encode_vector};
+
+pub const ALGORITHM: &str = "hdbscan";
+
+#[derive(Debug, Error)]
+pub enum ClusteringError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hdbscan(#[from] HdbscanError),
+    #[error("no embeddings to cluster{}", .model.as_ref().map(|m| format!(" for model '{m}'")).unwrap_or_default())]
+    NoEmbeddings { model: Option<String> },
+    #[error("embeddings of '{model}' have different dimensions ({first} and {other})")]
+    MixedDimensions {
+        model: String,
+        first: usize,
+        other: usize,
+    },
+    #[error("no clustering result with id '{0}'")]
+    NotFound(String),
+    #[error("'{prefix}' matches several clustering results: {}; give more characters", .matches.join(", "))]
+    Ambiguous {
+        prefix: String,
+        matches: Vec<String>,
+    },
+    #[error("stored clustering JSON is invalid: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type Result<T> = std::result::Result<T, ClusteringError>;
+
+/// Which embeddings to cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "scope", content = "experiments", rename_all = "lowercase")]
+pub enum Scope {
+    /// Every embedding of the model in the database.
+    All,
+    /// The embeddings of these experiments' invocations (full ids).
+    Experiments(Vec<String>),
+}
+
+/// What the caller chose; unset values get [`HdbscanParams::defaults_for`] the clustered count.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterRequest {
+    pub model: Option<String>,
+    /// Experiment ids or unique prefixes; empty = all embeddings of the model.
+    pub experiments: Vec<String>,
+    pub min_cluster_size: Option<usize>,
+    pub min_samples: Option<usize>,
+    pub epsilon: Option<f64>,
+    pub selection: Option<Selection>,
+    pub allow_single_cluster: bool,
+    /// Cluster a seeded random sample of at most this many embeddings.
+    pub downsample: Option<usize>,
+    pub seed: Option<u64>,
+}
+
+/// Everything that decided the result, stored as `parameters_json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredParameters {
+    #[serde(flatten)]
+    pub hdbscan: HdbscanParams,
+    pub downsample: Option<usize>,
+    /// Embeddings in scope before downsampling, and clustered.
+    pub available: usize,
+    pub clustered: usize,
+}
+
+/// A stored clustering result with its counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusteringSummary {
+    pub id: String,
+    pub embedding_model: String,
+    pub algorithm: String,
+    pub parameters: serde_json::Value,
+    pub scope: serde_json::Value,
+    pub created_at: Timestamp,
+    pub duration_ms: i64,
+    pub cluster_count: u64,
+    pub assignments: u64,
+    pub outliers: u64,
+}
+
+impl ClusteringSummary {
+    pub fn outlier_fraction(&self) -> f64 {
+        if self.assignments == 0 {
+            0.0
+        } else {
+            self.outliers as f64 / self.assignments as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredCluster {
+    pub label: i32,
+    pub size: u64,
+    pub medoid_embedding_id: Option<String>,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusteringDetail {
+    #[serde(flatten)]
+    pub summary: ClusteringSummary,
+    /// Largest first.
+    pub clusters: Vec<StoredCluster>,
+}
+
+/// The vectors of one model in scope, L2-normalised, ordered by embedding id.
+pub struct LoadedEmbeddings {
+    pub model: String,
+    pub ids: Vec<String>,
+    pub dim: usize,
+    pub data: Vec<f32>,
+    pub experiments: Vec<String>,
+}
+
+/// The model with the most embeddings (ties by name), if any.
+pub fn default_model(store: &Store) -> Result<Option<String>> {
+    Ok(store
+        .connection()
+        .query_row(
+            "SELECT embedding_model FROM embedding GROUP BY embedding_model
+             ORDER BY count(*) DESC, embedding_model LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(StoreError::from)?)
+}
+
+fn scope_filter(scope: &Scope) -> (&'static str, String) {
+    match scope {
+        Scope::All => ("", String::new()),
+        Scope::Experiments(ids) => (
+            " AND r.experiment_id IN (SELECT value FROM json_each(?2))",
+            serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()),
+        ),
+    }
+}
+
+/// Loads and normalises the embeddings of `model` in `scope`.
+pub fn load_embeddings(store: &Store, model: &str, scope: &Scope) -> Result<LoadedEmbeddings> {
+    let (filter, scope_json) = scope_filter(scope);
+    let sql = format!(
+        "SELECT e.id, e.vector, r.experiment_id FROM embedding e
+         JOIN invocation i ON e.invocation_id = i.id JOIN run r ON i.run_id = r.id
+         WHERE e.embedding_model = ?1{filter} ORDER BY e.id"
+    );
+    let connection = store.connection();
+    let mut statement = connection.prepare(&sql).map_err(StoreError::from)?;
+    let mut rows = if filter.is_empty() {
+        statement.query(params![model])
+    } else {
+        statement.query(params![model, scope_json])
+    }
+    .map_err(StoreError::from)?;
+    let mut loaded = LoadedEmbeddings {
+        model: model.to_owned(),
+        ids: Vec::new(),
+        dim: 0,
+        data: Vec::new(),
+        experiments: Vec::new(),
+    };
+    while let Some(row) = rows.next().map_err(StoreError::from)? {
+        let id: String = row.get(0).map_err(StoreError::from)?;
+        let bytes: Vec<u8> = row.get(1).map_err(StoreError::from)?;
+        let experiment: String = row.get(2).map_err(StoreError::from)?;
+        let mut vector = decode_vector(&bytes)?;
+        if loaded.ids.is_empty() {
+            loaded.dim = vector.len();
+        } else if vector.len() != loaded.dim {
+            return Err(ClusteringError::MixedDimensions {
+                model: model.to_owned(),
+                first: loaded.dim,
+                other: vector.len(),
+            });
+        }
+        // Unit length makes Euclidean distance equivalent to cosine distance.
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            vector.iter_mut().for_each(|x| *x /= norm);
+        }
+        loaded.data.extend_from_slice(&vector);
+        loaded.ids.push(id);
+        if loaded.experiments.last() != Some(&experiment)
+            && !loaded.experiments.contains(&experiment)
+        {
+            loaded.experiments.push(experiment);
+        }
+    }
+    loaded.experiments.sort();
+    Ok(loaded)
+}
+
+/// Outcome of [`run_clustering`].
+#[derive(Debug, Clone)]
+pub struct ClusteringOutcome {
+    pub id: String,
+    pub model: String,
+    pub parameters: StoredParameters,
+    pub clustering: Clustering,
+    /// Embedding id of each clustered point, in the order of `clustering.labels`.
+    pub embedding_ids: Vec<String>,
+    pub duration_ms: i64,
+}
+
+/// Loads, clusters and stores; returns the new result's id and what was computed.
+pub fn run_clustering(
+    store: &mut Store,
+    request: &ClusterRequest,
+    control: &Control<'_>,
+) -> Result<ClusteringOutcome> {
+    let started = std::time::Instant::now();
+    let model = match &request.model {
+        Some(model) => model.clone(),
+        None => default_model(store)?.ok_or(ClusteringError::NoEmbeddings { model: None })?,
+    };
+    let scope = if request.experiments.is_empty() {
+        Scope::All
+    } else {
+        let mut ids = request
+            .experiments
+            .iter()
+            .map(|prefix| store.resolve_experiment(prefix))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        ids.sort();
+        ids.dedup();
+        Scope::Experiments(ids)
+    };
+    let mut loaded = load_embeddings(store, &model, &scope)?;
+    let available = loaded.ids.len();
+    if available == 0 {
+        return Err(ClusteringError::NoEmbeddings { model: Some(model) });
+    }
+    let seed = request.seed.unwrap_or(42);
+    if let Some(limit) = request.downsample.filter(|&limit| limit < available) {
+        downsample(&mut loaded, limit, seed);
+    }
+    let n = loaded.ids.len();
+    let mut params = HdbscanParams::defaults_for(n);
+    if let Some(size) = request.min_cluster_size {
+        params.min_cluster_size = size;
+    }
+    if let Some(samples) = request.min_samples {
+        params.min_samples = samples;
+    }
+    if let Some(epsilon) = request.epsilon {
+        params.cluster_selection_epsilon = epsilon;
+    }
+    if let Some(selection) = request.selection {
+        params.selection = selection;
+    }
+    params.allow_single_cluster = request.allow_single_cluster;
+    params.seed = seed;
+
+    let points = Points::new(&loaded.data, loaded.dim)?;
+    let clustering = hdbscan(points, &params, control)?;
+    control.check()?;
+    let parameters = StoredParameters {
+        hdbscan: clustering.params.clone(),
+        downsample: request.downsample,
+        available,
+        clustered: n,
+    };
+    let names = display_names(store, &clustering, &loaded.ids)?;
+    let duration_ms = started.elapsed().as_millis() as i64;
+    let id = crate::store::new_id();
+    let parameters_json = serde_json::to_string(&parameters)?;
+    let scope_json = serde_json::to_string(&scope)?;
+    store.write(|tx| {
+        tx.execute(
+            "INSERT INTO clustering_result (id, embedding_model, algorithm, parameters_json, scope_json, created_at, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![id, model, ALGORITHM, parameters_json, scope_json, crate::store::now(), duration_ms],
+        )?;
+        let mut experiment = tx.prepare_cached(
+            "INSERT INTO clustering_experiment (clustering_id, experiment_id) VALUES (?1, ?2)",
+        )?;
+        for experiment_id in &loaded.experiments {
+            experiment.execute(params![id, experiment_id])?;
+        }
+        let mut cluster = tx.prepare_cached(
+            "INSERT INTO cluster (clustering_id, label, size, medoid_embedding_id, centroid, display_name)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (summary, name) in clustering.clusters.iter().zip(&names) {
+            cluster.execute(params![
+                id,
+                summary.label,
+                summary.size as i64,
+                loaded.ids[summary.medoid],
+                encode_vector(&summary.centroid),
+                name
+            ])?;
+        }
+        let mut assignment = tx.prepare_cached(
+            "INSERT INTO cluster_assignment (clustering_id, embedding_id, label) VALUES (?1, ?2, ?3)",
+        )?;
+        for (embedding_id, label) in loaded.ids.iter().zip(&clustering.labels) {
+            assignment.execute(params![id, embedding_id, label])?;
+        }
+        Ok(())
+    })?;
+    Ok(ClusteringOutcome {
+        id,
+        model,
+        parameters,
+        clustering,
+        embedding_ids: loaded.ids,
+        duration_ms,
+    })
+}
+
+/// Keeps a seeded random sample of `limit` embeddings, in their original order.
+fn downsample(loaded: &mut LoadedEmbeddings, limit: usize, seed: u64) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut keep: Vec<usize> =
+        rand::seq::index::sample(&mut rng, loaded.ids.len(), limit).into_vec();
+    keep.sort_unstable();
+    let dim = loaded.dim;
+    let mut data = Vec::with_capacity(limit * dim);
+    let mut ids = Vec::with_capacity(limit);
+    for i in keep {
+        data.extend_from_slice(&loaded.data[i * dim..(i + 1) * dim]);
+        ids.push(std::mem::take(&mut loaded.ids[i]));
+    }
+    loaded.data = data;
+    loaded.ids = ids;
+}
+
+/// The medoid's output text, or "image step N of run X" for image medoids.
+fn display_names(store: &Store, clustering: &Clustering, ids: &[String]) -> Result<Vec<String>> {
+    let mut statement = store
+        .connection()
+        .prepare(
+            "SELECT i.output_type, i.output_text, i.sequence_number, i.run_id FROM embedding e
+             JOIN invocation i ON e.invocation_id = i.id WHERE e.id = ?1",
+        )
+        .map_err(StoreError::from)?;
+    clustering
+        .clusters
+        .iter()
+        .map(|cluster| {
+            let row = statement
+                .query_row([&ids[cluster.medoid]], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, Option<String>>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, String>(3)?,
+                    ))
+                })
+                .optional()
+                .map_err(StoreError::from)?;
+            Ok(match row {
+                Some((kind, Some(text), _, _)) if kind == "text" => text,
+                Some((_, _, step, run)) => {
+                    format!("image step {step} of run {}", &run[..run.len().min(8)])
+                }
+                None => format!("cluster {}", cluster.label),
+            })
+        })
+        .collect()
+}
+
+fn resolve_clustering(store: &Store, prefix: &str) -> Result<String> {
+    let prefix = prefix.trim().to_lowercase();
+    if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ClusteringError::NotFound(prefix));
+    }
+    let upper = format!("{prefix}g");
+    let mut statement = store
+        .connection()
+        .prepare("SELECT id FROM clustering_result WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6")
+        .map_err(StoreError::from)?;
+    let matches = statement
+        .query_map([&prefix, &upper], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(StoreError::from)?;
+    match matches.as_slice() {
+        [] => Err(ClusteringError::NotFound(prefix)),
+        [one] => Ok(one.clone()),
+        _ => Err(ClusteringError::Ambiguous { prefix, matches }),
+    }
+}
+
+const SUMMARY_SQL: &str =
+    "SELECT c.id, c.embedding_model, c.algorithm, c.parameters_json, c.scope_json,
+        c.created_at, c.duration_ms,
+        (SELECT count(*) FROM cluster k WHERE k.clustering_id = c.id),
+        (SELECT count(*) FROM cluster_assignment a WHERE a.clustering_id = c.id),
+        (SELECT count(*) FROM cluster_assignment a WHERE a.clustering_id = c.id AND a.label = -1)
+     FROM clustering_result c";
+
+fn summary_from_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(ClusteringSummary, String, String)> {
+    Ok((
+        ClusteringSummary {
+            id: row.get(0)?,
+            embedding_model: row.get(1)?,
+            algorithm: row.get(2)?,
+            parameters: serde_json::Value::Null,
+            scope: serde_json::Value::Null,
+            created_at: row.get(5)?,
+            duration_ms: row.get(6)?,
+            cluster_count: row.get::<_, i64>(7)? as u64,
+            assignments: row.get::<_, i64>(8)? as u64,
+            outliers: row.get::<_, i64>(9)? as u64,
+        },
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
+
+fn finish_summary(
+    (mut summary, parameters, scope): (ClusteringSummary, String, String),
+) -> Result<ClusteringSummary> {
+    summary.parameters = serde_json::from_str(&parameters)?;
+    summary.scope = serde_json::from_str(&scope)?;
+    Ok(summary)
+}
+
+/// All stored clustering results, newest first.
+pub fn list_clusterings(store: &Store) -> Result<Vec<ClusteringSummary>> {
+    let mut statement = store
+        .connection()
+        .prepare(&format!(
+            "{SUMMARY_SQL} ORDER BY c.created_at DESC, c.id DESC"
+        ))
+        .map_err(StoreError::from)?;
+    let rows = statement
+        .query_map([], summary_from_row)
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(StoreError::from)?;
+    rows.into_iter().map(finish_summary).collect()
+}
+
+/// One result (id or unique prefix) with its `limit` largest clusters (all if `None`).
+pub fn show_clustering(
+    store: &Store,
+    id_or_prefix: &str,
+    limit: Option<usize>,
+) -> Result<ClusteringDetail> {
+    let id = resolve_clustering(store, id_or_prefix)?;
+    let row = store
+        .connection()
+        .query_row(
+            &format!("{SUMMARY_SQL} WHERE c.id = ?1"),
+            [&id],
+            summary_from_row,
+        )
+        .map_err(StoreError::from)?;
+    let summary = finish_summary(row)?;
+    let mut statement = store
+        .connection()
+        .prepare(
+            "SELECT label, size, medoid_embedding_id, display_name FROM cluster
+             WHERE clustering_id = ?1 ORDER BY size DESC, label LIMIT ?2",
+        )
+        .map_err(StoreError::from)?;
+    let limit = limit.map_or(-1, |limit| limit as i64);
+    let clusters = statement
+        .query_map(params![id, limit], |row| {
+            Ok(StoredCluster {
+                label: row.get(0)?,
+                size: row.get::<_, i64>(1)? as u64,
+                medoid_embedding_id: row.get(2)?,
+                display_name: row.get(3)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(StoreError::from)?;
+    Ok(ClusteringDetail { summary, clusters })
+}
+
+/// The stored centroid of one cluster.
+pub fn cluster_centroid(
+    store: &Store,
+    clustering_id: &str,
+    label: i32,
+) -> Result<Option<Vec<f32>>> {
+    let bytes: Option<Vec<u8>> = store
+        .connection()
+        .query_row(
+            "SELECT centroid FROM cluster WHERE clustering_id = ?1 AND label = ?2",
+            params![clustering_id, label],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(StoreError::from)?;
+    Ok(bytes.map(|bytes| decode_vector(&bytes)).transpose()?)
+}
+
+/// Deletes one result (id or unique prefix) and only its rows; returns its full id.
+pub fn delete_clustering(store: &mut Store, id_or_prefix: &str) -> Result<String> {
+    let id = resolve_clustering(store, id_or_prefix)?;
+    store.write(|tx| {
+        tx.execute("DELETE FROM clustering_result WHERE id = ?1", [&id])?;
+        Ok(())
+    })?;
+    Ok(id)
+}
+
+/// Deletes every clustering result; returns how many there were.
+pub fn delete_all_clusterings(store: &mut Store) -> Result<usize> {
+    Ok(store.write(|tx| Ok(tx.execute("DELETE FROM clustering_result", [])?))?)
+}

@@ -1,0 +1,294 @@
+//! `panic-tda cluster …`: run HDBSCAN over stored embeddings, list, show and delete results.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use panic_tda::analysis::clustering::{
+    self, ClusterRequest, ClusteringSummary, delete_all_clusterings, delete_clustering,
+    list_clusterings, run_clustering, show_clustering,
+};
+use panic_tda::analysis::hdbscan::{Control, HdbscanError, Phase, Selection};
+use panic_tda::store::{Store, format_timestamp};
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Cluster the embeddings of one model with HDBSCAN and store the result.
+    Run(RunArgs),
+    /// List stored clustering results.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one result's clusters, largest first.
+    Show {
+        /// Result id or unique prefix.
+        id: String,
+        /// How many clusters to show.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete one clustering result (or all with --all); embeddings are untouched.
+    Delete {
+        /// Result id or unique prefix.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Method {
+    Eom,
+    Leaf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Embedding model (default: the one with the most embeddings).
+    #[arg(long)]
+    model: Option<String>,
+    /// Only these experiments' embeddings (ids or unique prefixes); default: all.
+    #[arg(long, num_args = 1..)]
+    experiments: Vec<String>,
+    /// Smallest cluster (default: max(5, 0.1 % of the embeddings)).
+    #[arg(long)]
+    min_cluster_size: Option<usize>,
+    /// Neighbourhood size for core distances, counting the point (default: max(5, 0.1 % of the
+    /// embeddings)).
+    #[arg(long)]
+    min_samples: Option<usize>,
+    /// Merge clusters closer than this Euclidean distance on unit vectors (default 0.4).
+    #[arg(long)]
+    epsilon: Option<f64>,
+    /// Cluster selection: excess of mass or leaves.
+    #[arg(long, value_enum, default_value_t = Method::Eom)]
+    method: Method,
+    /// Allow the whole data set to be one cluster.
+    #[arg(long)]
+    allow_single_cluster: bool,
+    /// Cluster a random sample of at most N embeddings.
+    #[arg(long)]
+    downsample: Option<usize>,
+    /// Seed for the sample and medoid sampling.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_cluster_command(command: ClusterCommand, database: &Path) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(database)?;
+    match command {
+        ClusterCommand::Run(args) => run(&mut store, args),
+        ClusterCommand::List { json } => {
+            let results = list_clusterings(&store)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else if results.is_empty() {
+                println!("no clustering results");
+            } else {
+                print_list(&results);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ClusterCommand::Show { id, limit, json } => {
+            let detail = show_clustering(&store, &id, Some(limit))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&detail)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let summary = &detail.summary;
+            println!("clustering {}", summary.id);
+            println!("model:      {}", summary.embedding_model);
+            println!("algorithm:  {} {}", summary.algorithm, summary.parameters);
+            println!("scope:      {}", summary.scope);
+            println!(
+                "created:    {} ({:.1} s)",
+                format_timestamp(summary.created_at),
+                summary.duration_ms as f64 / 1000.0
+            );
+            println!(
+                "clusters:   {}, {} embeddings, {} outliers ({:.1} %)",
+                summary.cluster_count,
+                summary.assignments,
+                summary.outliers,
+                100.0 * summary.outlier_fraction()
+            );
+            println!("\nTop {} clusters by size:", detail.clusters.len());
+            for (rank, cluster) in detail.clusters.iter().enumerate() {
+                let share = 100.0 * cluster.size as f64 / summary.assignments.max(1) as f64;
+                println!(
+                    "{:>3}. [{:>3}] {:<60} {:>7} ({share:.1} %)",
+                    rank + 1,
+                    cluster.label,
+                    shorten(&cluster.display_name, 60),
+                    cluster.size
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ClusterCommand::Delete { id, all, force } => {
+            let what = match &id {
+                Some(id) => format!("clustering result {id}"),
+                None => "ALL clustering results".to_owned(),
+            };
+            if !force {
+                if !std::io::stdin().is_terminal() {
+                    anyhow::bail!(
+                        "not deleting without confirmation; pass --force to delete non-interactively"
+                    );
+                }
+                eprint!("delete {what}? [y/N] ");
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    eprintln!("nothing deleted");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            match (id, all) {
+                (Some(id), _) => {
+                    let id = delete_clustering(&mut store, &id)?;
+                    println!("deleted clustering result {id}");
+                }
+                (None, true) => {
+                    let count = delete_all_clusterings(&mut store)?;
+                    println!("deleted {count} clustering results");
+                }
+                (None, false) => anyhow::bail!("give a result id or --all"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run(store: &mut Store, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let request = ClusterRequest {
+        model: args.model,
+        experiments: args.experiments,
+        min_cluster_size: args.min_cluster_size,
+        min_samples: args.min_samples,
+        epsilon: args.epsilon,
+        selection: Some(match args.method {
+            Method::Eom => Selection::Eom,
+            Method::Leaf => Selection::Leaf,
+        }),
+        allow_single_cluster: args.allow_single_cluster,
+        downsample: args.downsample,
+        seed: Some(args.seed),
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = Arc::clone(&cancel);
+        ctrlc::set_handler(move || {
+            if cancel.swap(true, Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+            eprintln!("\ncancelling (nothing is stored; Ctrl-C again to stop at once)…");
+        })
+        .context("installing the Ctrl-C handler")?;
+    }
+    let bar = ProgressBar::new(1000).with_style(
+        ProgressStyle::with_template("{prefix:>18} [{bar:40}] {percent:>3}% {elapsed_precise}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    if args.json || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let progress = |phase: Phase, fraction: f64| {
+        bar.set_prefix(phase.label());
+        bar.set_position((fraction * 1000.0) as u64);
+    };
+    let control = Control::new(Some(&cancel), Some(&progress));
+    let outcome = match run_clustering(store, &request, &control) {
+        Ok(outcome) => outcome,
+        Err(clustering::ClusteringError::Hdbscan(HdbscanError::Cancelled)) => {
+            bar.abandon();
+            eprintln!("cancelled; nothing was stored");
+            return Ok(ExitCode::from(130));
+        }
+        Err(error) => {
+            bar.abandon();
+            return Err(error.into());
+        }
+    };
+    bar.finish_and_clear();
+    let detail = show_clustering(store, &outcome.id, Some(10))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&detail)?);
+    } else {
+        let summary = &detail.summary;
+        println!(
+            "clustered {} of {} '{}' embeddings in {:.1} s: {} clusters, {} outliers ({:.1} %)",
+            outcome.parameters.clustered,
+            outcome.parameters.available,
+            outcome.model,
+            outcome.duration_ms as f64 / 1000.0,
+            summary.cluster_count,
+            summary.outliers,
+            100.0 * summary.outlier_fraction()
+        );
+        println!("result id: {}", outcome.id);
+        for cluster in &detail.clusters {
+            println!(
+                "  [{:>3}] {:>7}  {}",
+                cluster.label,
+                cluster.size,
+                shorten(&cluster.display_name, 70)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_list(results: &[ClusteringSummary]) {
+    println!(
+        "{:<12} {:<24} {:<8} {:>8} {:>9} {:<19} {:>9}  parameters",
+        "id", "model", "algo", "clusters", "outliers", "created", "duration"
+    );
+    for result in results {
+        let params = &result.parameters;
+        let brief = format!(
+            "mcs={} ms={} eps={} {}",
+            params["min_cluster_size"],
+            params["min_samples"],
+            params["cluster_selection_epsilon"],
+            params["selection"].as_str().unwrap_or("?")
+        );
+        println!(
+            "{:<12} {:<24} {:<8} {:>8} {:>8.1}% {:<19} {:>8.1}s  {brief}",
+            &result.id[..result.id.len().min(12)],
+            shorten(&result.embedding_model, 24),
+            result.algorithm,
+            result.cluster_count,
+            100.0 * result.outlier_fraction(),
+            format_timestamp(result.created_at),
+            result.duration_ms as f64 / 1000.0
+        );
+    }
+}
+
+fn shorten(text: &str, width: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= width {
+        flat
+    } else {
+        let cut: String = flat.chars().take(width.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
