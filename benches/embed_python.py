@@ -8,6 +8,7 @@ attention mask, L2 normalisation.
 """
 
 import json
+import os
 import random
 import sys
 import time
@@ -44,6 +45,7 @@ def main():
     tokenizer.enable_truncation(max_length=256)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = int(os.environ.get("EMBED_BENCH_THREADS", "0"))
     session = ort.InferenceSession(f"{model_dir}/model_int8.onnx", options,
                                    providers=["CPUExecutionProvider"])
 

@@ -1,6 +1,7 @@
 //! MiniLM sentences/s of the Rust pipeline at batch 1, 32 and 256 over the sentences in
 //! `$EMBED_BENCH_SENTENCES` (one per line); run by `benches/run_embed_bench.sh`, which compares it
 //! with `benches/embed_python.py` on the same file. Prints one JSON line per batch size.
+//! `EMBED_BENCH_THREADS` sets ONNX Runtime's intra-op threads (default: one per core).
 
 use std::time::Instant;
 
@@ -16,8 +17,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let text = std::fs::read_to_string(file)?;
     let sentences: Vec<&str> = text.lines().collect();
+    let threads = std::env::var("EMBED_BENCH_THREADS")
+        .ok()
+        .and_then(|threads| threads.parse().ok())
+        .unwrap_or(0);
     let options = ProviderOptions {
         offline: true,
+        threads,
         ..ProviderOptions::default()
     };
     let mut model = CatalogProvider::new(AppPaths::from_env()?, options).load_embedder("MiniLM")?;

@@ -212,3 +212,71 @@ fn build_run_open_and_delete_an_experiment_point_and_click() {
         "the list is empty again"
     );
 }
+
+#[test]
+fn clustering_runs_in_the_background_and_its_result_can_be_opened() {
+    let options = options("clusters");
+    {
+        // A small finished experiment with embeddings to cluster.
+        let mut store = panic_tda::store::Store::open(&options.database).expect("store");
+        let provider = panic_tda::models::provider::CatalogProvider::new(
+            options.paths.clone(),
+            panic_tda::models::provider::ProviderOptions::default(),
+        );
+        let raw = panic_tda::config::parse(
+            r#"{"networks": [["DummyT2I", "DummyI2T"]], "prompts": ["a", "b", "c"], "num_runs": 4,
+                "embedding_models": ["DummyText"], "max_length": 20, "image_size": 32}"#,
+            "test",
+        )
+        .expect("config");
+        let config = panic_tda::config::validate(&raw, &provider).expect("valid");
+        let id = panic_tda::engine::create_experiment(&mut store, &config).expect("create");
+        let (sender, _receiver) = std::sync::mpsc::channel();
+        panic_tda::engine::run_experiment(
+            &mut store,
+            &provider,
+            &id,
+            panic_tda::engine::EngineOptions::default(),
+            &sender,
+            &panic_tda::engine::CancelToken::new(),
+        )
+        .expect("run");
+    }
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1000.0, 640.0))
+        .wgpu()
+        .build_eframe(move |cc| PanicApp::new(cc, options));
+    harness.get_by_label("Clusters").click();
+    harness.run();
+    assert!(
+        harness
+            .query_by_label_contains("No clustering results yet")
+            .is_some()
+    );
+    harness.get_by_label("Run clustering").click();
+    harness.run_steps(2);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while harness.query_by_label("Show").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "clustering never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        harness.step();
+    }
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("of 120 embeddings (DummyText)")
+            .is_some()
+    );
+    harness.get_by_label("Delete").click();
+    harness.run_steps(3);
+    harness.get_by_label("Delete clustering").click();
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_by_label_contains("No clustering results yet")
+            .is_some()
+    );
+}

@@ -11,11 +11,11 @@ use panic_tda::models::onnx::DevicePreference;
 use panic_tda::models::provider::{CatalogProvider, ProviderOptions};
 use panic_tda::paths::AppPaths;
 
+mod cluster;
 mod db;
 mod experiment;
 mod models;
 mod slurm;
-mod cluster;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -3,6 +3,7 @@
 //! shared state (one read connection to the database, the running job) and carries out what
 //! the panels ask for, through the same library calls the CLI uses.
 
+mod clusters;
 mod experiments;
 mod job;
 mod monitor;
@@ -98,6 +99,7 @@ pub struct PanicApp {
     store: Result<Store, String>,
     section: Section,
     experiments: ExperimentsPanel,
+    clusters: clusters::ClustersPanel,
     new_experiment: NewExperimentPanel,
     job: Option<ExperimentJob>,
     system: system::SystemPanel,
@@ -130,6 +132,7 @@ impl PanicApp {
             store,
             section,
             experiments: ExperimentsPanel::new(),
+            clusters: clusters::ClustersPanel::new(),
             new_experiment: NewExperimentPanel::default(),
             job: None,
             system,
@@ -380,11 +383,12 @@ impl eframe::App for PanicApp {
                     "Explorer",
                     "t-SNE map of every embedding with trajectories and per-step cluster indicators.",
                 ),
-                Section::Clusters => Self::placeholder_ui(
-                    ui,
-                    "Clusters",
-                    "HDBSCAN clustering runs over the stored embeddings and their clusters.",
-                ),
+                Section::Clusters => {
+                    let database = self.options.database.clone();
+                    if let Ok(store) = &mut self.store {
+                        self.clusters.ui(ui, store, database);
+                    }
+                }
                 Section::Export => Self::placeholder_ui(ui, "Export", "Annotated mosaic videos, run images and timelines."),
                 Section::System => self.system.ui(ui),
             }

@@ -1,0 +1,310 @@
+//! Clusters panel: clustering results (run in the background with progress and cancel, list,
+//! delete) and each result's clusters with their display names and sizes.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use eframe::egui;
+use egui_plot::{Bar, BarChart, Plot};
+
+use crate::analysis::clustering::{self, ClusterRequest, ClusteringDetail, ClusteringSummary};
+use crate::analysis::hdbscan::Control;
+use crate::store::{Store, format_timestamp};
+
+struct ClusteringJob {
+    cancel: Arc<AtomicBool>,
+    progress: Arc<Mutex<(String, f64)>>,
+    handle: Option<JoinHandle<Result<String, String>>>,
+}
+
+#[derive(Default)]
+pub struct ClustersPanel {
+    results: Vec<ClusteringSummary>,
+    models: Vec<(String, u64)>,
+    selected: Option<ClusteringDetail>,
+    model: String,
+    min_cluster_size: usize,
+    epsilon: f64,
+    job: Option<ClusteringJob>,
+    message: Option<(bool, String)>,
+    confirm_delete: Option<String>,
+    stale: bool,
+}
+
+impl ClustersPanel {
+    pub fn new() -> Self {
+        Self {
+            min_cluster_size: 0,
+            epsilon: 0.4,
+            stale: true,
+            ..Self::default()
+        }
+    }
+
+    fn refresh(&mut self, store: &Store) {
+        self.stale = false;
+        match clustering::list_clusterings(store) {
+            Ok(results) => self.results = results,
+            Err(error) => self.message = Some((false, error.to_string())),
+        }
+        let models = store
+            .connection()
+            .prepare("SELECT embedding_model, count(*) FROM embedding GROUP BY embedding_model ORDER BY count(*) DESC")
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            });
+        match models {
+            Ok(models) => self.models = models,
+            Err(error) => self.message = Some((false, error.to_string())),
+        }
+        if self.model.is_empty()
+            && let Some((model, _)) = self.models.first()
+        {
+            self.model = model.clone();
+        }
+    }
+
+    fn start(&mut self, database: PathBuf, ctx: &egui::Context) {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(Mutex::new(("starting".to_owned(), 0.0)));
+        let request = ClusterRequest {
+            model: Some(self.model.clone()),
+            min_cluster_size: (self.min_cluster_size > 0).then_some(self.min_cluster_size),
+            epsilon: Some(self.epsilon),
+            ..ClusterRequest::default()
+        };
+        let (thread_cancel, thread_progress, ctx) = (cancel.clone(), progress.clone(), ctx.clone());
+        let handle = std::thread::spawn(move || {
+            let mut store = Store::open(&database).map_err(|e| e.to_string())?;
+            let report = |phase: crate::analysis::hdbscan::Phase, fraction: f64| {
+                if let Ok(mut state) = thread_progress.lock() {
+                    *state = (phase.label().to_owned(), fraction);
+                }
+                ctx.request_repaint();
+            };
+            let control = Control::new(Some(&thread_cancel), Some(&report));
+            let outcome = clustering::run_clustering(&mut store, &request, &control)
+                .map_err(|e| e.to_string());
+            ctx.request_repaint();
+            outcome.map(|outcome| outcome.id)
+        });
+        self.job = Some(ClusteringJob {
+            cancel,
+            progress,
+            handle: Some(handle),
+        });
+    }
+
+    fn poll(&mut self, store: &Store) {
+        let finished = self
+            .job
+            .as_ref()
+            .and_then(|job| job.handle.as_ref())
+            .is_some_and(|handle| handle.is_finished());
+        if !finished {
+            return;
+        }
+        if let Some(handle) = self.job.take().and_then(|mut job| job.handle.take()) {
+            self.message = Some(match handle.join() {
+                Ok(Ok(id)) => {
+                    self.selected = clustering::show_clustering(store, &id, None).ok();
+                    (
+                        true,
+                        format!("clustering {} stored", &id[..12.min(id.len())]),
+                    )
+                }
+                Ok(Err(error)) => (false, error),
+                Err(_) => (false, "the clustering thread crashed".into()),
+            });
+            self.stale = true;
+        }
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui, store: &mut Store, database: PathBuf) {
+        self.poll(store);
+        if self.stale {
+            self.refresh(store);
+        }
+        ui.heading("Clusters");
+        if let Some(id) = self.confirm_delete.clone() {
+            egui::Modal::new(egui::Id::unique("confirm-delete-clustering")).show(ui.ctx(), |ui| {
+                ui.heading("Delete clustering?");
+                ui.label("Its clusters and assignments are deleted; embeddings are kept.");
+                ui.horizontal(|ui| {
+                    if ui.button("Delete clustering").clicked() {
+                        if let Err(error) = clustering::delete_clustering(store, &id) {
+                            self.message = Some((false, error.to_string()));
+                        }
+                        if self
+                            .selected
+                            .as_ref()
+                            .is_some_and(|detail| detail.summary.id == id)
+                        {
+                            self.selected = None;
+                        }
+                        self.confirm_delete = None;
+                        self.stale = true;
+                    }
+                    if ui.button("Cancel").clicked() {
+                        self.confirm_delete = None;
+                    }
+                });
+            });
+        }
+
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label("Embedding model");
+            egui::ComboBox::from_id_salt("cluster-model")
+                .selected_text(self.model.clone())
+                .show_ui(ui, |ui| {
+                    for (model, count) in &self.models {
+                        ui.selectable_value(
+                            &mut self.model,
+                            model.clone(),
+                            format!("{model} ({count})"),
+                        );
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            let label = ui.label("Min cluster size (0 = auto)");
+            ui.add(egui::DragValue::new(&mut self.min_cluster_size).range(0..=100_000))
+                .labelled_by(label.id);
+            let label = ui.label("Epsilon");
+            ui.add(
+                egui::DragValue::new(&mut self.epsilon)
+                    .range(0.0..=2.0)
+                    .speed(0.01),
+            )
+            .labelled_by(label.id);
+            match &self.job {
+                Some(job) => {
+                    let (phase, fraction) = job
+                        .progress
+                        .lock()
+                        .map(|state| state.clone())
+                        .unwrap_or_default();
+                    ui.add(
+                        egui::ProgressBar::new(fraction as f32)
+                            .desired_width(200.0)
+                            .text(phase),
+                    );
+                    if ui.button("Cancel").clicked() {
+                        job.cancel.store(true, Ordering::Relaxed);
+                    }
+                    ui.ctx()
+                        .request_repaint_after(std::time::Duration::from_millis(200));
+                }
+                None => {
+                    if ui
+                        .add_enabled(!self.model.is_empty(), egui::Button::new("Run clustering"))
+                        .on_disabled_hover_text("no embeddings in this database yet")
+                        .clicked()
+                    {
+                        self.start(database, ui.ctx());
+                    }
+                }
+            }
+        });
+        if let Some((ok, message)) = &self.message {
+            if *ok {
+                ui.label(message);
+            } else {
+                ui.colored_label(ui.visuals().error_fg_color, message);
+            }
+        }
+        ui.separator();
+        if self.results.is_empty() {
+            ui.label("No clustering results yet. Run one above (or `panic-tda cluster run`).");
+            return;
+        }
+        let mut open = None;
+        egui::Grid::new("clusterings").striped(true).show(ui, |ui| {
+            for header in [
+                "Result",
+                "",
+                "Model",
+                "Clusters",
+                "Outliers",
+                "Created (UTC)",
+                "Took",
+            ] {
+                ui.label(egui::RichText::new(header).strong());
+            }
+            ui.end_row();
+            for result in &self.results {
+                ui.monospace(&result.id[..12.min(result.id.len())]);
+                ui.horizontal(|ui| {
+                    if ui.button("Show").clicked() {
+                        open = Some(result.id.clone());
+                        ui.ctx().request_repaint();
+                    }
+                    if ui.button("Delete").clicked() {
+                        self.confirm_delete = Some(result.id.clone());
+                        ui.ctx().request_repaint();
+                    }
+                });
+                ui.label(&result.embedding_model);
+                ui.label(result.cluster_count.to_string());
+                ui.label(format!("{:.1} %", 100.0 * result.outlier_fraction()));
+                ui.label(format_timestamp(result.created_at));
+                ui.label(format!("{:.1} s", result.duration_ms as f64 / 1000.0));
+                ui.end_row();
+            }
+        });
+        if let Some(id) = open {
+            match clustering::show_clustering(store, &id, None) {
+                Ok(detail) => self.selected = Some(detail),
+                Err(error) => self.message = Some((false, error.to_string())),
+            }
+        }
+        if let Some(detail) = &self.selected {
+            ui.separator();
+            ui.label(
+                egui::RichText::new(format!(
+                    "{} clusters of {} embeddings ({}), {} outliers",
+                    detail.clusters.len(),
+                    detail.summary.assignments,
+                    detail.summary.embedding_model,
+                    detail.summary.outliers
+                ))
+                .strong(),
+            );
+            let bars: Vec<Bar> = detail
+                .clusters
+                .iter()
+                .enumerate()
+                .map(|(rank, cluster)| {
+                    Bar::new(rank as f64, cluster.size as f64).name(&cluster.display_name)
+                })
+                .collect();
+            Plot::new("cluster-sizes")
+                .height(160.0)
+                .y_axis_label("members")
+                .x_axis_label("clusters by size")
+                .show(ui, |plot| {
+                    plot.bar_chart(BarChart::new("cluster sizes", bars))
+                });
+            egui::ScrollArea::vertical()
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    egui::Grid::new("clusters").striped(true).show(ui, |ui| {
+                        for header in ["Label", "Size", "Display name (medoid)"] {
+                            ui.label(egui::RichText::new(header).strong());
+                        }
+                        ui.end_row();
+                        for cluster in &detail.clusters {
+                            ui.label(cluster.label.to_string());
+                            ui.label(cluster.size.to_string());
+                            ui.label(&cluster.display_name);
+                            ui.end_row();
+                        }
+                    });
+                });
+        }
+    }
+}
