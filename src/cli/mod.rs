@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 use panic_tda::paths::AppPaths;
 
+mod project;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "panic-tda",
@@ -36,6 +38,11 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Compute, list and delete stored t-SNE projections.
+    Project {
+        #[command(subcommand)]
+        command: project::ProjectCommand,
     },
 }
 
@@ -92,5 +99,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Project { command } => project::run(command, &database),
     }
 }
