@@ -280,3 +280,110 @@ fn clustering_runs_in_the_background_and_its_result_can_be_opened() {
             .is_some()
     );
 }
+
+/// A finished dummy experiment with a clustering and a stored t-SNE projection.
+fn explorer_fixture(options: &AppOptions) -> (String, Vec<String>) {
+    let mut store = panic_tda::store::Store::open(&options.database).expect("store");
+    let provider = panic_tda::models::provider::CatalogProvider::new(
+        options.paths.clone(),
+        panic_tda::models::provider::ProviderOptions::default(),
+    );
+    let raw = panic_tda::config::parse(
+        r#"{"networks": [["DummyT2I", "DummyI2T"]], "prompts": ["a", "b", "c"], "num_runs": 4,
+            "embedding_models": ["DummyText"], "max_length": 20, "image_size": 32}"#,
+        "test",
+    )
+    .expect("config");
+    let config = panic_tda::config::validate(&raw, &provider).expect("valid");
+    let id = panic_tda::engine::create_experiment(&mut store, &config).expect("create");
+    let (sender, _receiver) = std::sync::mpsc::channel();
+    panic_tda::engine::run_experiment(
+        &mut store,
+        &provider,
+        &id,
+        panic_tda::engine::EngineOptions::default(),
+        &sender,
+        &panic_tda::engine::CancelToken::new(),
+    )
+    .expect("run");
+    let control = panic_tda::analysis::hdbscan::Control::new(None, None);
+    let clustering = panic_tda::analysis::clustering::run_clustering(
+        &mut store,
+        &panic_tda::analysis::clustering::ClusterRequest {
+            min_cluster_size: Some(3),
+            min_samples: Some(2),
+            ..Default::default()
+        },
+        &control,
+    )
+    .expect("cluster");
+    let scope =
+        panic_tda::analysis::projection::Scope::for_experiments(&store, std::slice::from_ref(&id))
+            .expect("scope");
+    let params = panic_tda::analysis::tsne::TsneParams {
+        perplexity: 10.0,
+        ..Default::default()
+    };
+    panic_tda::analysis::projection::compute(
+        &mut store,
+        "DummyText",
+        &scope,
+        &params,
+        &std::sync::atomic::AtomicBool::new(false),
+        0,
+        |_| {},
+    )
+    .expect("projection");
+    // The cluster names the indicator must show along the first run, step by step.
+    let first_run = store.runs(&id).expect("runs")[0].id.clone();
+    let names = store
+        .connection()
+        .prepare(
+            "SELECT coalesce(c.display_name, CASE a.label WHEN -1 THEN 'outlier' END)
+             FROM invocation i JOIN embedding e ON e.invocation_id = i.id
+             JOIN cluster_assignment a ON a.embedding_id = e.id AND a.clustering_id = ?1
+             LEFT JOIN cluster c ON c.clustering_id = a.clustering_id AND c.label = a.label
+             WHERE i.run_id = ?2 ORDER BY i.sequence_number",
+        )
+        .expect("prepare")
+        .query_map([&clustering.id, &first_run], |row| row.get::<_, String>(0))
+        .expect("query")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("names");
+    (id, names)
+}
+
+#[test]
+fn the_explorer_steps_through_a_run_and_shows_its_cluster_at_each_step() {
+    let options = options("explorer");
+    let (_, expected) = explorer_fixture(&options);
+    assert_eq!(expected.len(), 10);
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1100.0, 700.0))
+        .wgpu()
+        .build_eframe(move |cc| PanicApp::new(cc, options));
+    harness.get_by_label("Explorer").click();
+    harness.run();
+    assert!(
+        harness
+            .query_by_label_contains("t-SNE of 120 DummyText embeddings")
+            .is_some()
+    );
+    for (step, name) in expected.iter().enumerate() {
+        if step > 0 {
+            harness
+                .get_by_role_and_label(egui::accesskit::Role::Slider, "Step")
+                .focus();
+            harness.key_press(egui::Key::ArrowRight);
+            harness.run();
+        }
+        let (sequence, shown) = harness.state().explorer_indicator().expect("an indicator");
+        assert_eq!(sequence, 2 * step as u32 + 1, "text steps are the odd ones");
+        assert_eq!(&shown, name, "step {step}");
+        assert!(
+            harness
+                .query_by_label_contains(&format!("Step {sequence}: {name}"))
+                .is_some()
+        );
+    }
+}

@@ -3,4 +3,6 @@
 pub mod clustering;
 pub mod hdbscan;
 pub mod knn;
+pub mod projection;
+pub mod trajectories;
 pub mod tsne;

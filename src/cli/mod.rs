@@ -15,6 +15,7 @@ mod cluster;
 mod db;
 mod experiment;
 mod models;
+mod project;
 mod slurm;
 
 #[derive(Debug, Parser)]
@@ -84,6 +85,11 @@ enum Command {
     Cluster {
         #[command(subcommand)]
         command: cluster::ClusterCommand,
+    },
+    /// Compute, list and delete stored t-SNE projections.
+    Project {
+        #[command(subcommand)]
+        command: project::ProjectCommand,
     },
 }
 
@@ -163,5 +169,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => db::run_doctor(args, &database),
         Command::ImportDb(args) => db::run_import_db(args, &database),
         Command::Cluster { command } => cluster::run_cluster_command(command, &database),
+        Command::Project { command } => project::run(command, &database),
     }
 }

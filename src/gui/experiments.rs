@@ -52,6 +52,10 @@ impl ExperimentsPanel {
         Ok(())
     }
 
+    pub fn summaries(&self) -> &[ExperimentSummary] {
+        &self.experiments
+    }
+
     fn open(&mut self, store: &Store, id: &str) -> Result<(), String> {
         let report = engine::status(store, id).map_err(|e| e.to_string())?;
         let runs = store.runs(id).map_err(|e| e.to_string())?;

@@ -5,6 +5,7 @@
 
 mod clusters;
 mod experiments;
+mod explorer;
 mod job;
 mod monitor;
 mod new_experiment;
@@ -100,6 +101,7 @@ pub struct PanicApp {
     section: Section,
     experiments: ExperimentsPanel,
     clusters: clusters::ClustersPanel,
+    explorer: explorer::ExplorerPanel,
     new_experiment: NewExperimentPanel,
     job: Option<ExperimentJob>,
     system: system::SystemPanel,
@@ -133,6 +135,7 @@ impl PanicApp {
             section,
             experiments: ExperimentsPanel::new(),
             clusters: clusters::ClustersPanel::new(),
+            explorer: explorer::ExplorerPanel::default(),
             new_experiment: NewExperimentPanel::default(),
             job: None,
             system,
@@ -144,6 +147,16 @@ impl PanicApp {
 
     pub fn section(&self) -> Section {
         self.section
+    }
+
+    /// What the explorer's per-step cluster indicator shows: (step, cluster name).
+    pub fn explorer_indicator(&self) -> Option<(u32, String)> {
+        self.explorer.indicator()
+    }
+
+    /// Moves the explorer's step slider (tests drive it like a user would drag it).
+    pub fn explorer_set_step(&mut self, step: usize) {
+        self.explorer.set_step(step);
     }
 
     /// The config the new-experiment form currently describes.
@@ -378,11 +391,11 @@ impl eframe::App for PanicApp {
                         "No experiment is running. Start one under \"New experiment\", or resume one from \"Experiments\".",
                     ),
                 },
-                Section::Explorer => Self::placeholder_ui(
-                    ui,
-                    "Explorer",
-                    "t-SNE map of every embedding with trajectories and per-step cluster indicators.",
-                ),
+                Section::Explorer => {
+                    let database = self.options.database.clone();
+                    let experiments = self.experiments.summaries().to_vec();
+                    self.explorer.ui(ui, store, &experiments, database);
+                }
                 Section::Clusters => {
                     let database = self.options.database.clone();
                     if let Ok(store) = &mut self.store {

@@ -1,0 +1,208 @@
+//! Trajectories over a stored projection: every projected point with its run, step, caption and
+//! cluster, and each run's points in step order. The explorer (and exports) draw from this.
+
+use std::collections::HashMap;
+
+use crate::store::{Store, StoreError};
+
+/// A distinct, stable colour per cluster label (golden-angle hues); outliers are grey.
+pub fn cluster_rgb(label: i32) -> [u8; 3] {
+    if label < 0 {
+        return [150, 150, 150];
+    }
+    let hue = (label as f32 * 137.507_77).rem_euclid(360.0);
+    let (saturation, value) = (0.65, if label % 2 == 0 { 0.95 } else { 0.78 });
+    let c = value * saturation;
+    let x = c * (1.0 - ((hue / 60.0).rem_euclid(2.0) - 1.0).abs());
+    let m = value - c;
+    let (r, g, b) = match (hue / 60.0) as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    [
+        ((r + m) * 255.0) as u8,
+        ((g + m) * 255.0) as u8,
+        ((b + m) * 255.0) as u8,
+    ]
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrajectoryPoint {
+    pub x: f32,
+    pub y: f32,
+    pub run_index: usize,
+    pub sequence_number: u32,
+    pub invocation_id: String,
+    /// The output text for text steps.
+    pub caption: Option<String>,
+    /// Cluster label in the chosen clustering (−1 outlier, `None` = not clustered).
+    pub label: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrajectoryRun {
+    pub id: String,
+    pub experiment_id: String,
+    pub prompt: String,
+    pub network: Vec<String>,
+    pub seed: i64,
+    /// Indices into `Trajectories::points`, in step order.
+    pub points: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterLegend {
+    pub label: i32,
+    pub name: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Trajectories {
+    pub points: Vec<TrajectoryPoint>,
+    pub runs: Vec<TrajectoryRun>,
+    /// Clusters present, largest first.
+    pub clusters: Vec<ClusterLegend>,
+}
+
+impl Trajectories {
+    /// Loads a projection's points, joined with their runs and (optionally) a clustering.
+    pub fn load(
+        store: &Store,
+        projection_id: &str,
+        clustering_id: Option<&str>,
+    ) -> Result<Self, StoreError> {
+        let conn = store.connection();
+        let mut statement = conn.prepare(
+            "SELECT p.x, p.y, i.run_id, i.sequence_number, i.id, i.output_text,
+                    (SELECT a.label FROM cluster_assignment a WHERE a.clustering_id = ?2 AND a.embedding_id = p.embedding_id),
+                    r.experiment_id, r.initial_prompt, r.network_json, r.seed
+             FROM projection_point p
+             JOIN embedding e ON e.id = p.embedding_id
+             JOIN invocation i ON i.id = e.invocation_id
+             JOIN run r ON r.id = i.run_id
+             WHERE p.projection_id = ?1
+             ORDER BY r.network_index, r.prompt_index, r.seed_index, i.sequence_number",
+        )?;
+        let mut data = Trajectories::default();
+        let mut run_index: HashMap<String, usize> = HashMap::new();
+        let rows = statement.query_map(rusqlite::params![projection_id, clustering_id], |row| {
+            Ok((
+                row.get::<_, f64>(0)?,
+                row.get::<_, f64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, u32>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, Option<String>>(5)?,
+                row.get::<_, Option<i32>>(6)?,
+                row.get::<_, String>(7)?,
+                row.get::<_, String>(8)?,
+                row.get::<_, String>(9)?,
+                row.get::<_, i64>(10)?,
+            ))
+        })?;
+        for row in rows {
+            let (
+                x,
+                y,
+                run_id,
+                sequence_number,
+                invocation_id,
+                caption,
+                label,
+                experiment_id,
+                prompt,
+                network_json,
+                seed,
+            ) = row?;
+            let index = match run_index.get(&run_id) {
+                Some(index) => *index,
+                None => {
+                    let network =
+                        serde_json::from_str(&network_json).map_err(|source| StoreError::Json {
+                            what: "run.network_json",
+                            source,
+                        })?;
+                    data.runs.push(TrajectoryRun {
+                        id: run_id.clone(),
+                        experiment_id,
+                        prompt,
+                        network,
+                        seed,
+                        points: Vec::new(),
+                    });
+                    run_index.insert(run_id, data.runs.len() - 1);
+                    data.runs.len() - 1
+                }
+            };
+            data.runs[index].points.push(data.points.len());
+            data.points.push(TrajectoryPoint {
+                x: x as f32,
+                y: y as f32,
+                run_index: index,
+                sequence_number,
+                invocation_id,
+                caption,
+                label,
+            });
+        }
+        if let Some(clustering_id) = clustering_id {
+            let mut statement = conn.prepare(
+                "SELECT label, display_name, size FROM cluster WHERE clustering_id = ?1 ORDER BY size DESC, label",
+            )?;
+            data.clusters = statement
+                .query_map([clustering_id], |row| {
+                    Ok(ClusterLegend {
+                        label: row.get(0)?,
+                        name: row.get(1)?,
+                        size: row.get::<_, i64>(2)? as u64,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+        }
+        Ok(data)
+    }
+
+    /// The cluster name of a label (`outlier` for −1).
+    pub fn cluster_name(&self, label: Option<i32>) -> String {
+        match label {
+            None => "not clustered".into(),
+            Some(-1) => "outlier".into(),
+            Some(label) => self
+                .clusters
+                .iter()
+                .find(|cluster| cluster.label == label)
+                .map_or_else(
+                    || format!("cluster {label}"),
+                    |cluster| cluster.name.clone(),
+                ),
+        }
+    }
+
+    /// The point nearest to (x, y) within `radius`, if any.
+    pub fn nearest(&self, x: f32, y: f32, radius: f32) -> Option<usize> {
+        self.points
+            .iter()
+            .enumerate()
+            .map(|(index, point)| (index, (point.x - x).powi(2) + (point.y - y).powi(2)))
+            .filter(|(_, distance)| *distance <= radius * radius)
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(index, _)| index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_colours_are_distinct_and_outliers_grey() {
+        assert_eq!(cluster_rgb(-1), [150, 150, 150]);
+        let colours: std::collections::HashSet<_> = (0..40).map(cluster_rgb).collect();
+        assert_eq!(colours.len(), 40);
+    }
+}

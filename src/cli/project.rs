@@ -1,0 +1,187 @@
+//! `project …` commands: compute, list and delete stored t-SNE projections.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use panic_tda::analysis::projection::{self, Origin, Scope};
+use panic_tda::analysis::tsne::{LearningRate, Stage, TsneParams};
+use panic_tda::store::{Store, format_timestamp};
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Compute (or reuse) the t-SNE layout of one embedding model's vectors and store it.
+    Run {
+        /// Embedding model (default: the one with most embeddings in the scope).
+        #[arg(long)]
+        model: Option<String>,
+        /// Experiment ids or unique prefixes (default: every experiment).
+        #[arg(long, num_args = 1..)]
+        experiments: Vec<String>,
+        /// Project the experiments of this clustering result instead.
+        #[arg(long, conflicts_with = "experiments")]
+        clustering: Option<String>,
+        #[arg(long, default_value_t = 30.0)]
+        perplexity: f32,
+        /// Iterations after the 250 early-exaggeration iterations.
+        #[arg(long, default_value_t = 500)]
+        iterations: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Compute a new layout even if an equal one is stored.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every stored projection.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a stored projection.
+    Delete {
+        /// Projection id or unique prefix.
+        id: String,
+    },
+}
+
+pub fn run(command: ProjectCommand, database: &Path) -> anyhow::Result<ExitCode> {
+    let mut store =
+        Store::open(database).with_context(|| format!("opening {}", database.display()))?;
+    match command {
+        ProjectCommand::Run {
+            model,
+            experiments,
+            clustering,
+            perplexity,
+            iterations,
+            seed,
+            force,
+            json,
+        } => {
+            let scope = match clustering {
+                Some(id) => Scope::for_clustering(&store, &id)?,
+                None => Scope::for_experiments(&store, &experiments)?,
+            };
+            let model = match model {
+                Some(model) => model,
+                None => projection::default_model(&store, &scope)?,
+            };
+            let params = TsneParams {
+                perplexity,
+                iterations,
+                seed,
+                learning_rate: LearningRate::Auto,
+                ..TsneParams::default()
+            };
+            let cancel = Arc::new(AtomicBool::new(false));
+            {
+                let cancel = Arc::clone(&cancel);
+                ctrlc::set_handler(move || {
+                    if cancel.swap(true, Ordering::Relaxed) {
+                        std::process::exit(130);
+                    }
+                    eprintln!("\nstopping (press Ctrl-C again to quit at once)");
+                })
+                .context("installing the Ctrl-C handler")?;
+            }
+            let bar = if json {
+                ProgressBar::hidden()
+            } else {
+                ProgressBar::new(0).with_style(
+                    ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                )
+            };
+            let on_progress = |progress: panic_tda::analysis::tsne::Progress<'_>| {
+                bar.set_prefix(match progress.stage {
+                    Stage::Neighbours => "neighbours",
+                    Stage::Affinities => "affinities",
+                    Stage::Optimising => "layout",
+                });
+                bar.set_length(progress.total as u64);
+                bar.set_position(progress.done as u64);
+            };
+            let result = if force {
+                projection::compute(&mut store, &model, &scope, &params, &cancel, 0, on_progress)
+                    .map(|record| (record, Origin::Computed))
+            } else {
+                projection::compute_or_reuse(
+                    &mut store,
+                    &model,
+                    &scope,
+                    &params,
+                    &cancel,
+                    0,
+                    on_progress,
+                )
+            };
+            bar.finish_and_clear();
+            let (record, origin) = match result {
+                Err(projection::ProjectionError::Tsne(
+                    panic_tda::analysis::tsne::TsneError::Cancelled,
+                )) => {
+                    eprintln!("cancelled; nothing stored");
+                    return Ok(ExitCode::from(130));
+                }
+                other => other?,
+            };
+            if json {
+                let value = serde_json::json!({ "origin": origin, "projection": record });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                let verb = match origin {
+                    Origin::Reused => "reused stored",
+                    Origin::Computed => "stored",
+                };
+                println!(
+                    "{verb} projection {} ({} points, model {})",
+                    record.id, record.points, record.embedding_model
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ProjectCommand::List { json } => {
+            let projections = projection::list(&store)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&projections)?);
+            } else if projections.is_empty() {
+                println!("no projections");
+            } else {
+                println!(
+                    "{:<32}  {:<19}  {:<24}  {:>8}  {:>10}  experiments",
+                    "id", "created (UTC)", "model", "points", "perplexity"
+                );
+                for p in projections {
+                    println!(
+                        "{:<32}  {:<19}  {:<24}  {:>8}  {:>10}  {}",
+                        p.id,
+                        format_timestamp(p.created_at),
+                        p.embedding_model,
+                        p.points,
+                        p.parameters.perplexity,
+                        p.scope
+                            .experiments()
+                            .iter()
+                            .map(|id| id.get(..8).unwrap_or(id))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ProjectCommand::Delete { id } => {
+            let id = projection::delete(&mut store, &id)?;
+            println!("deleted projection {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
