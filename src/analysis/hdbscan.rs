@@ -1,10 +1,10 @@
 //! HDBSCAN over unit vectors without any n × n matrix.
 //!
 //! Steps: k-NN (exact for small inputs, HNSW above [`EXACT_LIMIT`]) → core distances → minimum
-//! spanning tree of the mutual reachability distance (Kruskal over the k-NN graph, then Borůvka
-//! rounds that join its components through nearest-outside-component searches) → single-linkage
-//! hierarchy → condensed tree (`min_cluster_size`) → selection by excess of mass or leaves, with
-//! `cluster_selection_epsilon` → labels (−1 = noise).
+//! spanning tree of the mutual reachability distance (exact Prim on the exact path; Borůvka over
+//! the k-NN graph plus nearest-outside-component index searches on the HNSW path) →
+//! single-linkage hierarchy → condensed tree (`min_cluster_size`) → selection by excess of mass
+//! or leaves, with `cluster_selection_epsilon` → labels (−1 = noise).
 //!
 //! Distances are Euclidean; on unit vectors they order pairs exactly as cosine distance does
 //! (`|a − b|² = 2 − 2·cos`). Memory is O(n·k); the exact path costs O(n²·d) time, the HNSW path
@@ -27,8 +27,8 @@ use super::knn::{AnnIndex, HnswSettings, Knn, Points, euclidean, exact_knn};
 pub const EXACT_LIMIT: usize = 8_000;
 /// Clusters larger than this get their medoid from a seeded sample of this many members.
 pub const MEDOID_SAMPLE: usize = 2_000;
-/// Members of a large component searched from in one Borůvka round.
-const BRIDGE_SAMPLE: usize = 128;
+/// Members of a large component that search the index in one Borůvka round.
+const BRIDGE_SAMPLE: usize = 64;
 /// Neighbours asked for per k-NN-graph point beyond `min_samples − 1`, for a closer MST.
 const MIN_GRAPH_K: usize = 15;
 
@@ -328,7 +328,10 @@ pub(crate) fn spanning_tree(
             rank => knn.neighbours(i).1[rank - 1],
         })
         .collect();
-    let mst = mst_from_graph(points, &knn, &core, index.as_ref(), params.seed, control)?;
+    let mst = match &index {
+        Some(index) => boruvka_mst(points, &knn, &core, index, params.seed, control)?,
+        None => exact_mst(points, &core, control)?,
+    };
     Ok((mst, core))
 }
 
@@ -336,164 +339,187 @@ fn reachability(core: &[f32], a: usize, b: usize, distance: f32) -> f32 {
     distance.max(core[a]).max(core[b])
 }
 
-fn mst_from_graph(
+/// Exact MST by Prim's algorithm with distances computed on the fly: O(n²·d) time like the
+/// exact k-NN, O(n) memory.
+fn exact_mst(
     points: Points<'_>,
-    knn: &Knn,
     core: &[f32],
-    index: Option<&AnnIndex>,
-    seed: u64,
     control: &Control<'_>,
 ) -> Result<Vec<Edge>, HdbscanError> {
     let n = points.len();
-    control.report(Phase::SpanningTree, 0.0);
-    let mut edges: Vec<Edge> = (0..n)
-        .into_par_iter()
-        .flat_map_iter(|i| {
-            let (indices, distances) = knn.neighbours(i);
-            indices.iter().zip(distances).map(move |(&j, &d)| {
-                let (a, b) = if (i as u32) < j {
-                    (i as u32, j)
-                } else {
-                    (j, i as u32)
-                };
-                Edge {
-                    a,
-                    b,
-                    weight: reachability(core, i, j as usize, d),
-                }
-            })
-        })
-        .collect();
-    edges.par_sort_unstable_by(edge_order);
-    control.check()?;
-    let mut sets = DisjointSet::new(n);
+    let mut in_tree = vec![false; n];
+    let mut best = vec![(f32::INFINITY, u32::MAX); n];
     let mut tree = Vec::with_capacity(n - 1);
-    for edge in edges {
-        if sets.union(edge.a, edge.b) {
-            tree.push(edge);
+    let mut current = 0usize;
+    in_tree[0] = true;
+    for step in 1..n {
+        if step % 256 == 0 {
+            control.check()?;
+            control.report(Phase::SpanningTree, step as f64 / n as f64);
         }
-    }
-    control.report(Phase::SpanningTree, 0.3);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut round = 0;
-    while tree.len() < n - 1 {
-        control.check()?;
-        round += 1;
-        let components: Vec<u32> = (0..n as u32).map(|i| sets.find(i)).collect();
-        let mut candidates =
-            bridge_candidates(points, core, &components, index, &mut rng, control)?;
-        candidates.sort_unstable_by(edge_order);
-        let before = tree.len();
-        for edge in candidates {
-            if sets.union(edge.a, edge.b) {
-                tree.push(edge);
-            }
-        }
-        tracing::debug!(round, added = tree.len() - before, "Borůvka round");
-        if tree.len() == before {
-            return Err(HdbscanError::InvalidInput(
-                "could not connect the neighbour graph".into(),
-            ));
-        }
-        control.report(Phase::SpanningTree, 0.3 + 0.7 * (1.0 - 0.5f64.powi(round)));
+        let row = points.row(current);
+        let from = current as u32;
+        best.par_iter_mut()
+            .zip(in_tree.par_iter())
+            .enumerate()
+            .for_each(|(j, (slot, &done))| {
+                if !done {
+                    let weight = reachability(core, current, j, euclidean(row, points.row(j)));
+                    if weight < slot.0 || (weight == slot.0 && from < slot.1) {
+                        *slot = (weight, from);
+                    }
+                }
+            });
+        let next = (0..n)
+            .filter(|&j| !in_tree[j])
+            .min_by(|&x, &y| best[x].0.total_cmp(&best[y].0).then(x.cmp(&y)))
+            .unwrap_or(0);
+        let (weight, parent) = best[next];
+        let (a, b) = if parent < next as u32 {
+            (parent, next as u32)
+        } else {
+            (next as u32, parent)
+        };
+        tree.push(Edge { a, b, weight });
+        in_tree[next] = true;
+        current = next;
     }
     tree.sort_unstable_by(edge_order);
     control.report(Phase::SpanningTree, 1.0);
     Ok(tree)
 }
 
-/// One Borůvka round: for each component, the lightest edge found to another component.
-/// Exact (all members × all outsiders) without an index; with one, approximate: a sample of each
-/// large component's members (the most outlying by core distance, plus seeded random ones)
-/// searches the HNSW index for its nearest outside points.
-fn bridge_candidates(
+/// Approximate MST by Borůvka rounds over the k-NN graph. Each component takes its lightest
+/// k-NN edge to another component; where a member's k-NN list ends before that weight (its k-th
+/// neighbour is nearer), a lighter edge could lie beyond the list, so such members also search
+/// the HNSW index for their nearest points outside the component (all of them in small
+/// components, a sample in large ones). Without these searches clusters would join through
+/// noise points instead of their true nearest neighbours, and noise would be absorbed.
+fn boruvka_mst(
     points: Points<'_>,
+    knn: &Knn,
     core: &[f32],
-    components: &[u32],
-    index: Option<&AnnIndex>,
-    rng: &mut rand_chacha::ChaCha8Rng,
+    index: &AnnIndex,
+    seed: u64,
     control: &Control<'_>,
 ) -> Result<Vec<Edge>, HdbscanError> {
-    let mut members: HashMap<u32, Vec<u32>> = HashMap::new();
-    for (i, &c) in components.iter().enumerate() {
-        members.entry(c).or_default().push(i as u32);
-    }
-    let mut groups: Vec<(u32, Vec<u32>)> = members.into_iter().collect();
-    groups.sort_unstable_by_key(|(c, _)| *c);
-    // The largest component needs no search of its own: every other one searches towards it.
-    let largest = groups
-        .iter()
-        .max_by_key(|(c, list)| (list.len(), std::cmp::Reverse(*c)))
-        .map(|(c, _)| *c);
-    let mut searchers: Vec<(u32, u32)> = Vec::new();
-    for (c, list) in &groups {
-        if Some(*c) == largest && groups.len() > 1 {
-            continue;
-        }
-        if index.is_none() || list.len() <= BRIDGE_SAMPLE {
-            searchers.extend(list.iter().map(|&p| (*c, p)));
-        } else {
-            let mut by_core = list.clone();
-            by_core.sort_unstable_by(|&x, &y| {
-                core[y as usize]
-                    .total_cmp(&core[x as usize])
-                    .then(x.cmp(&y))
-            });
-            let half = BRIDGE_SAMPLE / 2;
-            let mut chosen: Vec<u32> = by_core[..half].to_vec();
-            let rest = &by_core[half..];
-            chosen.extend(
-                rand::seq::index::sample(rng, rest.len(), half.min(rest.len()))
-                    .into_iter()
-                    .map(|i| rest[i]),
-            );
-            searchers.extend(chosen.into_iter().map(|p| (*c, p)));
-        }
-    }
-    control.check()?;
-    let best: Vec<Option<Edge>> = searchers
-        .par_iter()
-        .map(|&(c, p)| {
-            let p_index = p as usize;
-            let query = points.row(p_index);
-            let found: Vec<(f32, u32)> = match index {
-                Some(index) => {
-                    let keep = |q: usize| components[q] != c;
-                    let mut found = index.nearest_where(query, 4, &keep);
-                    if found.is_empty() {
-                        found = outside_brute_force(points, components, c, p_index);
-                    }
-                    found
-                }
-                None => outside_brute_force(points, components, c, p_index),
-            };
-            found
-                .into_iter()
-                .map(|(d, q)| {
-                    let (a, b) = if p < q { (p, q) } else { (q, p) };
-                    Edge {
-                        a,
-                        b,
-                        weight: reachability(core, p_index, q as usize, d),
-                    }
-                })
-                .min_by(edge_order)
-        })
+    let n = points.len();
+    let reach: Vec<f32> = (0..n)
+        .map(|i| knn.neighbours(i).1.last().copied().unwrap_or(0.0))
         .collect();
-    let mut per_component: HashMap<u32, Edge> = HashMap::new();
-    for ((c, _), edge) in searchers.iter().zip(best) {
-        if let Some(edge) = edge {
-            per_component
-                .entry(*c)
-                .and_modify(|current| {
-                    if edge_order(&edge, current).is_lt() {
-                        *current = edge;
-                    }
-                })
-                .or_insert(edge);
+    let mut sets = DisjointSet::new(n);
+    let mut tree = Vec::with_capacity(n - 1);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut round = 0;
+    control.report(Phase::SpanningTree, 0.0);
+    while tree.len() < n - 1 {
+        control.check()?;
+        round += 1;
+        let components: Vec<u32> = (0..n as u32).map(|i| sets.find(i)).collect();
+        let graph_best: Vec<Option<Edge>> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let (indices, distances) = knn.neighbours(i);
+                indices
+                    .iter()
+                    .zip(distances)
+                    .filter(|(j, _)| components[**j as usize] != components[i])
+                    .map(|(&j, &d)| make_edge(i as u32, j, reachability(core, i, j as usize, d)))
+                    .min_by(edge_order)
+            })
+            .collect();
+        let mut best: HashMap<u32, Edge> = HashMap::new();
+        for (i, edge) in graph_best.into_iter().enumerate() {
+            if let Some(edge) = edge {
+                keep_lighter(&mut best, components[i], edge);
+            }
         }
+        // Members whose k-NN list may hide a lighter edge out of their component.
+        let mut open: HashMap<u32, Vec<u32>> = HashMap::new();
+        for i in 0..n {
+            let c = components[i];
+            let limit = best.get(&c).map_or(f32::INFINITY, |edge| edge.weight);
+            if reach[i] < limit && core[i] < limit {
+                open.entry(c).or_default().push(i as u32);
+            }
+        }
+        let mut groups: Vec<(u32, Vec<u32>)> = open.into_iter().collect();
+        groups.sort_unstable_by_key(|(c, _)| *c);
+        let mut searchers: Vec<(u32, u32)> = Vec::new();
+        for (c, list) in groups {
+            if list.len() <= BRIDGE_SAMPLE {
+                searchers.extend(list.iter().map(|&p| (c, p)));
+            } else {
+                let mut by_core = list;
+                by_core.sort_unstable_by(|&x, &y| {
+                    core[y as usize]
+                        .total_cmp(&core[x as usize])
+                        .then(x.cmp(&y))
+                });
+                let half = BRIDGE_SAMPLE / 2;
+                let rest = &by_core[half..];
+                let picked = rand::seq::index::sample(&mut rng, rest.len(), half.min(rest.len()));
+                searchers.extend(by_core[..half].iter().map(|&p| (c, p)));
+                searchers.extend(picked.into_iter().map(|i| (c, rest[i])));
+            }
+        }
+        let found: Vec<Option<Edge>> = searchers
+            .par_iter()
+            .map(|&(c, p)| {
+                let keep = |q: usize| components[q] != c;
+                let mut near = index.nearest_where(points.row(p as usize), 4, &keep);
+                if near.is_empty() {
+                    near = outside_brute_force(points, &components, c, p as usize);
+                }
+                near.into_iter()
+                    .map(|(d, q)| make_edge(p, q, reachability(core, p as usize, q as usize, d)))
+                    .min_by(edge_order)
+            })
+            .collect();
+        for ((c, _), edge) in searchers.iter().zip(found) {
+            if let Some(edge) = edge {
+                keep_lighter(&mut best, *c, edge);
+            }
+        }
+        let mut chosen: Vec<Edge> = best.into_values().collect();
+        chosen.sort_unstable_by(edge_order);
+        let before = tree.len();
+        for edge in chosen {
+            if sets.union(edge.a, edge.b) {
+                tree.push(edge);
+            }
+        }
+        tracing::debug!(
+            round,
+            added = tree.len() - before,
+            searched = searchers.len(),
+            "Borůvka round"
+        );
+        if tree.len() == before {
+            return Err(HdbscanError::InvalidInput(
+                "could not connect the neighbour graph".into(),
+            ));
+        }
+        control.report(Phase::SpanningTree, tree.len() as f64 / (n - 1) as f64);
     }
-    Ok(per_component.into_values().collect())
+    tree.sort_unstable_by(edge_order);
+    control.report(Phase::SpanningTree, 1.0);
+    Ok(tree)
+}
+
+fn make_edge(p: u32, q: u32, weight: f32) -> Edge {
+    let (a, b) = if p < q { (p, q) } else { (q, p) };
+    Edge { a, b, weight }
+}
+
+fn keep_lighter(best: &mut HashMap<u32, Edge>, component: u32, edge: Edge) {
+    best.entry(component)
+        .and_modify(|current| {
+            if edge_order(&edge, current).is_lt() {
+                *current = edge;
+            }
+        })
+        .or_insert(edge);
 }
 
 /// All points outside component `c`, as (distance, index) pairs — the exact fallback. For the

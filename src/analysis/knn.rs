@@ -159,8 +159,9 @@ impl Distance<f32> for UnitEuclidean {
     }
 }
 
-/// HNSW settings: graph degree and search widths. Defaults give > 0.95 recall on 384-d
-/// sentence-like embeddings (measured in `benches/clustering.rs`).
+/// HNSW settings: graph degree and search widths. With the defaults, recall falls for large k
+/// (k ≈ 50 at 50k points loses fringe neighbours; see BENCHMARKS.md): raise the search factor
+/// for more accurate core distances at more cost.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HnswSettings {
     pub max_connections: usize,

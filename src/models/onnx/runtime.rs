@@ -328,7 +328,8 @@ pub fn choose_device(
     }
 }
 
-/// A session builder with the app's defaults: full graph optimisation, `threads` intra-op threads
+/// A session builder with the app's defaults: full graph optimisation (`All`; `ort`'s `Level3` is
+/// only ORT_ENABLE_LAYOUT), `threads` intra-op threads
 /// (0 = ONNX Runtime's choice) and the chosen device. CUDA registration failures fall back to
 /// the CPU with a warning, so `auto` never fails on a machine without a working GPU.
 /// [`init`] must have succeeded first.
@@ -342,7 +343,7 @@ pub fn session_builder(
         .ok_or("ONNX Runtime is not initialised (call runtime::init first)")?;
     let mut builder = ort::session::Session::builder(&loaded.environment)
         .map_err(|e| e.to_string())?
-        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .with_optimization_level(GraphOptimizationLevel::All)
         .map_err(|e| e.to_string())?;
     if threads > 0 {
         builder = builder
