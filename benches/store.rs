@@ -115,7 +115,12 @@ fn image_invocations(c: &mut Criterion) {
         b.iter(|| {
             let mut bytes = Vec::new();
             image::codecs::webp::WebPEncoder::new_lossless(&mut bytes)
-                .encode(pictures[0].as_raw(), 256, 256, image::ExtendedColorType::Rgb8)
+                .encode(
+                    pictures[0].as_raw(),
+                    256,
+                    256,
+                    image::ExtendedColorType::Rgb8,
+                )
                 .expect("webp");
             bytes
         })

@@ -13,6 +13,7 @@ use panic_tda::paths::AppPaths;
 
 mod db;
 mod experiment;
+mod export;
 mod models;
 
 #[derive(Debug, Parser)]
@@ -73,6 +74,9 @@ enum Command {
     Doctor(db::DoctorArgs),
     /// Import a database written by the old Python panic-tda.
     ImportDb(db::ImportDbArgs),
+    /// Export mosaic videos and timeline images.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -149,5 +153,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(command) => db::run_db(command, &database),
         Command::Doctor(args) => db::run_doctor(args, &database),
         Command::ImportDb(args) => db::run_import_db(args, &database),
+        Command::Export(command) => export::run_export(command, &database),
     }
 }
