@@ -2,7 +2,7 @@
 frame (tiles resized and pasted, prompt/network labels, progress bar) and saves it as an image
 file, then the ffmpeg CLI encodes the files. Reads the same SQLite database as the Rust export.
 
-Usage: python3 video_pillow.py DB OUT.mp4 [--frame-format png|jpg] [--font FONT.ttf]
+Usage: python3 video_pillow.py DB OUT.mp4 [--frame-format png|jpg] [--frames N] [--font FONT.ttf]
 Prints one JSON line: frames, seconds (compose + write + encode), frames_per_second.
 """
 
@@ -26,6 +26,7 @@ def main():
     parser.add_argument("db")
     parser.add_argument("out")
     parser.add_argument("--frame-format", choices=["png", "jpg"], default="png")
+    parser.add_argument("--frames", type=int, default=0, help="stop after this many (0: all)")
     parser.add_argument("--font", default=os.path.join(os.path.dirname(__file__), "..", "assets", "fonts", "DejaVuSans.ttf"))
     args = parser.parse_args()
 
@@ -37,6 +38,7 @@ def main():
     prompts = sorted({r[1] for r in runs})
     networks = sorted({r[2] for r in runs})
     seeds = max(r[3] for r in runs) + 1
+    prompt_text = {r[1]: r[4] for r in runs}
     # Like the old tool: prompts as rows, seeds split over rows until the grid is ~16:9.
     spr = seeds // 2 if seeds % 2 == 0 else seeds
     rows_per_prompt = math.ceil(seeds / spr)
@@ -54,6 +56,8 @@ def main():
                 "ORDER BY sequence_number", (run_id,))
         ]
     frames = max(len(v) for v in images.values())
+    if args.frames:
+        frames = min(frames, args.frames)
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,8 +81,8 @@ def main():
                     draw.text((col * tile, y - label_h), " → ".join(json.loads(network_json)),
                               font=font, fill=(190, 190, 190))
             for p in prompts:
-                draw.text((W // 2, label_h + bar_h + p * (label_h + rows_per_prompt * tile)),
-                          str(p), font=font, fill=(255, 255, 255))
+                draw.text((cols * tile + 10, label_h + bar_h + p * (label_h + rows_per_prompt * tile)),
+                          prompt_text[p], font=font, fill=(255, 255, 255))
             draw.text((10, 0), f"image step {k + 1} / {frames}", font=font, fill=(255, 255, 255))
             draw.rectangle([0, label_h, W, label_h + bar_h // 2], fill=(50, 50, 50))
             draw.rectangle([0, label_h, int(W * (k + 1) / frames), label_h + bar_h // 2], fill=(255, 255, 255))

@@ -202,6 +202,16 @@ fn export(store: &Store, request: &VideoRequest) -> Result<VideoSummary, VideoEx
     export_video(store, request, &mut |_| {}, &CancelToken::new())
 }
 
+/// For looking at the result: VIDEO_TEST_DUMP=dir saves decoded frames as PNG.
+fn dump(frames: &[RgbImage], name: &str) {
+    if let Some(dir) = std::env::var_os("VIDEO_TEST_DUMP") {
+        for (i, frame) in frames.iter().enumerate() {
+            let path = Path::new(&dir).join(format!("{name}{i}.png"));
+            frame.save(path).expect("dump");
+        }
+    }
+}
+
 fn close(pixel: [u8; 3], expected: [u8; 3], tolerance: i32) -> bool {
     (0..3).all(|c| (pixel[c] as i32 - expected[c] as i32).abs() <= tolerance)
 }
@@ -229,14 +239,7 @@ fn the_mosaic_shows_each_runs_images_and_cluster_at_every_step() {
     assert_eq!(summary.prompts, PROMPTS);
     assert_eq!(summary.networks, vec!["DummyT2I → DummyI2T"]);
     let video = decode_all(&summary.path).expect("decode");
-    // For looking at the result: VIDEO_TEST_DUMP=dir saves the decoded frames as PNG.
-    if let Some(dump) = std::env::var_os("VIDEO_TEST_DUMP") {
-        for (i, frame) in video.frames.iter().enumerate() {
-            frame
-                .save(Path::new(&dump).join(format!("frame{i}.png")))
-                .expect("dump");
-        }
-    }
+    dump(&video.frames, "mosaic");
     assert_eq!((video.width, video.height), (640, 360));
     assert_eq!(video.frames.len(), 3, "one frame per image step");
     let layout = &summary.layout;
@@ -398,7 +401,9 @@ fn captions_inset_and_no_indicator_options() {
     let summary = export(&store, &inset).expect("inset export");
     assert_eq!(summary.projection_id.as_deref(), Some("p1p1p1p1"));
     let inset_rect = summary.layout.inset.expect("inset");
-    let frame = decode_all(&summary.path).expect("decode").frames.remove(0);
+    let frames = decode_all(&summary.path).expect("decode").frames;
+    dump(&frames, "inset");
+    let frame = &frames[0];
     let lit = (inset_rect.x..inset_rect.right())
         .flat_map(|x| (inset_rect.y..inset_rect.bottom()).map(move |y| (x, y)))
         .filter(|(x, y)| frame.get_pixel(*x, *y).0.iter().any(|c| *c > 100))
