@@ -74,5 +74,8 @@ Description: explore feedback loops of generative AI models
 CONTROL
 mkdir -p target/debian
 deb="target/debian/panic-tda_${version}_${arch}.deb"
-dpkg-deb --root-owner-group --build "$stage" "$deb" >/dev/null
+# The dev-profile package (CI check) is large and thrown away: compress it quickly.
+compression=xz
+[ "$profile" = dev ] && compression=gzip
+dpkg-deb --root-owner-group -Z"$compression" --build "$stage" "$deb" >/dev/null
 echo "$deb"

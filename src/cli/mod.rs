@@ -14,6 +14,7 @@ use panic_tda::paths::AppPaths;
 mod cluster;
 mod db;
 mod experiment;
+mod export;
 mod models;
 mod project;
 mod slurm;
@@ -91,6 +92,9 @@ enum Command {
         #[command(subcommand)]
         command: project::ProjectCommand,
     },
+    /// Export mosaic videos and timeline images.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -170,5 +174,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ImportDb(args) => db::run_import_db(args, &database),
         Command::Cluster { command } => cluster::run_cluster_command(command, &database),
         Command::Project { command } => project::run(command, &database),
+        Command::Export(command) => export::run_export(command, &database),
     }
 }

@@ -1,4 +1,9 @@
-//! Exports: video encoding (FFmpeg through `ffmpeg-next`), mosaic layout and frames, images and data.
+//! Exports: video encoding (FFmpeg through `ffmpeg-next`), mosaic layout and frames, timeline stills.
 
 pub mod encoders;
+pub mod frames;
+pub mod mosaic;
+pub mod text;
+pub mod timeline;
+pub mod video;
 pub mod video_writer;
