@@ -23,10 +23,12 @@ fn colour(label: Option<i32>) -> egui::Color32 {
     egui::Color32::from_rgb(r, g, b)
 }
 
+/// What the t-SNE thread last reported: (stage, done, total, latest intermediate layout).
+type ProjectionState = (String, usize, usize, Option<Vec<[f32; 2]>>);
+
 struct ProjectionJob {
     cancel: Arc<AtomicBool>,
-    /// (stage, done, total, latest intermediate layout)
-    state: Arc<Mutex<(String, usize, usize, Option<Vec<[f32; 2]>>)>>,
+    state: Arc<Mutex<ProjectionState>>,
     handle: Option<JoinHandle<Result<String, String>>>,
 }
 
