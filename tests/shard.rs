@@ -73,14 +73,14 @@ fn run_shard(path: &Path, validated: &ValidatedConfig, id: &str, shard: Shard) {
 }
 
 type Rows = BTreeSet<(String, String, i64, Vec<u8>)>;
-
-fn content(
-    path: &Path,
-) -> (
+/// (invocations, embeddings, runs) of a database, comparable across databases.
+type Content = (
     Rows,
     BTreeSet<(String, Vec<u8>)>,
     BTreeSet<(String, Option<String>)>,
-) {
+);
+
+fn content(path: &Path) -> Content {
     let store = Store::open(path).expect("open");
     let conn = store.connection();
     let invocations = conn
