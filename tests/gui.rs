@@ -387,3 +387,43 @@ fn the_explorer_steps_through_a_run_and_shows_its_cluster_at_each_step() {
         );
     }
 }
+
+#[test]
+fn the_export_panel_writes_a_video_in_the_background() {
+    let options = options("export");
+    explorer_fixture(&options);
+    let output = std::env::temp_dir().join("panic-tda-gui-test-export.mp4");
+    let _ = std::fs::remove_file(&output);
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1100.0, 700.0))
+        .wgpu()
+        .build_eframe(move |cc| PanicApp::new(cc, options));
+    harness.get_by_label("Export").click();
+    harness.run();
+    // Reorder the prompts the mosaic will show: "b" first.
+    assert!(harness.query_by_label("b").is_some());
+    harness.get_by_label("Output file").click();
+    harness.run();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness
+        .get_by_label("Output file")
+        .type_text(&output.to_string_lossy());
+    harness.run();
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Button, "Export video")
+        .click();
+    harness.run_steps(2);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while harness.query_by_label_contains("wrote ").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export never finished"
+        );
+        assert!(harness.query_by_label_contains("error").is_none());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        harness.step();
+    }
+    let video = panic_tda::export::video_writer::decode_all(&output).expect("decode");
+    assert_eq!((video.width, video.height), (1920, 1080));
+    assert_eq!(video.frames.len(), 10, "one frame per image step");
+}

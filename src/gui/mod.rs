@@ -6,6 +6,7 @@
 mod clusters;
 mod experiments;
 mod explorer;
+mod export;
 mod job;
 mod monitor;
 mod new_experiment;
@@ -102,6 +103,7 @@ pub struct PanicApp {
     experiments: ExperimentsPanel,
     clusters: clusters::ClustersPanel,
     explorer: explorer::ExplorerPanel,
+    export: export::ExportPanel,
     new_experiment: NewExperimentPanel,
     job: Option<ExperimentJob>,
     system: system::SystemPanel,
@@ -136,6 +138,7 @@ impl PanicApp {
             experiments: ExperimentsPanel::new(),
             clusters: clusters::ClustersPanel::new(),
             explorer: explorer::ExplorerPanel::default(),
+            export: export::ExportPanel::default(),
             new_experiment: NewExperimentPanel::default(),
             job: None,
             system,
@@ -402,7 +405,11 @@ impl eframe::App for PanicApp {
                         self.clusters.ui(ui, store, database);
                     }
                 }
-                Section::Export => Self::placeholder_ui(ui, "Export", "Annotated mosaic videos, run images and timelines."),
+                Section::Export => {
+                    let database = self.options.database.clone();
+                    let experiments = self.experiments.summaries().to_vec();
+                    self.export.ui(ui, &experiments, database);
+                }
                 Section::System => self.system.ui(ui),
             }
         });

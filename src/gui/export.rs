@@ -1,0 +1,263 @@
+//! Export panel: the same mosaic-video export as `panic-tda export video`, with the prompt
+//! order set by reordering a list, run in the background with progress and cancel.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use eframe::egui;
+
+use crate::engine::CancelToken;
+use crate::export::encoders::VideoCodec;
+use crate::export::video::{self, IndicatorSource, MosaicOrder, Resolution, VideoRequest};
+use crate::store::{ExperimentSummary, Store};
+
+struct ExportJob {
+    cancel: CancelToken,
+    progress: Arc<Mutex<(usize, usize)>>,
+    handle: Option<JoinHandle<Result<String, String>>>,
+}
+
+pub struct ExportPanel {
+    experiment: Option<String>,
+    prompts: Vec<String>,
+    output: String,
+    resolution: Resolution,
+    fps: u32,
+    codec: VideoCodec,
+    indicator: bool,
+    captions: bool,
+    tsne_inset: bool,
+    job: Option<ExportJob>,
+    message: Option<(bool, String)>,
+}
+
+impl Default for ExportPanel {
+    fn default() -> Self {
+        Self {
+            experiment: None,
+            prompts: Vec::new(),
+            output: String::new(),
+            resolution: Resolution::Hd,
+            fps: 2,
+            codec: VideoCodec::H264,
+            indicator: true,
+            captions: false,
+            tsne_inset: false,
+            job: None,
+            message: None,
+        }
+    }
+}
+
+impl ExportPanel {
+    fn choose(&mut self, summary: &ExperimentSummary) {
+        let id = summary.record.id.clone();
+        self.prompts = crate::config::parse(&summary.record.config_json, "stored config")
+            .map(|config| config.prompts)
+            .unwrap_or_default();
+        self.output = format!("panic-tda-{}.mp4", &id[..12.min(id.len())]);
+        self.experiment = Some(id);
+    }
+
+    fn start(&mut self, database: PathBuf, ctx: &egui::Context) {
+        let Some(experiment) = self.experiment.clone() else {
+            return;
+        };
+        let mut request = VideoRequest::new(vec![experiment], PathBuf::from(&self.output));
+        request.resolution = self.resolution;
+        request.fps = self.fps;
+        request.codec = self.codec;
+        request.order = MosaicOrder {
+            prompts: Some(self.prompts.clone()),
+            alphabetical: false,
+        };
+        request.indicator = if self.indicator {
+            IndicatorSource::Newest
+        } else {
+            IndicatorSource::Off
+        };
+        request.captions = self.captions;
+        request.tsne_inset = self.tsne_inset;
+        let cancel = CancelToken::new();
+        let progress = Arc::new(Mutex::new((0, 0)));
+        let (thread_cancel, thread_progress, ctx) = (cancel.clone(), progress.clone(), ctx.clone());
+        let handle = std::thread::spawn(move || {
+            let store = Store::open(&database).map_err(|e| e.to_string())?;
+            let mut report = |update: video::VideoProgress| {
+                if let Ok(mut state) = thread_progress.lock() {
+                    *state = (update.frames_done, update.frames_total);
+                }
+                ctx.request_repaint();
+            };
+            let summary = video::export_video(&store, &request, &mut report, &thread_cancel)
+                .map_err(|e| e.to_string());
+            ctx.request_repaint();
+            summary.map(|summary| {
+                format!(
+                    "wrote {} ({}×{}, {} frames, {} runs)",
+                    summary.path.display(),
+                    summary.width,
+                    summary.height,
+                    summary.frames,
+                    summary.runs
+                )
+            })
+        });
+        self.job = Some(ExportJob {
+            cancel,
+            progress,
+            handle: Some(handle),
+        });
+    }
+
+    fn poll(&mut self) {
+        let finished = self
+            .job
+            .as_ref()
+            .and_then(|job| job.handle.as_ref())
+            .is_some_and(|handle| handle.is_finished());
+        if let Some(handle) = finished
+            .then(|| self.job.take().and_then(|mut job| job.handle.take()))
+            .flatten()
+        {
+            self.message = Some(match handle.join() {
+                Ok(Ok(message)) => (true, message),
+                Ok(Err(error)) => (false, error),
+                Err(_) => (false, "the export thread crashed".into()),
+            });
+        }
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui, experiments: &[ExperimentSummary], database: PathBuf) {
+        self.poll();
+        ui.heading("Export video");
+        if experiments.is_empty() {
+            ui.label("No experiments yet: run one first.");
+            return;
+        }
+        if self.experiment.is_none()
+            && let Some(first) = experiments.first()
+        {
+            self.choose(first);
+        }
+        ui.horizontal(|ui| {
+            let label = ui.label("Experiment");
+            let current = self.experiment.clone();
+            let mut chosen = None;
+            egui::ComboBox::from_id_salt("export-experiment")
+                .selected_text(
+                    current
+                        .as_deref()
+                        .map_or("", |id| &id[..12.min(id.len())])
+                        .to_owned(),
+                )
+                .show_ui(ui, |ui| {
+                    for summary in experiments {
+                        let id = &summary.record.id;
+                        if ui
+                            .selectable_label(
+                                current.as_deref() == Some(id),
+                                &id[..12.min(id.len())],
+                            )
+                            .clicked()
+                        {
+                            chosen = Some(summary);
+                        }
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            if let Some(summary) = chosen {
+                self.choose(summary);
+            }
+        });
+        ui.label(egui::RichText::new("Prompt order (top to bottom in the mosaic)").strong());
+        let mut swap = None;
+        let count = self.prompts.len();
+        for (index, prompt) in self.prompts.iter().enumerate() {
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(index > 0, egui::Button::new("↑").small())
+                    .clicked()
+                {
+                    swap = Some((index - 1, index));
+                }
+                if ui
+                    .add_enabled(index + 1 < count, egui::Button::new("↓").small())
+                    .clicked()
+                {
+                    swap = Some((index, index + 1));
+                }
+                ui.label(prompt);
+            });
+        }
+        if let Some((a, b)) = swap {
+            self.prompts.swap(a, b);
+        }
+        egui::Grid::new("export-options").show(ui, |ui| {
+            ui.label("Resolution");
+            ui.horizontal(|ui| {
+                ui.selectable_value(&mut self.resolution, Resolution::Hd, "HD");
+                ui.selectable_value(&mut self.resolution, Resolution::Uhd4k, "4K");
+                ui.selectable_value(&mut self.resolution, Resolution::Uhd8k, "8K");
+            });
+            ui.end_row();
+            let label = ui.label("Frames per second");
+            ui.add(egui::DragValue::new(&mut self.fps).range(1..=60))
+                .labelled_by(label.id);
+            ui.end_row();
+            ui.label("Codec");
+            ui.horizontal(|ui| {
+                for codec in VideoCodec::ALL {
+                    ui.selectable_value(&mut self.codec, codec, codec.label());
+                }
+            });
+            ui.end_row();
+            let label = ui.label("Output file");
+            ui.add(egui::TextEdit::singleline(&mut self.output).desired_width(360.0))
+                .labelled_by(label.id);
+            ui.end_row();
+        });
+        ui.checkbox(
+            &mut self.indicator,
+            "Cluster indicator on every tile (newest clustering)",
+        );
+        ui.checkbox(&mut self.captions, "Captions under the tiles");
+        ui.checkbox(
+            &mut self.tsne_inset,
+            "t-SNE inset (needs a stored projection)",
+        );
+        match &self.job {
+            Some(job) => {
+                let (done, total) = job.progress.lock().map(|state| *state).unwrap_or_default();
+                ui.horizontal(|ui| {
+                    ui.add(
+                        egui::ProgressBar::new(if total == 0 {
+                            0.0
+                        } else {
+                            done as f32 / total as f32
+                        })
+                        .desired_width(300.0)
+                        .text(format!("frame {done}/{total}")),
+                    );
+                    if ui.button("Cancel export").clicked() {
+                        job.cancel.cancel();
+                    }
+                });
+            }
+            None => {
+                if ui.button("Export video").clicked() {
+                    self.start(database, ui.ctx());
+                }
+            }
+        }
+        if let Some((ok, message)) = &self.message {
+            if *ok {
+                ui.label(message);
+            } else {
+                ui.colored_label(ui.visuals().error_fg_color, message);
+            }
+        }
+    }
+}
