@@ -216,32 +216,7 @@ fn build_run_open_and_delete_an_experiment_point_and_click() {
 #[test]
 fn clustering_runs_in_the_background_and_its_result_can_be_opened() {
     let options = options("clusters");
-    {
-        // A small finished experiment with embeddings to cluster.
-        let mut store = panic_tda::store::Store::open(&options.database).expect("store");
-        let provider = panic_tda::models::provider::CatalogProvider::new(
-            options.paths.clone(),
-            panic_tda::models::provider::ProviderOptions::default(),
-        );
-        let raw = panic_tda::config::parse(
-            r#"{"networks": [["DummyT2I", "DummyI2T"]], "prompts": ["a", "b", "c"], "num_runs": 4,
-                "embedding_models": ["DummyText"], "max_length": 20, "image_size": 32}"#,
-            "test",
-        )
-        .expect("config");
-        let config = panic_tda::config::validate(&raw, &provider).expect("valid");
-        let id = panic_tda::engine::create_experiment(&mut store, &config).expect("create");
-        let (sender, _receiver) = std::sync::mpsc::channel();
-        panic_tda::engine::run_experiment(
-            &mut store,
-            &provider,
-            &id,
-            panic_tda::engine::EngineOptions::default(),
-            &sender,
-            &panic_tda::engine::CancelToken::new(),
-        )
-        .expect("run");
-    }
+    drop(dummy_experiment(&options));
     let mut harness = Harness::builder()
         .with_size(egui::Vec2::new(1000.0, 640.0))
         .wgpu()
@@ -281,8 +256,9 @@ fn clustering_runs_in_the_background_and_its_result_can_be_opened() {
     );
 }
 
-/// A finished dummy experiment with a clustering and a stored t-SNE projection.
-fn explorer_fixture(options: &AppOptions) -> (String, Vec<String>) {
+/// A small finished dummy experiment (3 prompts × 4 unseeded runs × 20 steps, DummyText
+/// embeddings); returns the open store and the experiment id.
+fn dummy_experiment(options: &AppOptions) -> (panic_tda::store::Store, String) {
     let mut store = panic_tda::store::Store::open(&options.database).expect("store");
     let provider = panic_tda::models::provider::CatalogProvider::new(
         options.paths.clone(),
@@ -306,6 +282,12 @@ fn explorer_fixture(options: &AppOptions) -> (String, Vec<String>) {
         &panic_tda::engine::CancelToken::new(),
     )
     .expect("run");
+    (store, id)
+}
+
+/// A finished dummy experiment with a clustering and a stored t-SNE projection.
+fn explorer_fixture(options: &AppOptions) -> (String, Vec<String>) {
+    let (mut store, id) = dummy_experiment(options);
     let control = panic_tda::analysis::hdbscan::Control::new(None, None);
     let clustering = panic_tda::analysis::clustering::run_clustering(
         &mut store,
