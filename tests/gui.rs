@@ -45,7 +45,8 @@ fn the_system_panel_reports_what_is_missing() {
     // way the panel must report on it rather than crash or stay blank.
     let mut harness = harness("system");
     harness.get_by_label("System").click();
-    harness.run();
+    // A spinner shows while the report is gathered, so the UI never settles: step, don't run.
+    harness.run_steps(2);
     for _ in 0..200 {
         if harness.query_by_label_contains("ONNX Runtime:").is_some() {
             break;

@@ -155,6 +155,12 @@ pub fn layout_with_progress<V: AsRef<[f32]> + Sync>(
         });
     }
     let dim = vectors[0].as_ref().len();
+    if dim == 0 {
+        return Err(TsneError::InvalidParameter {
+            name: "vectors",
+            detail: "vectors have no components".into(),
+        });
+    }
     for (index, vector) in vectors.iter().enumerate() {
         let vector = vector.as_ref();
         if vector.len() != dim {
@@ -230,9 +236,11 @@ fn to_f32(y: &[[f64; 2]]) -> Vec<[f32; 2]> {
 /// from being flung far out by a large early gradient.
 const MAX_STEP: f64 = 5.0;
 const MIN_GAIN: f64 = 0.01;
+/// openTSNE 1.0 uses 0.8 in both phases (older tools 0.5 while exaggerating).
+const MOMENTUM: f64 = 0.8;
 
 /// Gradient descent with momentum and per-coordinate gains (delta-bar-delta), in two phases:
-/// exaggerated attraction with momentum 0.5, then plain with momentum 0.8.
+/// exaggerated attraction, then plain.
 fn optimise(
     mut y: Vec<[f64; 2]>,
     p: &Affinities,
@@ -251,9 +259,9 @@ fn optimise(
         (
             f64::from(params.early_exaggeration),
             params.early_exaggeration_iterations,
-            0.5,
+            MOMENTUM,
         ),
-        (1.0, params.iterations, 0.8),
+        (1.0, params.iterations, MOMENTUM),
     ];
     let mut iteration = 0;
     for (exaggeration, iterations, momentum) in phases {
@@ -413,6 +421,10 @@ mod tests {
         };
         assert!(matches!(
             layout(&blobs(40, 2, 8), &bad),
+            Err(TsneError::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            layout(&vec![Vec::<f32>::new(); 80], &params),
             Err(TsneError::InvalidParameter { .. })
         ));
     }

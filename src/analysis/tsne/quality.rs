@@ -36,6 +36,12 @@ pub fn knn_preservation<V: AsRef<[f32]> + Sync>(
         });
     }
     let dim = high_dim[0].as_ref().len();
+    if dim == 0 {
+        return Err(TsneError::InvalidParameter {
+            name: "high_dim",
+            detail: "vectors have no components".into(),
+        });
+    }
     if let Some(index) = high_dim.iter().position(|v| v.as_ref().len() != dim) {
         return Err(TsneError::RaggedInput {
             index,
