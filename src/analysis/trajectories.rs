@@ -5,29 +5,33 @@ use std::collections::HashMap;
 
 use crate::store::{Store, StoreError};
 
-/// A distinct, stable colour per cluster label (golden-angle hues); outliers are grey.
+/// Well-separated saturated colours; cluster label `n` always gets entry `n % len`, so one
+/// clustering looks the same in every export. None is grey, which is reserved for outliers.
+pub const CLUSTER_PALETTE: [[u8; 3]; 16] = [
+    [230, 25, 75],
+    [60, 180, 75],
+    [255, 225, 25],
+    [0, 130, 200],
+    [245, 130, 48],
+    [145, 30, 180],
+    [70, 240, 240],
+    [240, 50, 230],
+    [210, 245, 60],
+    [250, 190, 212],
+    [0, 128, 128],
+    [220, 190, 255],
+    [170, 110, 40],
+    [255, 250, 200],
+    [128, 0, 0],
+    [170, 255, 195],
+];
+
+/// The colour of a cluster label, the same in the app and in exports; outliers are grey.
 pub fn cluster_rgb(label: i32) -> [u8; 3] {
     if label < 0 {
         return [150, 150, 150];
     }
-    let hue = (label as f32 * 137.507_77).rem_euclid(360.0);
-    let (saturation, value) = (0.65, if label % 2 == 0 { 0.95 } else { 0.78 });
-    let c = value * saturation;
-    let x = c * (1.0 - ((hue / 60.0).rem_euclid(2.0) - 1.0).abs());
-    let m = value - c;
-    let (r, g, b) = match (hue / 60.0) as u32 {
-        0 => (c, x, 0.0),
-        1 => (x, c, 0.0),
-        2 => (0.0, c, x),
-        3 => (0.0, x, c),
-        4 => (x, 0.0, c),
-        _ => (c, 0.0, x),
-    };
-    [
-        ((r + m) * 255.0) as u8,
-        ((g + m) * 255.0) as u8,
-        ((b + m) * 255.0) as u8,
-    ]
+    CLUSTER_PALETTE[label as usize % CLUSTER_PALETTE.len()]
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -202,7 +206,13 @@ mod tests {
     #[test]
     fn cluster_colours_are_distinct_and_outliers_grey() {
         assert_eq!(cluster_rgb(-1), [150, 150, 150]);
-        let colours: std::collections::HashSet<_> = (0..40).map(cluster_rgb).collect();
-        assert_eq!(colours.len(), 40);
+        let colours: std::collections::HashSet<_> = (0..16).map(cluster_rgb).collect();
+        assert_eq!(colours.len(), 16);
+        assert!(!colours.contains(&cluster_rgb(-1)));
+        assert_eq!(
+            cluster_rgb(3),
+            cluster_rgb(19),
+            "labels wrap around the palette"
+        );
     }
 }

@@ -25,33 +25,13 @@ pub const OUTLIER_DARK: Rgb<u8> = Rgb([80, 80, 80]);
 /// How many earlier positions the t-SNE trail shows.
 const TRAIL: usize = 6;
 
-/// Well-separated saturated colours; cluster label `n` always gets entry `n % len`, so one
-/// clustering looks the same in every export. None is grey, which is reserved for outliers.
-const PALETTE: [[u8; 3]; 16] = [
-    [230, 25, 75],
-    [60, 180, 75],
-    [255, 225, 25],
-    [0, 130, 200],
-    [245, 130, 48],
-    [145, 30, 180],
-    [70, 240, 240],
-    [240, 50, 230],
-    [210, 245, 60],
-    [250, 190, 212],
-    [0, 128, 128],
-    [220, 190, 255],
-    [170, 110, 40],
-    [255, 250, 200],
-    [128, 0, 0],
-    [170, 255, 195],
-];
-
 /// The colour of a cluster label; outliers get [`OUTLIER_LIGHT`] (drawn hatched).
 pub fn cluster_colour(label: i32) -> Rgb<u8> {
     if label < 0 {
         return OUTLIER_LIGHT;
     }
-    Rgb(PALETTE[label as usize % PALETTE.len()])
+    // The same colour as the app's explorer and legends, so a cluster looks alike everywhere.
+    Rgb(crate::analysis::trajectories::cluster_rgb(label))
 }
 
 /// What one run shows over the frames: one entry per image step (the k-th image invocation).
@@ -441,6 +421,7 @@ impl Scene {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::trajectories::CLUSTER_PALETTE as PALETTE;
     use crate::export::mosaic::{MosaicSpec, layout};
 
     fn scene(indicator: bool) -> Scene {
