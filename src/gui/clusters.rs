@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use eframe::egui;
 use egui_plot::{Bar, BarChart, Plot};
@@ -16,7 +15,7 @@ use crate::store::{Store, format_timestamp};
 struct ClusteringJob {
     cancel: Arc<AtomicBool>,
     progress: Arc<Mutex<(String, f64)>>,
-    handle: Option<JoinHandle<Result<String, String>>>,
+    task: super::task::Task,
 }
 
 #[derive(Default)]
@@ -78,7 +77,7 @@ impl ClustersPanel {
             ..ClusterRequest::default()
         };
         let (thread_cancel, thread_progress, ctx) = (cancel.clone(), progress.clone(), ctx.clone());
-        let handle = std::thread::spawn(move || {
+        let task = super::task::Task::spawn("clustering", move || {
             let mut store = Store::open(&database).map_err(|e| e.to_string())?;
             let report = |phase: crate::analysis::hdbscan::Phase, fraction: f64| {
                 if let Ok(mut state) = thread_progress.lock() {
@@ -95,33 +94,26 @@ impl ClustersPanel {
         self.job = Some(ClusteringJob {
             cancel,
             progress,
-            handle: Some(handle),
+            task,
         });
     }
 
     fn poll(&mut self, store: &Store) {
-        let finished = self
-            .job
-            .as_ref()
-            .and_then(|job| job.handle.as_ref())
-            .is_some_and(|handle| handle.is_finished());
-        if !finished {
+        let Some(outcome) = self.job.as_mut().and_then(|job| job.task.finished()) else {
             return;
-        }
-        if let Some(handle) = self.job.take().and_then(|mut job| job.handle.take()) {
-            self.message = Some(match handle.join() {
-                Ok(Ok(id)) => {
-                    self.selected = clustering::show_clustering(store, &id, None).ok();
-                    (
-                        true,
-                        format!("clustering {} stored", &id[..12.min(id.len())]),
-                    )
-                }
-                Ok(Err(error)) => (false, error),
-                Err(_) => (false, "the clustering thread crashed".into()),
-            });
-            self.stale = true;
-        }
+        };
+        self.job = None;
+        self.message = Some(match outcome {
+            Ok(id) => {
+                self.selected = clustering::show_clustering(store, &id, None).ok();
+                (
+                    true,
+                    format!("clustering {} stored", &id[..12.min(id.len())]),
+                )
+            }
+            Err(error) => (false, error),
+        });
+        self.stale = true;
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui, store: &mut Store, database: PathBuf) {

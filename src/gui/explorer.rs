@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use eframe::egui;
@@ -29,7 +28,7 @@ type ProjectionState = (String, usize, usize, Option<Vec<[f32; 2]>>);
 struct ProjectionJob {
     cancel: Arc<AtomicBool>,
     state: Arc<Mutex<ProjectionState>>,
-    handle: Option<JoinHandle<Result<String, String>>>,
+    task: super::task::Task,
 }
 
 pub struct ExplorerPanel {
@@ -123,7 +122,7 @@ impl ExplorerPanel {
         let cancel = Arc::new(AtomicBool::new(false));
         let state = Arc::new(Mutex::new(("starting".to_owned(), 0, 1, None)));
         let (thread_cancel, thread_state, ctx) = (cancel.clone(), state.clone(), ctx.clone());
-        let handle = std::thread::spawn(move || {
+        let task = super::task::Task::spawn("t-SNE", move || {
             let mut store = Store::open(&database).map_err(|e| e.to_string())?;
             let scope = Scope::for_experiments(&store, &[experiment]).map_err(|e| e.to_string())?;
             let model = projection::default_model(&store, &scope).map_err(|e| e.to_string())?;
@@ -153,28 +152,21 @@ impl ExplorerPanel {
         self.job = Some(ProjectionJob {
             cancel,
             state,
-            handle: Some(handle),
+            task,
         });
     }
 
     fn poll(&mut self, store: &Store) {
-        let finished = self
-            .job
-            .as_ref()
-            .and_then(|job| job.handle.as_ref())
-            .is_some_and(|handle| handle.is_finished());
-        if !finished {
+        let Some(outcome) = self.job.as_mut().and_then(|job| job.task.finished()) else {
             return;
-        }
-        if let Some(handle) = self.job.take().and_then(|mut job| job.handle.take()) {
-            match handle.join() {
-                Ok(Ok(_)) => {
-                    self.find_projection(store);
-                    self.loaded_for = None;
-                }
-                Ok(Err(error)) => self.message = Some(error),
-                Err(_) => self.message = Some("the t-SNE thread crashed".into()),
+        };
+        self.job = None;
+        match outcome {
+            Ok(_) => {
+                self.find_projection(store);
+                self.loaded_for = None;
             }
+            Err(error) => self.message = Some(error),
         }
     }
 

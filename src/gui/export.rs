@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use eframe::egui;
 
@@ -15,7 +14,7 @@ use crate::store::{ExperimentSummary, Store};
 struct ExportJob {
     cancel: CancelToken,
     progress: Arc<Mutex<(usize, usize)>>,
-    handle: Option<JoinHandle<Result<String, String>>>,
+    task: super::task::Task,
 }
 
 pub struct ExportPanel {
@@ -82,7 +81,7 @@ impl ExportPanel {
         let cancel = CancelToken::new();
         let progress = Arc::new(Mutex::new((0, 0)));
         let (thread_cancel, thread_progress, ctx) = (cancel.clone(), progress.clone(), ctx.clone());
-        let handle = std::thread::spawn(move || {
+        let task = super::task::Task::spawn("export", move || {
             let store = Store::open(&database).map_err(|e| e.to_string())?;
             let mut report = |update: video::VideoProgress| {
                 if let Ok(mut state) = thread_progress.lock() {
@@ -107,26 +106,19 @@ impl ExportPanel {
         self.job = Some(ExportJob {
             cancel,
             progress,
-            handle: Some(handle),
+            task,
         });
     }
 
     fn poll(&mut self) {
-        let finished = self
-            .job
-            .as_ref()
-            .and_then(|job| job.handle.as_ref())
-            .is_some_and(|handle| handle.is_finished());
-        if let Some(handle) = finished
-            .then(|| self.job.take().and_then(|mut job| job.handle.take()))
-            .flatten()
-        {
-            self.message = Some(match handle.join() {
-                Ok(Ok(message)) => (true, message),
-                Ok(Err(error)) => (false, error),
-                Err(_) => (false, "the export thread crashed".into()),
-            });
-        }
+        let Some(outcome) = self.job.as_mut().and_then(|job| job.task.finished()) else {
+            return;
+        };
+        self.job = None;
+        self.message = Some(match outcome {
+            Ok(message) => (true, message),
+            Err(error) => (false, error),
+        });
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui, experiments: &[ExperimentSummary], database: PathBuf) {

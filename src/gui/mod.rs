@@ -11,6 +11,7 @@ mod job;
 mod monitor;
 mod new_experiment;
 mod system;
+mod task;
 
 use std::path::PathBuf;
 use std::sync::Arc;
