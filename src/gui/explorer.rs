@@ -80,15 +80,27 @@ impl ExplorerPanel {
         let Some(experiment) = &self.experiment else {
             return;
         };
-        self.projection = projection::list(store).ok().and_then(|records| {
-            records
-                .into_iter()
-                .find(|record| record.scope.experiments() == std::slice::from_ref(experiment))
-        });
+        // A failed lookup is shown, not mistaken for "no projection yet".
+        let projections = match projection::list(store) {
+            Ok(records) => records,
+            Err(error) => {
+                self.message = Some(error.to_string());
+                Vec::new()
+            }
+        };
+        self.projection = projections
+            .into_iter()
+            .find(|record| record.scope.experiments() == std::slice::from_ref(experiment));
         // Newest clustering of the projection's model.
+        let clusterings = match clustering::list_clusterings(store) {
+            Ok(results) => results,
+            Err(error) => {
+                self.message = Some(error.to_string());
+                Vec::new()
+            }
+        };
         self.clustering = self.projection.as_ref().and_then(|record| {
-            clustering::list_clusterings(store)
-                .ok()?
+            clusterings
                 .into_iter()
                 .find(|result| result.embedding_model == record.embedding_model)
                 .map(|result| result.id)
