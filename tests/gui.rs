@@ -75,6 +75,19 @@ fn wait_until(
     harness.run();
 }
 
+/// Steps the app until a widget whose label contains `label` appears (background work done).
+fn wait_for_label(harness: &mut Harness<'static, PanicApp>, label: &str, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while harness.query_by_label_contains(label).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        harness.step();
+    }
+}
+
 #[test]
 fn an_empty_database_offers_the_demo() {
     let mut harness = harness("empty");
@@ -231,15 +244,7 @@ fn clustering_runs_in_the_background_and_its_result_can_be_opened() {
     );
     harness.get_by_label("Run clustering").click();
     harness.run_steps(2);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while harness.query_by_label("Show").is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "clustering never finished"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        harness.step();
-    }
+    wait_for_label(&mut harness, "Show", "clustering");
     harness.run_steps(2);
     assert!(
         harness
@@ -409,4 +414,68 @@ fn the_export_panel_writes_a_video_in_the_background() {
     let video = panic_tda::export::video_writer::decode_all(&output).expect("decode");
     assert_eq!((video.width, video.height), (1920, 1080));
     assert_eq!(video.frames.len(), 10, "one frame per image step");
+}
+
+#[test]
+fn the_analyses_panel_computes_shows_and_saves_the_report() {
+    let options = options("analyses");
+    {
+        let (mut store, _) = dummy_experiment(&options);
+        panic_tda::analysis::clustering::run_clustering(
+            &mut store,
+            &panic_tda::analysis::clustering::ClusterRequest {
+                min_cluster_size: Some(3),
+                min_samples: Some(2),
+                ..Default::default()
+            },
+            &panic_tda::analysis::hdbscan::Control::new(None, None),
+        )
+        .expect("cluster");
+    }
+    let folder = options
+        .database
+        .parent()
+        .expect("root")
+        .join("analyses-out");
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1100.0, 700.0))
+        .wgpu()
+        .build_eframe(move |cc| PanicApp::new(cc, options));
+    harness.get_by_label("Analyses").click();
+    harness.run();
+    harness.get_by_label("Analyse").click();
+    harness.run_steps(2);
+    wait_for_label(&mut harness, "Save tables and charts", "the analysis");
+    harness.run_steps(2);
+    // Transitions are faceted: the facet picker names the model and network.
+    assert!(harness.query_by_label("Model · network").is_some());
+    // The dummy clustering has clusters, so a heatmap is drawn rather than the empty message.
+    assert!(harness.query_by_label_contains("No transitions").is_none());
+    harness.get_by_label("Stages").click();
+    harness.run_steps(2);
+    assert!(
+        harness.query_by_label("beginning").is_none()
+            || harness.query_by_label_contains("No stages").is_none()
+    );
+    harness.get_by_label("Agreement").click();
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("at least two embedding models")
+            .is_some()
+    );
+    harness.get_by_label("Timing").click();
+    harness.run_steps(2);
+    harness.get_by_label("Folder").click();
+    harness.run_steps(2);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness
+        .get_by_label("Folder")
+        .type_text(&folder.to_string_lossy());
+    harness.run_steps(2);
+    harness.get_by_label("Save tables and charts").click();
+    harness.run_steps(2);
+    wait_for_label(&mut harness, "files to", "saving");
+    assert!(folder.join("transitions.png").is_file());
+    assert!(folder.join("timing.svg").is_file());
 }

@@ -1,8 +1,13 @@
 //! Analyses over stored embeddings: projections (t-SNE), clustering and trajectory statistics.
 
+pub mod agreement;
 pub mod clustering;
+pub mod drift;
 pub mod hdbscan;
 pub mod knn;
 pub mod projection;
+pub mod regression;
+pub mod report;
+pub mod sequences;
 pub mod trajectories;
 pub mod tsne;

@@ -3,10 +3,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -191,17 +188,8 @@ fn run(store: &mut Store, args: RunArgs) -> anyhow::Result<ExitCode> {
         downsample: args.downsample,
         seed: Some(args.seed),
     };
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = Arc::clone(&cancel);
-        ctrlc::set_handler(move || {
-            if cancel.swap(true, Ordering::Relaxed) {
-                std::process::exit(130);
-            }
-            eprintln!("\ncancelling (nothing is stored; Ctrl-C again to stop at once)…");
-        })
-        .context("installing the Ctrl-C handler")?;
-    }
+    let cancel =
+        super::cancel_on_ctrl_c("cancelling (nothing is stored; Ctrl-C again to stop at once)…")?;
     let bar = ProgressBar::new(1000).with_style(
         ProgressStyle::with_template("{prefix:>18} [{bar:40}] {percent:>3}% {elapsed_precise}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())

@@ -11,6 +11,7 @@ use panic_tda::models::onnx::DevicePreference;
 use panic_tda::models::provider::{CatalogProvider, ProviderOptions};
 use panic_tda::paths::AppPaths;
 
+mod analyse;
 mod cluster;
 mod db;
 mod experiment;
@@ -95,6 +96,9 @@ enum Command {
     /// Export mosaic videos and timeline images.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Trajectory analyses of one experiment: tables (CSV/JSON) and charts (PNG/SVG).
+    #[command(alias = "analyze")]
+    Analyse(analyse::AnalyseArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -175,5 +179,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cluster { command } => cluster::run_cluster_command(command, &database),
         Command::Project { command } => project::run(command, &database),
         Command::Export(command) => export::run_export(command, &database),
+        Command::Analyse(args) => analyse::run(args, &database),
     }
+}
+
+/// A flag the first Ctrl-C sets (after printing `message`); a second Ctrl-C exits at once.
+pub(crate) fn cancel_on_ctrl_c(
+    message: &'static str,
+) -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&cancel);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        eprintln!("\n{message}");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(cancel)
 }

@@ -2,8 +2,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -80,17 +78,7 @@ pub fn run(command: ProjectCommand, database: &Path) -> anyhow::Result<ExitCode>
                 learning_rate: LearningRate::Auto,
                 ..TsneParams::default()
             };
-            let cancel = Arc::new(AtomicBool::new(false));
-            {
-                let cancel = Arc::clone(&cancel);
-                ctrlc::set_handler(move || {
-                    if cancel.swap(true, Ordering::Relaxed) {
-                        std::process::exit(130);
-                    }
-                    eprintln!("\nstopping (press Ctrl-C again to quit at once)");
-                })
-                .context("installing the Ctrl-C handler")?;
-            }
+            let cancel = super::cancel_on_ctrl_c("stopping (press Ctrl-C again to quit at once)")?;
             let bar = if json {
                 ProgressBar::hidden()
             } else {

@@ -1,5 +1,8 @@
 //! Exports: video encoding (FFmpeg through `ffmpeg-next`), mosaic layout and frames, timeline stills.
 
+pub mod analysis_charts;
+pub mod analysis_files;
+pub mod charts;
 pub mod encoders;
 pub mod frames;
 pub mod mosaic;

@@ -3,6 +3,7 @@
 //! shared state (one read connection to the database, the running job) and carries out what
 //! the panels ask for, through the same library calls the CLI uses.
 
+mod analyses;
 mod clusters;
 mod experiments;
 mod explorer;
@@ -68,17 +69,19 @@ pub enum Section {
     Monitor,
     Explorer,
     Clusters,
+    Analyses,
     Export,
     System,
 }
 
 impl Section {
-    const ALL: [Section; 7] = [
+    const ALL: [Section; 8] = [
         Section::Experiments,
         Section::NewExperiment,
         Section::Monitor,
         Section::Explorer,
         Section::Clusters,
+        Section::Analyses,
         Section::Export,
         Section::System,
     ];
@@ -90,6 +93,7 @@ impl Section {
             Section::Monitor => "Monitor",
             Section::Explorer => "Explorer",
             Section::Clusters => "Clusters",
+            Section::Analyses => "Analyses",
             Section::Export => "Export",
             Section::System => "System",
         }
@@ -104,6 +108,7 @@ pub struct PanicApp {
     experiments: ExperimentsPanel,
     clusters: clusters::ClustersPanel,
     explorer: explorer::ExplorerPanel,
+    analyses: analyses::AnalysesPanel,
     export: export::ExportPanel,
     new_experiment: NewExperimentPanel,
     job: Option<ExperimentJob>,
@@ -139,6 +144,7 @@ impl PanicApp {
             experiments: ExperimentsPanel::new(),
             clusters: clusters::ClustersPanel::new(),
             explorer: explorer::ExplorerPanel::default(),
+            analyses: analyses::AnalysesPanel::default(),
             export: export::ExportPanel::default(),
             new_experiment: NewExperimentPanel::default(),
             job: None,
@@ -405,6 +411,11 @@ impl eframe::App for PanicApp {
                     if let Ok(store) = &mut self.store {
                         self.clusters.ui(ui, store, database);
                     }
+                }
+                Section::Analyses => {
+                    let database = self.options.database.clone();
+                    let experiments = self.experiments.summaries().to_vec();
+                    self.analyses.ui(ui, &experiments, database);
                 }
                 Section::Export => {
                     let database = self.options.database.clone();

@@ -2,16 +2,17 @@
 
 use std::thread::JoinHandle;
 
-pub struct Task {
-    handle: Option<JoinHandle<Result<String, String>>>,
+/// `T` is what the work returns on success: a message by default, or a whole result.
+pub struct Task<T = String> {
+    handle: Option<JoinHandle<Result<T, String>>>,
     what: &'static str,
 }
 
-impl Task {
+impl<T: Send + 'static> Task<T> {
     /// Runs `work` on its own thread; `what` names it in the error if the thread panics.
     pub fn spawn(
         what: &'static str,
-        work: impl FnOnce() -> Result<String, String> + Send + 'static,
+        work: impl FnOnce() -> Result<T, String> + Send + 'static,
     ) -> Self {
         Self {
             handle: Some(std::thread::spawn(work)),
@@ -20,7 +21,7 @@ impl Task {
     }
 
     /// The outcome once the thread has finished; `None` while it runs (or once taken).
-    pub fn finished(&mut self) -> Option<Result<String, String>> {
+    pub fn finished(&mut self) -> Option<Result<T, String>> {
         if !self.handle.as_ref().is_some_and(JoinHandle::is_finished) {
             return None;
         }

@@ -2,6 +2,7 @@
 //! exports use. One `Store` is one connection; writes go through short IMMEDIATE transactions so
 //! a crash at any point leaves either the whole batch or none of it.
 
+mod analysis;
 mod clustering;
 mod codec;
 mod diagrams;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use thiserror::Error;
 
+pub use analysis::{EmbeddedStep, InvocationTiming, LabelledStep};
 pub use clustering::{
     ClusterAssignment, ClusterRecord, ClusteringRecord, ClusteringSummary, OUTLIER, RunLabels,
 };

@@ -1,0 +1,99 @@
+//! `analyse …`: the trajectory analyses of one experiment as CSV, JSON and charts.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use panic_tda::analysis::report::{AnalysisError, AnalysisOptions, STEPS, analyse_experiment};
+use panic_tda::export::analysis_files::{Analysis, write_report};
+use panic_tda::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct AnalyseArgs {
+    /// Which analysis: `all` writes every table and chart.
+    #[arg(value_enum)]
+    which: Analysis,
+    /// Experiment id, unique prefix or `latest`.
+    #[arg(long, default_value = "latest")]
+    experiment: String,
+    /// Folder for the CSV/JSON tables and the PNG/SVG charts (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Clustering result to use (id or prefix); repeat for several embedding models.
+    /// Default: the newest clustering of each embedding model that covers the experiment.
+    #[arg(long = "clustering")]
+    clusterings: Vec<String>,
+    /// Keep outliers as a state of their own instead of dropping them from sequences.
+    #[arg(long)]
+    include_outliers: bool,
+    /// Bigrams kept per embedding model and network.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Print the list of files and notes as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: AnalyseArgs, database: &Path) -> anyhow::Result<ExitCode> {
+    let store = Store::open(database).with_context(|| format!("opening {}", database.display()))?;
+    let experiment = store.resolve_experiment(&args.experiment)?;
+    let cancel = super::cancel_on_ctrl_c("stopping (press Ctrl-C again to quit at once)")?;
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(STEPS.len() as u64 + 1).with_style(
+            ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        )
+    };
+    let options = AnalysisOptions {
+        include_outliers: args.include_outliers,
+        top_n: args.top,
+        clusterings: args.clusterings,
+    };
+    let mut on_step = |step: usize| {
+        bar.set_prefix(STEPS.get(step).copied().unwrap_or(""));
+        bar.set_position(step as u64);
+    };
+    let report = match analyse_experiment(&store, &experiment, &options, &mut on_step, &cancel) {
+        Err(AnalysisError::Cancelled) => {
+            bar.finish_and_clear();
+            eprintln!("cancelled; nothing written");
+            return Ok(ExitCode::from(130));
+        }
+        other => other?,
+    };
+    bar.set_prefix("charts");
+    bar.set_position(STEPS.len() as u64);
+    let files = write_report(&report, args.which, &args.out)?;
+    bar.finish_and_clear();
+    if args.json {
+        let value = serde_json::json!({
+            "experiment": experiment,
+            "files": files,
+            "notes": report.notes,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "wrote {} files for experiment {experiment} to {}",
+            files.len(),
+            args.out.display()
+        );
+        for clustering in &report.clusterings {
+            println!(
+                "  clusters: {} ({} clusters, by {})",
+                clustering.id,
+                clustering.names.len().saturating_sub(1),
+                clustering.embedding_model
+            );
+        }
+        for note in &report.notes {
+            println!("  note: {note}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,838 @@
+//! Static charts (PNG and SVG) drawn with `plotters`: a figure is a title over a grid of
+//! panels, each panel one of a few chart kinds. The analyses build figures from their tables
+//! ([`super::analysis_charts`]); the same figure renders to both formats.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use thiserror::Error;
+
+static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const FONT: &str = "sans-serif";
+
+#[derive(Debug, Error)]
+pub enum ChartError {
+    #[error("drawing chart \"{chart}\" failed: {detail}")]
+    Draw { chart: String, detail: String },
+    #[error("cannot write {path}: {detail}")]
+    Write { path: PathBuf, detail: String },
+    #[error("the bundled chart font could not be loaded")]
+    Font,
+}
+
+/// Categorical colours for series (networks, models, dimensions).
+pub const SERIES_COLOURS: [[u8; 3]; 8] = [
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
+    [148, 103, 189],
+    [140, 86, 75],
+    [227, 119, 194],
+    [127, 127, 127],
+];
+
+pub fn series_colour(index: usize) -> [u8; 3] {
+    SERIES_COLOURS[index % SERIES_COLOURS.len()]
+}
+
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub colour: [u8; 3],
+    pub width: u32,
+    /// 0 (invisible) to 1 (opaque).
+    pub opacity: f64,
+    /// Shown in the legend (thin per-run lines usually are not).
+    pub in_legend: bool,
+}
+
+/// A named, coloured group of points.
+pub type PointGroup = (String, [u8; 3], Vec<(f64, f64)>);
+
+#[derive(Debug, Clone)]
+pub enum PanelKind {
+    /// Colour-coded matrix; `values[row][col]`, cells annotated with `labels` when given.
+    Heatmap {
+        rows: Vec<String>,
+        cols: Vec<String>,
+        values: Vec<Vec<f64>>,
+        labels: Option<Vec<Vec<String>>>,
+        x_label: String,
+        y_label: String,
+    },
+    /// Horizontal bars, first at the top.
+    Bars {
+        labels: Vec<String>,
+        values: Vec<f64>,
+        value_label: String,
+    },
+    Lines {
+        lines: Vec<Line>,
+        x_label: String,
+        y_label: String,
+    },
+    /// One box (quartiles, whiskers at the 5th/95th percentile) per group.
+    Boxes {
+        groups: Vec<(String, Vec<f64>)>,
+        y_label: String,
+    },
+    /// Estimates with intervals, one row each (coefficient plots).
+    Intervals {
+        rows: Vec<(String, f64, f64, f64)>,
+        x_label: String,
+    },
+    /// Points in a few coloured groups.
+    Scatter {
+        groups: Vec<PointGroup>,
+        x_label: String,
+        y_label: String,
+    },
+    /// Stacked shares per category; each layer is (name, colour, value per category).
+    Stacked {
+        categories: Vec<String>,
+        layers: Vec<(String, [u8; 3], Vec<f64>)>,
+        y_label: String,
+    },
+    /// Nothing to show, and why.
+    Empty { message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Panel {
+    pub title: String,
+    pub kind: PanelKind,
+}
+
+#[derive(Debug, Clone)]
+pub struct Figure {
+    pub title: String,
+    pub panels: Vec<Panel>,
+    pub columns: usize,
+    /// Size of one panel in pixels.
+    pub panel_size: (u32, u32),
+}
+
+impl Figure {
+    pub fn new(title: impl Into<String>, panels: Vec<Panel>) -> Self {
+        let columns = panels.len().clamp(1, 3);
+        Self {
+            title: title.into(),
+            panels,
+            columns,
+            panel_size: (620, 460),
+        }
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        let rows = self.panels.len().max(1).div_ceil(self.columns.max(1));
+        // Wide enough for the title even with one narrow panel.
+        let title_width = 14 * self.title.chars().count() as u32 + 40;
+        (
+            (self.panel_size.0 * self.columns.max(1) as u32).max(title_width),
+            self.panel_size.1 * rows as u32 + 50,
+        )
+    }
+
+    /// Renders to an RGB image.
+    pub fn to_image(&self) -> Result<image::RgbImage, ChartError> {
+        register_font()?;
+        let (width, height) = self.size();
+        let mut buffer = vec![255u8; width as usize * height as usize * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+            self.draw(&root)?;
+            root.present().map_err(|e| self.error(e))?;
+        }
+        image::RgbImage::from_raw(width, height, buffer).ok_or_else(|| ChartError::Draw {
+            chart: self.title.clone(),
+            detail: "pixel buffer has the wrong size".into(),
+        })
+    }
+
+    pub fn save_png(&self, path: &Path) -> Result<(), ChartError> {
+        self.to_image()?.save(path).map_err(|e| ChartError::Write {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })
+    }
+
+    pub fn to_svg(&self) -> Result<String, ChartError> {
+        register_font()?;
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, self.size()).into_drawing_area();
+            self.draw(&root)?;
+            root.present().map_err(|e| self.error(e))?;
+        }
+        Ok(svg)
+    }
+
+    pub fn save_svg(&self, path: &Path) -> Result<(), ChartError> {
+        std::fs::write(path, self.to_svg()?).map_err(|e| ChartError::Write {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })
+    }
+
+    fn error(&self, error: impl std::fmt::Debug) -> ChartError {
+        ChartError::Draw {
+            chart: self.title.clone(),
+            detail: format!("{error:?}"),
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), ChartError> {
+        root.fill(&WHITE).map_err(|e| self.error(e))?;
+        let body = root
+            .titled(&self.title, (FONT, 26))
+            .map_err(|e| self.error(e))?;
+        let rows = self.panels.len().max(1).div_ceil(self.columns.max(1));
+        let areas = body.split_evenly((rows, self.columns.max(1)));
+        for (panel, area) in self.panels.iter().zip(areas.iter()) {
+            draw_panel(panel, area).map_err(|detail| ChartError::Draw {
+                chart: format!("{} / {}", self.title, panel.title),
+                detail,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn register_font() -> Result<(), ChartError> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok()
+    });
+    if ok { Ok(()) } else { Err(ChartError::Font) }
+}
+
+fn rgb(colour: [u8; 3]) -> RGBColor {
+    RGBColor(colour[0], colour[1], colour[2])
+}
+
+/// Shortens long labels so axes stay readable; the full text is in the CSV.
+pub fn shorten(label: &str, max: usize) -> String {
+    if label.chars().count() <= max {
+        label.to_owned()
+    } else {
+        let kept: String = label.chars().take(max.saturating_sub(1)).collect();
+        format!("{kept}…")
+    }
+}
+
+/// White → deep blue.
+fn heat(value: f64) -> RGBColor {
+    let t = value.clamp(0.0, 1.0);
+    let lerp = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
+    RGBColor(lerp(247.0, 8.0), lerp(251.0, 48.0), lerp(255.0, 107.0))
+}
+
+fn padded(low: f64, high: f64) -> (f64, f64) {
+    if !low.is_finite() || !high.is_finite() {
+        return (0.0, 1.0);
+    }
+    if (high - low).abs() < 1e-12 {
+        return (low - 0.5, high + 0.5);
+    }
+    let pad = (high - low) * 0.05;
+    (low - pad, high + pad)
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let position = q * (sorted.len().saturating_sub(1)) as f64;
+    let (low, high) = (position.floor() as usize, position.ceil() as usize);
+    sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
+}
+
+/// Draws names at category centres (the mesh's own labels sit on grid lines, between
+/// categories). `at` are absolute backend pixels, as `ChartContext::backend_coord` gives them.
+fn category_labels<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    labels: impl IntoIterator<Item = ((i32, i32), String)>,
+    pos: Pos,
+) -> Result<(), String> {
+    let (bx, by) = area.get_base_pixel();
+    for ((x, y), text) in labels {
+        area.draw(&Text::new(
+            text,
+            (x - bx, y - by),
+            TextStyle::from((FONT, 12).into_font()).pos(pos),
+        ))
+        .map_err(|e| format!("{e:?}"))?;
+    }
+    Ok(())
+}
+
+/// Column names when they fit under their columns, else 1, 2, … (rows then say "1 · name").
+fn column_names(names: &[String]) -> (Vec<String>, Vec<String>) {
+    let fits = names.len() <= 8 && names.iter().all(|n| n.chars().count() <= 10);
+    if fits {
+        (
+            names.to_vec(),
+            names.iter().map(|n| shorten(n, 24)).collect(),
+        )
+    } else {
+        (
+            (1..=names.len()).map(|i| i.to_string()).collect(),
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| format!("{} · {}", i + 1, shorten(n, 22)))
+                .collect(),
+        )
+    }
+}
+
+fn left() -> Pos {
+    Pos::new(HPos::Right, VPos::Center)
+}
+
+fn below() -> Pos {
+    Pos::new(HPos::Center, VPos::Top)
+}
+
+type XyChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A numeric x/y chart with its mesh, spanning `points` (and 0 when `from_zero`).
+fn xy_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    points: impl Iterator<Item = (f64, f64)>,
+    from_zero: bool,
+    x_label: &str,
+    y_label: &str,
+) -> Result<XyChart<'a, DB>, String> {
+    let e = |error: DrawingAreaErrorKind<DB::ErrorType>| format!("{error:?}");
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (x, y) in points {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    if from_zero {
+        x0 = x0.min(0.0);
+        y0 = y0.min(0.0);
+    }
+    let (x0, x1) = padded(x0, x1);
+    let (y0, y1) = padded(y0, y1);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 18))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(e)?;
+    Ok(chart)
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    panel: &Panel,
+    area: &DrawingArea<DB, Shift>,
+) -> Result<(), String> {
+    let e = |error: DrawingAreaErrorKind<DB::ErrorType>| format!("{error:?}");
+    let caption = (FONT, 18);
+    match &panel.kind {
+        PanelKind::Empty { message } => {
+            let inner = area.titled(&panel.title, caption).map_err(e)?;
+            let (w, h) = inner.dim_in_pixel();
+            inner
+                .draw(&Text::new(
+                    message.clone(),
+                    (w as i32 / 2, h as i32 / 2),
+                    TextStyle::from((FONT, 14).into_font())
+                        .color(&RGBColor(110, 110, 110))
+                        .pos(Pos::new(HPos::Center, VPos::Center)),
+                ))
+                .map_err(e)?;
+        }
+        PanelKind::Heatmap {
+            rows,
+            cols,
+            values,
+            labels,
+            x_label,
+            y_label,
+        } => {
+            let (nr, nc) = (rows.len().max(1), cols.len().max(1));
+            let max = values
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(0.0f64, f64::max);
+            let (col_names, row_names) = if rows == cols {
+                column_names(rows)
+            } else {
+                (
+                    cols.iter().map(|c| shorten(c, 10)).collect(),
+                    rows.iter().map(|r| shorten(r, 24)).collect(),
+                )
+            };
+            let mut chart = ChartBuilder::on(area)
+                .caption(&panel.title, caption)
+                .margin(10)
+                .x_label_area_size(45)
+                .y_label_area_size(170)
+                .build_cartesian_2d(0f64..nc as f64, 0f64..nr as f64)
+                .map_err(e)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_label_formatter(&|_| String::new())
+                .y_label_formatter(&|_| String::new())
+                .x_desc(x_label.as_str())
+                .y_desc(y_label.as_str())
+                .draw()
+                .map_err(e)?;
+            // Row 0 at the top, like a table.
+            category_labels(
+                area,
+                row_names.iter().enumerate().map(|(i, name)| {
+                    let (x, y) = chart.backend_coord(&(0.0, (nr - 1 - i) as f64 + 0.5));
+                    ((x - 6, y), name.clone())
+                }),
+                left(),
+            )?;
+            category_labels(
+                area,
+                col_names.iter().enumerate().map(|(j, name)| {
+                    let (x, y) = chart.backend_coord(&(j as f64 + 0.5, 0.0));
+                    ((x, y + 6), name.clone())
+                }),
+                below(),
+            )?;
+            for (i, row) in values.iter().enumerate() {
+                let y0 = (nr - 1 - i) as f64;
+                for (j, &value) in row.iter().enumerate() {
+                    let colour = if max > 0.0 {
+                        heat(value / max)
+                    } else {
+                        heat(0.0)
+                    };
+                    chart
+                        .draw_series(std::iter::once(Rectangle::new(
+                            [(j as f64, y0), (j as f64 + 1.0, y0 + 1.0)],
+                            colour.filled(),
+                        )))
+                        .map_err(e)?;
+                    let text = labels
+                        .as_ref()
+                        .and_then(|l| l.get(i))
+                        .and_then(|r| r.get(j));
+                    if let Some(text) = text.filter(|t| !t.is_empty() && nc <= 16 && nr <= 16) {
+                        let ink = if max > 0.0 && value / max > 0.55 {
+                            WHITE
+                        } else {
+                            BLACK
+                        };
+                        chart
+                            .draw_series(std::iter::once(Text::new(
+                                text.clone(),
+                                (j as f64 + 0.5, y0 + 0.5),
+                                TextStyle::from((FONT, 11).into_font())
+                                    .color(&ink)
+                                    .pos(Pos::new(HPos::Center, VPos::Center)),
+                            )))
+                            .map_err(e)?;
+                    }
+                }
+            }
+        }
+        PanelKind::Bars {
+            labels,
+            values,
+            value_label,
+        } => {
+            let n = labels.len().max(1);
+            let max = values.iter().copied().fold(0.0f64, f64::max).max(1e-9);
+            let mut chart = ChartBuilder::on(area)
+                .caption(&panel.title, caption)
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(210)
+                .build_cartesian_2d(0f64..max * 1.08, 0f64..n as f64)
+                .map_err(e)?;
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .y_label_formatter(&|_| String::new())
+                .x_desc(value_label.as_str())
+                .draw()
+                .map_err(e)?;
+            category_labels(
+                area,
+                labels.iter().enumerate().map(|(i, name)| {
+                    let (x, y) = chart.backend_coord(&(0.0, (n - 1 - i) as f64 + 0.5));
+                    ((x - 6, y), shorten(name, 32))
+                }),
+                left(),
+            )?;
+            chart
+                .draw_series(values.iter().enumerate().map(|(i, &value)| {
+                    let y0 = (n - 1 - i) as f64;
+                    Rectangle::new(
+                        [(0.0, y0 + 0.15), (value, y0 + 0.85)],
+                        rgb(series_colour(0)).filled(),
+                    )
+                }))
+                .map_err(e)?;
+        }
+        PanelKind::Lines {
+            lines,
+            x_label,
+            y_label,
+        } => {
+            let mut chart = xy_chart(
+                area,
+                &panel.title,
+                lines.iter().flat_map(|l| l.points.iter().copied()),
+                false,
+                x_label,
+                y_label,
+            )?;
+            let mut any_legend = false;
+            for line in lines {
+                let colour = rgb(line.colour).mix(line.opacity);
+                let style = ShapeStyle {
+                    color: colour,
+                    filled: false,
+                    stroke_width: line.width,
+                };
+                let series = chart
+                    .draw_series(LineSeries::new(line.points.iter().copied(), style))
+                    .map_err(e)?;
+                if line.in_legend {
+                    any_legend = true;
+                    let legend_colour = rgb(line.colour);
+                    series.label(shorten(&line.name, 30)).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], legend_colour.stroke_width(3))
+                    });
+                }
+            }
+            if any_legend {
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::UpperRight)
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(RGBColor(200, 200, 200))
+                    .label_font((FONT, 12))
+                    .draw()
+                    .map_err(e)?;
+            }
+        }
+        PanelKind::Boxes { groups, y_label } => {
+            let n = groups.len().max(1);
+            let all: Vec<f64> = groups
+                .iter()
+                .flat_map(|g| g.1.iter().copied())
+                .filter(|v| v.is_finite())
+                .collect();
+            let (y0, y1) = padded(
+                all.iter().copied().fold(f64::MAX, f64::min),
+                all.iter().copied().fold(f64::MIN, f64::max),
+            );
+            let mut chart = ChartBuilder::on(area)
+                .caption(&panel.title, caption)
+                .margin(10)
+                .x_label_area_size(70)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0f64..n as f64, y0..y1)
+                .map_err(e)?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_label_formatter(&|_| String::new())
+                .y_desc(y_label.as_str())
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(e)?;
+            // As many characters as fit under one box (about 7 px each).
+            let width = area.dim_in_pixel().0 as usize;
+            let room = (width.saturating_sub(80) / n / 7).max(4);
+            category_labels(
+                area,
+                groups.iter().enumerate().map(|(i, group)| {
+                    let (x, y) = chart.backend_coord(&(i as f64 + 0.5, y0));
+                    ((x, y + 6), shorten(&group.0, room))
+                }),
+                below(),
+            )?;
+            for (i, (_, values)) in groups.iter().enumerate() {
+                let mut sorted: Vec<f64> =
+                    values.iter().copied().filter(|v| v.is_finite()).collect();
+                if sorted.is_empty() {
+                    continue;
+                }
+                sorted.sort_by(f64::total_cmp);
+                let [low, q1, median, q3, high] =
+                    [0.05, 0.25, 0.5, 0.75, 0.95].map(|q| quantile(&sorted, q));
+                let x = i as f64;
+                let colour = rgb(series_colour(i));
+                chart
+                    .draw_series([
+                        PathElement::new(
+                            vec![(x + 0.5, low), (x + 0.5, high)],
+                            BLACK.stroke_width(1),
+                        ),
+                        PathElement::new(
+                            vec![(x + 0.35, low), (x + 0.65, low)],
+                            BLACK.stroke_width(1),
+                        ),
+                        PathElement::new(
+                            vec![(x + 0.35, high), (x + 0.65, high)],
+                            BLACK.stroke_width(1),
+                        ),
+                    ])
+                    .map_err(e)?;
+                chart
+                    .draw_series([
+                        Rectangle::new([(x + 0.2, q1), (x + 0.8, q3)], colour.mix(0.6).filled()),
+                        Rectangle::new([(x + 0.2, q1), (x + 0.8, q3)], BLACK.stroke_width(1)),
+                    ])
+                    .map_err(e)?;
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(x + 0.2, median), (x + 0.8, median)],
+                        BLACK.stroke_width(3),
+                    )))
+                    .map_err(e)?;
+            }
+        }
+        PanelKind::Intervals { rows, x_label } => {
+            let n = rows.len().max(1);
+            let (x0, x1) = padded(
+                rows.iter().map(|r| r.2).fold(f64::MAX, f64::min).min(0.0),
+                rows.iter().map(|r| r.3).fold(f64::MIN, f64::max).max(0.0),
+            );
+            let mut chart = ChartBuilder::on(area)
+                .caption(&panel.title, caption)
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(210)
+                .build_cartesian_2d(x0..x1, 0f64..n as f64)
+                .map_err(e)?;
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .y_label_formatter(&|_| String::new())
+                .x_desc(x_label.as_str())
+                .draw()
+                .map_err(e)?;
+            category_labels(
+                area,
+                rows.iter().enumerate().map(|(i, row)| {
+                    let (x, y) = chart.backend_coord(&(x0, (n - 1 - i) as f64 + 0.5));
+                    ((x - 6, y), shorten(&row.0, 32))
+                }),
+                left(),
+            )?;
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(0.0, 0.0), (0.0, n as f64)],
+                    RGBColor(160, 160, 160).stroke_width(1),
+                )))
+                .map_err(e)?;
+            for (i, (_, estimate, low, high)) in rows.iter().enumerate() {
+                let y = (n - 1 - i) as f64 + 0.5;
+                chart
+                    .draw_series([PathElement::new(
+                        vec![(*low, y), (*high, y)],
+                        rgb(series_colour(0)).stroke_width(2),
+                    )])
+                    .map_err(e)?;
+                chart
+                    .draw_series([Circle::new(
+                        (*estimate, y),
+                        4,
+                        rgb(series_colour(0)).filled(),
+                    )])
+                    .map_err(e)?;
+            }
+        }
+        PanelKind::Scatter {
+            groups,
+            x_label,
+            y_label,
+        } => {
+            let mut chart = xy_chart(
+                area,
+                &panel.title,
+                groups.iter().flat_map(|g| g.2.iter().copied()),
+                true,
+                x_label,
+                y_label,
+            )?;
+            for (name, colour, points) in groups {
+                let colour = rgb(*colour);
+                chart
+                    .draw_series(
+                        points
+                            .iter()
+                            .map(|&p| Circle::new(p, 3, colour.mix(0.5).filled())),
+                    )
+                    .map_err(e)?
+                    .label(name.clone())
+                    .legend(move |(x, y)| Circle::new((x + 6, y), 4, colour.filled()));
+            }
+            if !groups.is_empty() {
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::LowerRight)
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(RGBColor(200, 200, 200))
+                    .label_font((FONT, 12))
+                    .draw()
+                    .map_err(e)?;
+            }
+        }
+        PanelKind::Stacked {
+            categories,
+            layers,
+            y_label,
+        } => {
+            let n = categories.len().max(1);
+            let mut chart = ChartBuilder::on(area)
+                .caption(&panel.title, caption)
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0f64..n as f64 + 1.4, 0f64..1.0)
+                .map_err(e)?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_label_formatter(&|_| String::new())
+                .y_desc(y_label.as_str())
+                .draw()
+                .map_err(e)?;
+            category_labels(
+                area,
+                categories.iter().enumerate().map(|(i, name)| {
+                    let (x, y) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+                    ((x, y + 6), name.clone())
+                }),
+                below(),
+            )?;
+            let totals: Vec<f64> = (0..n)
+                .map(|c| {
+                    layers
+                        .iter()
+                        .map(|l| l.2.get(c).copied().unwrap_or(0.0))
+                        .sum()
+                })
+                .collect();
+            let mut bottoms = vec![0.0; n];
+            for (name, colour, values) in layers {
+                let colour = rgb(*colour);
+                for (c, bottom) in bottoms.iter_mut().enumerate() {
+                    let share = values.get(c).copied().unwrap_or(0.0) / totals[c].max(1e-12);
+                    if share > 0.0 {
+                        chart
+                            .draw_series([Rectangle::new(
+                                [
+                                    (c as f64 + 0.15, *bottom),
+                                    (c as f64 + 0.85, *bottom + share),
+                                ],
+                                colour.filled(),
+                            )])
+                            .map_err(e)?;
+                    }
+                    *bottom += share;
+                }
+                chart
+                    .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+                    .map_err(e)?
+                    .label(shorten(name, 18))
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled())
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.9))
+                .label_font((FONT, 11))
+                .draw()
+                .map_err(e)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Figure {
+        Figure::new(
+            "Sample",
+            vec![
+                Panel {
+                    title: "heat".into(),
+                    kind: PanelKind::Heatmap {
+                        rows: vec!["a".into(), "b".into()],
+                        cols: vec!["a".into(), "b".into()],
+                        values: vec![vec![0.0, 1.0], vec![0.25, 0.0]],
+                        labels: Some(vec![
+                            vec!["".into(), "100%".into()],
+                            vec!["25%".into(), "".into()],
+                        ]),
+                        x_label: "to".into(),
+                        y_label: "from".into(),
+                    },
+                },
+                Panel {
+                    title: "bars".into(),
+                    kind: PanelKind::Bars {
+                        labels: vec!["a → b".into(), "b → a".into()],
+                        values: vec![3.0, 1.0],
+                        value_label: "count".into(),
+                    },
+                },
+                Panel {
+                    title: "empty".into(),
+                    kind: PanelKind::Empty {
+                        message: "nothing here".into(),
+                    },
+                },
+            ],
+        )
+    }
+
+    #[test]
+    fn a_figure_renders_to_png_pixels_and_svg_text() {
+        let figure = sample();
+        let image = figure.to_image().unwrap();
+        assert_eq!((image.width(), image.height()), figure.size());
+        // The heatmap's full cell is the darkest blue of the scale.
+        assert!(image.pixels().any(|p| p.0 == [8, 48, 107]));
+        // Not a blank page: a good share of pixels is not white.
+        let inked = image.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+        assert!(inked > 5_000, "{inked}");
+        let svg = figure.to_svg().unwrap();
+        assert!(svg.starts_with("<svg"));
+        for text in ["Sample", "a → b", "100%", "nothing here"] {
+            assert!(svg.contains(text), "SVG lacks {text}");
+        }
+    }
+
+    #[test]
+    fn long_labels_are_shortened() {
+        assert_eq!(shorten("abcdef", 4), "abc…");
+        assert_eq!(shorten("abc", 4), "abc");
+    }
+}

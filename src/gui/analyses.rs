@@ -1,0 +1,679 @@
+//! Analyses panel: the same report as `panic-tda analyse`, computed in the background, drawn
+//! with egui_plot one analysis at a time, and saved as CSV/JSON/PNG/SVG on request.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use eframe::egui;
+use egui_plot::{
+    Bar, BarChart, BoxElem, BoxPlot, BoxSpread, GridMark, Heatmap, Legend, Line, Plot, PlotPoint,
+    PlotPoints, Points,
+};
+
+use crate::analysis::report::{
+    AnalysisOptions, Report, STEPS, analyse_experiment, transition_matrix,
+};
+use crate::analysis::sequences::STAGES;
+use crate::analysis::trajectories::cluster_rgb;
+use crate::export::analysis_files::{Analysis, write_report};
+use crate::export::charts::series_colour;
+use crate::store::{ExperimentSummary, Store};
+
+/// Analyses with one chart per (embedding model, network).
+fn faceted(view: Analysis) -> bool {
+    matches!(
+        view,
+        Analysis::Transitions | Analysis::Bigrams | Analysis::Stages | Analysis::Drift
+    )
+}
+
+struct Job {
+    cancel: Arc<AtomicBool>,
+    step: Arc<AtomicUsize>,
+    task: super::task::Task<Box<Report>>,
+}
+
+pub struct AnalysesPanel {
+    experiment: Option<String>,
+    include_outliers: bool,
+    report: Option<Report>,
+    view: Analysis,
+    facet: Option<(String, String)>,
+    job: Option<Job>,
+    save: Option<super::task::Task>,
+    folder: String,
+    message: Option<(bool, String)>,
+}
+
+impl Default for AnalysesPanel {
+    fn default() -> Self {
+        Self {
+            experiment: None,
+            include_outliers: false,
+            report: None,
+            view: Analysis::Transitions,
+            facet: None,
+            job: None,
+            save: None,
+            folder: String::new(),
+            message: None,
+        }
+    }
+}
+
+fn colour(rgb: [u8; 3]) -> egui::Color32 {
+    egui::Color32::from_rgb(rgb[0], rgb[1], rgb[2])
+}
+
+/// Axis labels for category positions 0, 1, … (nothing between them).
+fn category_formatter(names: Vec<String>) -> impl Fn(GridMark, &RangeInclusive<f64>) -> String {
+    move |mark, _| {
+        let v = mark.value;
+        if (v - v.round()).abs() > 1e-9 || v < 0.0 {
+            return String::new();
+        }
+        names.get(v.round() as usize).cloned().unwrap_or_default()
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..12.min(id.len())]
+}
+
+impl AnalysesPanel {
+    fn start(&mut self, database: PathBuf, ctx: &egui::Context) {
+        let Some(experiment) = self.experiment.clone() else {
+            return;
+        };
+        let options = AnalysisOptions {
+            include_outliers: self.include_outliers,
+            ..AnalysisOptions::default()
+        };
+        let cancel = Arc::new(AtomicBool::new(false));
+        let step = Arc::new(AtomicUsize::new(0));
+        let (thread_cancel, thread_step, ctx) = (cancel.clone(), step.clone(), ctx.clone());
+        let task = super::task::Task::spawn("analysis", move || {
+            let store = Store::open(&database).map_err(|e| e.to_string())?;
+            let mut on_step = |s: usize| {
+                thread_step.store(s, Ordering::Relaxed);
+                ctx.request_repaint();
+            };
+            let report =
+                analyse_experiment(&store, &experiment, &options, &mut on_step, &thread_cancel)
+                    .map_err(|e| e.to_string());
+            ctx.request_repaint();
+            report.map(Box::new)
+        });
+        self.message = None;
+        self.job = Some(Job { cancel, step, task });
+    }
+
+    fn poll(&mut self) {
+        if let Some(outcome) = self.job.as_mut().and_then(|job| job.task.finished()) {
+            self.job = None;
+            match outcome {
+                Ok(report) => {
+                    self.facet = None;
+                    self.report = Some(*report);
+                }
+                Err(error) => self.message = Some((false, error)),
+            }
+        }
+        if let Some(outcome) = self.save.as_mut().and_then(super::task::Task::finished) {
+            self.save = None;
+            self.message = Some(match outcome {
+                Ok(message) => (true, message),
+                Err(error) => (false, error),
+            });
+        }
+    }
+
+    fn save_files(&mut self) {
+        let Some(report) = self.report.clone() else {
+            return;
+        };
+        let folder = PathBuf::from(&self.folder);
+        self.save = Some(super::task::Task::spawn("saving charts", move || {
+            write_report(&report, Analysis::All, &folder)
+                .map(|files| format!("wrote {} files to {}", files.len(), folder.display()))
+                .map_err(|e| e.to_string())
+        }));
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui, experiments: &[ExperimentSummary], database: PathBuf) {
+        self.poll();
+        ui.heading("Analyses");
+        if experiments.is_empty() {
+            ui.label("No experiments yet: run one first.");
+            return;
+        }
+        if self.experiment.is_none()
+            && let Some(first) = experiments.first()
+        {
+            self.experiment = Some(first.record.id.clone());
+        }
+        ui.horizontal(|ui| {
+            let label = ui.label("Experiment");
+            let current = self.experiment.clone().unwrap_or_default();
+            egui::ComboBox::from_id_salt("analyses-experiment")
+                .selected_text(short(&current).to_owned())
+                .show_ui(ui, |ui| {
+                    for summary in experiments {
+                        let id = &summary.record.id;
+                        if ui.selectable_label(current == *id, short(id)).clicked() {
+                            self.experiment = Some(id.clone());
+                            self.report = None;
+                        }
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            ui.checkbox(&mut self.include_outliers, "Outliers as a state");
+            match &self.job {
+                Some(job) => {
+                    let step = job.step.load(Ordering::Relaxed);
+                    ui.add(
+                        egui::ProgressBar::new(step as f32 / STEPS.len() as f32)
+                            .desired_width(220.0)
+                            .text(STEPS.get(step).copied().unwrap_or("")),
+                    );
+                    if ui.button("Cancel").clicked() {
+                        job.cancel.store(true, Ordering::Relaxed);
+                    }
+                }
+                None => {
+                    if ui.button("Analyse").clicked() {
+                        self.start(database.clone(), ui.ctx());
+                    }
+                }
+            }
+        });
+        if let Some((ok, message)) = &self.message {
+            if *ok {
+                ui.label(message);
+            } else {
+                ui.colored_label(ui.visuals().error_fg_color, message);
+            }
+        }
+        let Some(report) = &self.report else {
+            ui.label("Press Analyse to compute transitions, stable runs, bigrams, stages, returns, agreement, drift, the drift model, timing and persistence for the experiment.");
+            return;
+        };
+        for note in &report.notes {
+            ui.label(egui::RichText::new(format!("Note: {note}")).weak());
+        }
+        if self.folder.is_empty() {
+            let base = database.parent().map(PathBuf::from).unwrap_or_default();
+            self.folder = base
+                .join("analyses")
+                .join(short(&report.experiment_id))
+                .display()
+                .to_string();
+        }
+        ui.horizontal(|ui| {
+            let label = ui.label("Folder");
+            ui.add(egui::TextEdit::singleline(&mut self.folder).desired_width(360.0))
+                .labelled_by(label.id);
+            let saving = self.save.is_some();
+            if ui
+                .add_enabled(!saving, egui::Button::new("Save tables and charts"))
+                .clicked()
+            {
+                self.save_files();
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            for view in Analysis::EACH {
+                ui.selectable_value(&mut self.view, view, view.title());
+            }
+        });
+        let Some(report) = self.report.as_ref() else {
+            return;
+        };
+        if faceted(self.view) {
+            let facets = facets(report, self.view);
+            if self.facet.as_ref().is_none_or(|f| !facets.contains(f)) {
+                self.facet = facets.first().cloned();
+            }
+            ui.horizontal(|ui| {
+                let label = ui.label("Model · network");
+                let current = self
+                    .facet
+                    .as_ref()
+                    .map(|(m, n)| format!("{m} · {n}"))
+                    .unwrap_or_default();
+                egui::ComboBox::from_id_salt("analyses-facet")
+                    .selected_text(current)
+                    .show_ui(ui, |ui| {
+                        for facet in &facets {
+                            let text = format!("{} · {}", facet.0, facet.1);
+                            if ui
+                                .selectable_label(self.facet.as_ref() == Some(facet), text)
+                                .clicked()
+                            {
+                                self.facet = Some(facet.clone());
+                            }
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+            });
+        }
+        let facet = self.facet.clone().unwrap_or_default();
+        draw_view(ui, report, self.view, &facet);
+    }
+}
+
+fn facets(report: &Report, view: Analysis) -> Vec<(String, String)> {
+    let keys: BTreeSet<(String, String)> = match view {
+        Analysis::Transitions => report
+            .transitions
+            .iter()
+            .map(|r| (r.embedding_model.clone(), r.network.clone()))
+            .collect(),
+        Analysis::Bigrams => report
+            .bigrams
+            .iter()
+            .map(|r| (r.embedding_model.clone(), r.network.clone()))
+            .collect(),
+        Analysis::Stages => report
+            .stages
+            .iter()
+            .map(|r| (r.embedding_model.clone(), r.network.clone()))
+            .collect(),
+        Analysis::Drift => report
+            .drift
+            .iter()
+            .map(|r| (r.embedding_model.clone(), r.network.clone()))
+            .collect(),
+        _ => BTreeSet::new(),
+    };
+    keys.into_iter().collect()
+}
+
+fn empty(ui: &mut egui::Ui, message: &str) {
+    ui.add_space(20.0);
+    ui.label(egui::RichText::new(message).weak());
+}
+
+fn draw_view(ui: &mut egui::Ui, report: &Report, view: Analysis, facet: &(String, String)) {
+    let in_facet = |model: &str, network: &str| model == facet.0 && network == facet.1;
+    match view {
+        // Not a view of its own: the panel offers each analysis separately.
+        Analysis::All => {}
+        Analysis::Transitions => {
+            let rows: Vec<_> = report
+                .transitions
+                .iter()
+                .filter(|r| in_facet(&r.embedding_model, &r.network))
+                .collect();
+            if rows.is_empty() {
+                return empty(
+                    ui,
+                    "No transitions: cluster this experiment first (Clusters panel).",
+                );
+            }
+            let (states, matrix) = transition_matrix(rows.iter().copied());
+            let n = states.len();
+            // Heatmap rows run upwards; give it the last row first so the first is on top.
+            let values: Vec<f64> = matrix.iter().rev().flatten().copied().collect();
+            let names: Vec<String> = states.iter().map(|s| s.1.clone()).collect();
+            let reversed: Vec<String> = names.iter().rev().cloned().collect();
+            Plot::new("analyses-transitions")
+                .x_axis_label("to cluster")
+                .y_axis_label("from cluster")
+                .x_axis_formatter(category_formatter(names))
+                .y_axis_formatter(category_formatter(reversed))
+                .data_aspect(1.0)
+                .show(ui, |plot| {
+                    plot.heatmap(
+                        Heatmap::new(values, n)
+                            .range(0.0, 1.0)
+                            .at(PlotPoint::new(-0.5, -0.5))
+                            .show_labels(n <= 12)
+                            .name("share of moves"),
+                    );
+                });
+        }
+        Analysis::StableRuns => {
+            let mut by_network: BTreeMap<(&str, &str), BTreeMap<u32, u64>> = BTreeMap::new();
+            for row in &report.stable_runs {
+                *by_network
+                    .entry((&row.embedding_model, &row.network))
+                    .or_default()
+                    .entry(row.anywhere)
+                    .or_insert(0) += 1;
+            }
+            if by_network.is_empty() {
+                return empty(ui, "No stable runs: cluster this experiment first.");
+            }
+            Plot::new("analyses-stable-runs")
+                .legend(Legend::default())
+                .x_axis_label("longest stable run (outputs in one cluster)")
+                .y_axis_label("runs")
+                .show(ui, |plot| {
+                    for (i, ((model, network), counts)) in by_network.into_iter().enumerate() {
+                        let points: Vec<[f64; 2]> = counts
+                            .into_iter()
+                            .map(|(l, c)| [l as f64, c as f64])
+                            .collect();
+                        plot.line(
+                            Line::new(format!("{model} · {network}"), PlotPoints::from(points))
+                                .color(colour(series_colour(i)))
+                                .width(2.0),
+                        );
+                    }
+                });
+        }
+        Analysis::Bigrams => {
+            let rows: Vec<_> = report
+                .bigrams
+                .iter()
+                .filter(|r| in_facet(&r.embedding_model, &r.network))
+                .collect();
+            if rows.is_empty() {
+                return empty(ui, "No bigrams: cluster this experiment first.");
+            }
+            let n = rows.len();
+            let names: Vec<String> = rows
+                .iter()
+                .rev()
+                .map(|r| format!("{} → {}", r.from_name, r.to_name))
+                .collect();
+            let bars = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    Bar::new((n - 1 - i) as f64, r.count as f64)
+                        .name(format!("{} → {}", r.from_name, r.to_name))
+                })
+                .collect();
+            Plot::new("analyses-bigrams")
+                .y_axis_formatter(category_formatter(names))
+                .x_axis_label("times")
+                .show(ui, |plot| {
+                    plot.bar_chart(
+                        BarChart::new("bigrams", bars)
+                            .horizontal()
+                            .color(colour(series_colour(0))),
+                    );
+                });
+        }
+        Analysis::Stages => {
+            let rows: Vec<_> = report
+                .stages
+                .iter()
+                .filter(|r| in_facet(&r.embedding_model, &r.network))
+                .collect();
+            if rows.is_empty() {
+                return empty(ui, "No stages: cluster this experiment first.");
+            }
+            let mut clusters: BTreeMap<(i32, &str), [f64; 3]> = BTreeMap::new();
+            for r in &rows {
+                let stage = STAGES.iter().position(|s| *s == r.stage).unwrap_or(0);
+                clusters.entry((r.cluster, &r.cluster_name)).or_default()[stage] = r.fraction;
+            }
+            let charts: Vec<BarChart> = clusters
+                .into_iter()
+                .map(|((label, name), fractions)| {
+                    BarChart::new(
+                        name.to_owned(),
+                        fractions
+                            .iter()
+                            .enumerate()
+                            .map(|(stage, &f)| Bar::new(stage as f64, f).width(0.7))
+                            .collect(),
+                    )
+                    .color(colour(cluster_rgb(label)))
+                })
+                .collect();
+            Plot::new("analyses-stages")
+                .legend(Legend::default())
+                .x_axis_formatter(category_formatter(
+                    STAGES.iter().map(|s| (*s).to_owned()).collect(),
+                ))
+                .y_axis_label("share of outputs")
+                .show(ui, |plot| {
+                    let mut stacked: Vec<BarChart> = Vec::new();
+                    for chart in charts {
+                        let below: Vec<&BarChart> = stacked.iter().collect();
+                        let chart = chart.stack_on(&below);
+                        stacked.push(chart);
+                    }
+                    for chart in stacked {
+                        plot.bar_chart(chart);
+                    }
+                });
+        }
+        Analysis::Returns => {
+            let mut by_network: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
+            let mut returned: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
+            for row in &report.returns {
+                let key = (row.embedding_model.as_str(), row.network.as_str());
+                let entry = returned.entry(key).or_default();
+                entry.1 += 1;
+                if let Some(steps) = row.steps_to_return {
+                    entry.0 += 1;
+                    by_network.entry(key).or_default().push(f64::from(steps));
+                }
+            }
+            if returned.is_empty() {
+                return empty(ui, "No returns: cluster this experiment first.");
+            }
+            for ((model, network), (back, total)) in &returned {
+                ui.label(format!(
+                    "{model} · {network}: {back} of {total} runs return to their first cluster"
+                ));
+            }
+            let names: Vec<String> = by_network
+                .keys()
+                .map(|(m, n)| format!("{m} · {n}"))
+                .collect();
+            let boxes = by_network
+                .values()
+                .enumerate()
+                .filter_map(|(i, values)| box_elem(i as f64, values))
+                .collect();
+            Plot::new("analyses-returns")
+                .x_axis_formatter(category_formatter(names))
+                .y_axis_label("outputs until the first return")
+                .show(ui, |plot| {
+                    plot.box_plot(BoxPlot::new("outputs until return", boxes));
+                });
+        }
+        Analysis::Agreement => {
+            if report.agreement.is_empty() {
+                return empty(
+                    ui,
+                    "Needs clusterings by at least two embedding models of this experiment.",
+                );
+            }
+            egui::Grid::new("analyses-agreement")
+                .striped(true)
+                .show(ui, |ui| {
+                    for header in ["model A", "model B", "outputs", "ARI", "NMI"] {
+                        ui.label(egui::RichText::new(header).strong());
+                    }
+                    ui.end_row();
+                    for row in &report.agreement {
+                        ui.label(&row.model_a);
+                        ui.label(&row.model_b);
+                        ui.label(row.outputs.to_string());
+                        ui.label(format!("{:.3}", row.adjusted_rand_index));
+                        ui.label(format!("{:.3}", row.normalized_mutual_information));
+                        ui.end_row();
+                    }
+                });
+        }
+        Analysis::Drift => {
+            let mut runs: BTreeMap<&str, Vec<[f64; 2]>> = BTreeMap::new();
+            for row in report
+                .drift
+                .iter()
+                .filter(|r| in_facet(&r.embedding_model, &r.network))
+            {
+                runs.entry(&row.run_id)
+                    .or_default()
+                    .push([row.sequence_number as f64, row.cosine]);
+            }
+            if runs.is_empty() {
+                return empty(
+                    ui,
+                    "No drift: the experiment has no initial-prompt embeddings.",
+                );
+            }
+            let mut mean: BTreeMap<u64, (f64, u32)> = BTreeMap::new();
+            for points in runs.values() {
+                for p in points {
+                    let entry = mean.entry(p[0] as u64).or_default();
+                    entry.0 += p[1];
+                    entry.1 += 1;
+                }
+            }
+            Plot::new("analyses-drift")
+                .legend(Legend::default())
+                .x_axis_label("step")
+                .y_axis_label("cosine distance to the run's prompt")
+                .show(ui, |plot| {
+                    for points in runs.into_values() {
+                        plot.line(
+                            Line::new("runs", PlotPoints::from(points))
+                                .color(colour(series_colour(0)).gamma_multiply(0.35)),
+                        );
+                    }
+                    let mean: Vec<[f64; 2]> = mean
+                        .into_iter()
+                        .map(|(s, (sum, n))| [s as f64, sum / f64::from(n)])
+                        .collect();
+                    plot.line(
+                        Line::new("mean over runs", PlotPoints::from(mean))
+                            .color(colour(series_colour(1)))
+                            .width(3.0),
+                    );
+                });
+        }
+        Analysis::DriftModel => {
+            let Some(fit) = &report.drift_model else {
+                return empty(ui, "The drift model was not fitted (see the notes above).");
+            };
+            ui.label(format!(
+                "cosine drift ~ step + lag + network + prompt + embedding model · n = {} · R² = {:.3} · adjusted R² = {:.3} · Durbin–Watson = {:.2} · AIC = {:.1}",
+                fit.observations,
+                fit.r_squared,
+                fit.adjusted_r_squared,
+                fit.durbin_watson,
+                fit.aic
+            ));
+            egui::ScrollArea::vertical()
+                .id_salt("analyses-drift-model")
+                .show(ui, |ui| {
+                    egui::Grid::new("analyses-coefficients")
+                        .striped(true)
+                        .show(ui, |ui| {
+                            for header in ["term", "estimate", "std. error", "t", "95 % interval"] {
+                                ui.label(egui::RichText::new(header).strong());
+                            }
+                            ui.end_row();
+                            for c in &fit.coefficients {
+                                ui.label(&c.name);
+                                ui.label(format!("{:.5}", c.estimate));
+                                ui.label(format!("{:.5}", c.std_error));
+                                ui.label(format!("{:.2}", c.t_value));
+                                ui.label(format!("[{:.5}, {:.5}]", c.ci_low, c.ci_high));
+                                ui.end_row();
+                            }
+                        });
+                });
+        }
+        Analysis::Timing => {
+            if report.timing.is_empty() {
+                return empty(ui, "No invocations.");
+            }
+            let names: Vec<String> = report.timing_samples.keys().cloned().collect();
+            let boxes = report
+                .timing_samples
+                .values()
+                .enumerate()
+                .filter_map(|(i, values)| box_elem(i as f64, values))
+                .collect();
+            Plot::new("analyses-timing")
+                .x_axis_formatter(category_formatter(names))
+                .y_axis_label("seconds per output")
+                .show(ui, |plot| {
+                    plot.box_plot(BoxPlot::new("seconds per output", boxes));
+                });
+        }
+        Analysis::Persistence => {
+            if report.entropy.is_empty() {
+                return empty(
+                    ui,
+                    "No persistence diagrams yet: `panic-tda analyse persistence` computes them.",
+                );
+            }
+            let mut groups: BTreeMap<(usize, &str, &str), Vec<f64>> = BTreeMap::new();
+            for row in &report.entropy {
+                groups
+                    .entry((row.dimension, &row.embedding_model, &row.network))
+                    .or_default()
+                    .push(row.entropy);
+            }
+            let names: Vec<String> = groups
+                .keys()
+                .map(|(d, m, n)| format!("H{d} · {m} · {n}"))
+                .collect();
+            let boxes = groups
+                .values()
+                .enumerate()
+                .filter_map(|(i, values)| box_elem(i as f64, values))
+                .collect();
+            Plot::new("analyses-entropy")
+                .height(ui.available_height() / 2.0)
+                .x_axis_formatter(category_formatter(names))
+                .y_axis_label("persistent entropy")
+                .show(ui, |plot| {
+                    plot.box_plot(BoxPlot::new("entropy", boxes));
+                });
+            let mut by_dimension: BTreeMap<u32, Vec<[f64; 2]>> = BTreeMap::new();
+            for bar in &report.persistence_bars {
+                by_dimension
+                    .entry(bar.dimension)
+                    .or_default()
+                    .push([bar.birth as f64, bar.persistence as f64]);
+            }
+            Plot::new("analyses-diagrams")
+                .legend(Legend::default())
+                .x_axis_label("birth")
+                .y_axis_label("persistence")
+                .show(ui, |plot| {
+                    for (d, points) in by_dimension {
+                        plot.points(
+                            Points::new(format!("H{d}"), PlotPoints::from(points))
+                                .color(colour(series_colour(d as usize)))
+                                .radius(2.0),
+                        );
+                    }
+                });
+        }
+    }
+}
+
+/// A box of the 5th/25th/50th/75th/95th percentiles; `None` without values.
+fn box_elem(x: f64, values: &[f64]) -> Option<BoxElem> {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        let position = p * (sorted.len() - 1) as f64;
+        let (lo, hi) = (position.floor() as usize, position.ceil() as usize);
+        sorted[lo] + (sorted[hi] - sorted[lo]) * (position - lo as f64)
+    };
+    Some(BoxElem::new(
+        x,
+        BoxSpread::new(q(0.05), q(0.25), q(0.5), q(0.75), q(0.95)),
+    ))
+}
