@@ -136,6 +136,12 @@ pub fn run_slurm(command: SlurmCommand) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::SUCCESS);
             }
+            if states.is_empty() {
+                println!(
+                    "array job {}, merge job {}: Slurm reports no state (no accounting, and the controller has forgotten them)",
+                    submission.array_job_id, submission.merge_job_id
+                );
+            }
             for state in &states {
                 println!("{:<20} {}", state.job_id, state.state);
             }
