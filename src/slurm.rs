@@ -84,10 +84,11 @@ impl ArrayJob {
     }
 
     /// The array script: task I runs shard I/N into its own database. `experiment run --shard`
-    /// finds an existing shard database and resumes it, so a requeued task continues.
+    /// finds an existing shard database and resumes it, so a requeued task continues; its log
+    /// is appended to, keeping what the earlier attempt printed.
     pub fn array_script(&self) -> String {
         format!(
-            "#!/bin/bash\n#SBATCH --job-name=panic-tda\n#SBATCH --array=0-{last}\n#SBATCH --requeue\n#SBATCH --output={logs}/shard_%a.log\n{directives}\nset -euo pipefail\nexec {binary} experiment run {config} --shard \"$SLURM_ARRAY_TASK_ID/{count}\" --db {dir}/shard_\"$SLURM_ARRAY_TASK_ID\".sqlite\n",
+            "#!/bin/bash\n#SBATCH --job-name=panic-tda\n#SBATCH --array=0-{last}\n#SBATCH --requeue\n#SBATCH --open-mode=append\n#SBATCH --output={logs}/shard_%a.log\n{directives}\nset -euo pipefail\nexec {binary} experiment run {config} --shard \"$SLURM_ARRAY_TASK_ID/{count}\" --db {dir}/shard_\"$SLURM_ARRAY_TASK_ID\".sqlite\n",
             last = self.shards.saturating_sub(1),
             logs = shell_path(&self.dir.join("logs")),
             directives = self.directives(),
@@ -311,6 +312,7 @@ mod tests {
         let script = job().array_script();
         assert!(script.contains("#SBATCH --array=0-2"), "{script}");
         assert!(script.contains("#SBATCH --requeue"));
+        assert!(script.contains("#SBATCH --open-mode=append"));
         assert!(script.contains("#SBATCH --gres=gpu:1"));
         assert!(script.contains("#SBATCH --account=abc"));
         assert!(

@@ -257,25 +257,27 @@ job_states() {
     print id, state, reason
   }'
 }
+# wait_done JOB WHAT: waits until every task of JOB is COMPLETED; fails as soon as one ends
+# otherwise or can never start.
+wait_done() {
+  local job="$1" what="$2" states
+  while :; do
+    states="$(job_states "$job")"
+    [ -n "$states" ] || fail "Slurm does not know $what (job $job)"
+    if echo "$states" | grep -Eq ' (FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE|PREEMPTED) '; then
+      fail "$what (job $job) failed: $states"
+    fi
+    case "$states" in *DependencyNeverSatisfied*)
+      fail "$what (job $job) will never run: a shard task failed" ;;
+    esac
+    echo "$states" | grep -vq ' COMPLETED ' || return 0
+    [ $((SECONDS - started)) -lt "$wait_limit" ] || fail "$what (job $job) not done after $wait_limit s: $states"
+    sleep 1
+  done
+}
 say "waiting for array job $array_job and merge job $merge_job (at most $wait_limit s)"
-merge_state=""
-while :; do
-  merge_line="$(job_states "$merge_job")"
-  merge_state="$(echo "$merge_line" | awk '{print $2}')"
-  case "$merge_state" in
-    COMPLETED) break ;;
-    FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE | PREEMPTED)
-      fail "merge job $merge_job ended $merge_state" ;;
-  esac
-  case "$merge_line" in *DependencyNeverSatisfied*)
-    fail "merge job $merge_job will never run: a shard task failed" ;;
-  esac
-  if job_states "$array_job" | grep -Eq ' (FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) '; then
-    fail "a shard task of array job $array_job failed"
-  fi
-  [ $((SECONDS - started)) -lt "$wait_limit" ] || fail "jobs not done after $wait_limit s"
-  sleep 2
-done
+wait_done "$array_job" "the shard tasks"
+wait_done "$merge_job" "the merge job"
 say "merge job done after $((SECONDS - started)) s"
 
 # --- 4. checks ----------------------------------------------------------------------------------
@@ -351,6 +353,22 @@ compare "experiment status" "$work/log/plain.status" "$work/log/merged.status"
 
 "$bin" --db "$merged" doctor >"$work/log/doctor.out" 2>&1 \
   || { cat "$work/log/doctor.out" >&2; fail "doctor finds problems in the merged database"; }
+
+# A requeued task (as after a node failure) reruns its shard on the existing database: it
+# resumes, finds nothing left to do and changes nothing.
+shard_query="$(echo "$ids_query" | grep -v '"experiment"')"
+query "$slurm_dir/shard_0.sqlite" "$shard_query" "$work/log/shard_0.rows"
+say "requeueing shard task ${array_job}_0"
+scontrol requeue "${array_job}_0"
+# Slurm holds a requeued job back for a while (BeginTime); this test need not wait for that.
+scontrol update JobId="${array_job}_0" StartTime=now
+started=$SECONDS
+wait_done "${array_job}_0" "the requeued shard task"
+scontrol -o show job "${array_job}_0" | grep -q ' Restarts=1 ' || fail "task ${array_job}_0 did not run again"
+[ "$(grep -c '^experiment .*, shard 0/3: ' "$slurm_dir/logs/shard_0.log")" = 2 ] \
+  || fail "the log of shard 0 does not show both attempts (it must be appended to)"
+query "$slurm_dir/shard_0.sqlite" "$shard_query" "$work/log/shard_0.rerun.rows"
+compare "shard 0 after its task reran" "$work/log/shard_0.rows" "$work/log/shard_0.rerun.rows"
 
 # Merging the same shards again changes nothing.
 "$bin" db merge "$merged" "$slurm_dir"/shard_{0,1,2}.sqlite >"$work/log/remerge.out" 2>&1
