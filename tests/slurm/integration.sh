@@ -84,7 +84,7 @@ diagnostics() {
     echo "## scontrol show job $job" >&2; scontrol show job "$job" >&2
   done
   echo "## sacct (needs accounting, off here)" >&2; sacct -a -X 2>&1 | head -20 >&2
-  for log in "$exp"/*/logs/*.log "$work"/log/*; do
+  for log in "$exp"/*/logs/*.log "$work"/log/*.out; do
     [ -f "$log" ] || continue
     echo "## tail $log" >&2
     tail -n 60 "$log" >&2
@@ -235,9 +235,12 @@ started=$SECONDS
 say "submitting 3 shards"
 "$bin" slurm submit "$config" --shards 3 --gres '' --time 00:10:00 --dir "$slurm_dir" \
   | tee "$work/log/submit.out"
-array_job="$(sed -n 's/^submitted array job \([0-9]*\) .*/\1/p' "$work/log/submit.out")"
-merge_job="$(sed -n 's/.* and merge job \([0-9]*\);.*/\1/p' "$work/log/submit.out")"
-[ -n "$array_job" ] && [ -n "$merge_job" ] || fail "could not read the job ids from slurm submit's output"
+# The job ids, from the submission record `slurm status` reads.
+record="$slurm_dir/slurm-job.json"
+[ -f "$record" ] || fail "slurm submit wrote no $record"
+array_job="$(sed -n 's/.*"array_job_id": *"\([0-9]*\)".*/\1/p' "$record")"
+merge_job="$(sed -n 's/.*"merge_job_id": *"\([0-9]*\)".*/\1/p' "$record")"
+[ -n "$array_job" ] && [ -n "$merge_job" ] || fail "no job ids in $record"
 
 # Meanwhile, the same experiment on one machine: as one shard of one (same ids) and as a
 # plain run (new ids, same outputs).
