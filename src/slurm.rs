@@ -28,6 +28,13 @@ pub enum SlurmError {
     },
     #[error("`{command}` failed: {stderr}")]
     Failed { command: String, stderr: String },
+    #[error(
+        "array job {array_job_id} was submitted but its merge job was not ({cause}); cancel it with `scancel {array_job_id}` and submit again"
+    )]
+    MergeNotSubmitted {
+        array_job_id: String,
+        cause: Box<SlurmError>,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -145,7 +152,11 @@ impl ArrayJob {
         let (array, merge) = self.write_scripts()?;
         let array_job_id = sbatch(&[array.as_os_str()])?;
         let dependency = format!("--dependency=afterok:{array_job_id}");
-        let merge_job_id = sbatch(&[std::ffi::OsStr::new(&dependency), merge.as_os_str()])?;
+        let merge_job_id = sbatch(&[std::ffi::OsStr::new(&dependency), merge.as_os_str()])
+            .map_err(|cause| SlurmError::MergeNotSubmitted {
+                array_job_id: array_job_id.clone(),
+                cause: Box::new(cause),
+            })?;
         let submission = Submission {
             job: self.clone(),
             array_job_id,

@@ -231,6 +231,14 @@ export PANIC_TDA_DEVICE=cpu
 slurm_dir="$exp/slurm run"
 cd "$exp"
 
+# A config the shards would reject is refused before anything is queued.
+sed 's/"DummyI2T"]/"NoSuchModel"]/' "$config" >"$exp/bad.json"
+if "$bin" slurm submit "$exp/bad.json" --shards 3 --gres '' --dir "$exp/bad" >"$work/log/bad.out" 2>&1; then
+  fail "slurm submit accepted a config with an unknown model"
+fi
+grep -q NoSuchModel "$work/log/bad.out" || fail "slurm submit's refusal does not name the bad model: $(cat "$work/log/bad.out")"
+[ -z "$(squeue -h -o %A)" ] || fail "slurm submit queued jobs for an invalid config"
+
 started=$SECONDS
 say "submitting 3 shards"
 "$bin" slurm submit "$config" --shards 3 --gres '' --time 00:10:00 --dir "$slurm_dir" \
