@@ -5,7 +5,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run test setup setup-gpu fixtures lint bench package package-check
+.PHONY: run test setup setup-gpu fixtures lint bench package package-check slurm-check
 
 run: setup
 	$(CARGO) run --release --bin panic-tda
@@ -35,3 +35,9 @@ package: setup
 # What CI runs: build the .deb from the test build, install it, run it, remove it.
 package-check: setup
 	packaging/check-deb.sh dev
+
+# What CI runs after the tests: a real single-node Slurm (installed and started by the script;
+# needs root) runs a dummy experiment as a 3-task array, and the merged database is checked.
+# Uses the test build, target/debug/panic-tda (PANIC_TDA_BIN overrides); PANIC_TDA_SKIP_SLURM=1 skips.
+slurm-check:
+	tests/slurm/integration.sh

@@ -28,6 +28,13 @@ pub enum SlurmError {
     },
     #[error("`{command}` failed: {stderr}")]
     Failed { command: String, stderr: String },
+    #[error(
+        "array job {array_job_id} was submitted but its merge job was not ({cause}); cancel it with `scancel {array_job_id}` and submit again"
+    )]
+    MergeNotSubmitted {
+        array_job_id: String,
+        cause: Box<SlurmError>,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -84,10 +91,11 @@ impl ArrayJob {
     }
 
     /// The array script: task I runs shard I/N into its own database. `experiment run --shard`
-    /// finds an existing shard database and resumes it, so a requeued task continues.
+    /// finds an existing shard database and resumes it, so a requeued task continues; its log
+    /// is appended to, keeping what the earlier attempt printed.
     pub fn array_script(&self) -> String {
         format!(
-            "#!/bin/bash\n#SBATCH --job-name=panic-tda\n#SBATCH --array=0-{last}\n#SBATCH --requeue\n#SBATCH --output={logs}/shard_%a.log\n{directives}\nset -euo pipefail\nexec {binary} experiment run {config} --shard \"$SLURM_ARRAY_TASK_ID/{count}\" --db {dir}/shard_\"$SLURM_ARRAY_TASK_ID\".sqlite\n",
+            "#!/bin/bash\n#SBATCH --job-name=panic-tda\n#SBATCH --array=0-{last}\n#SBATCH --requeue\n#SBATCH --open-mode=append\n#SBATCH --output={logs}/shard_%a.log\n{directives}\nset -euo pipefail\nexec {binary} experiment run {config} --shard \"$SLURM_ARRAY_TASK_ID/{count}\" --db {dir}/shard_\"$SLURM_ARRAY_TASK_ID\".sqlite\n",
             last = self.shards.saturating_sub(1),
             logs = shell_path(&self.dir.join("logs")),
             directives = self.directives(),
@@ -144,7 +152,11 @@ impl ArrayJob {
         let (array, merge) = self.write_scripts()?;
         let array_job_id = sbatch(&[array.as_os_str()])?;
         let dependency = format!("--dependency=afterok:{array_job_id}");
-        let merge_job_id = sbatch(&[std::ffi::OsStr::new(&dependency), merge.as_os_str()])?;
+        let merge_job_id = sbatch(&[std::ffi::OsStr::new(&dependency), merge.as_os_str()])
+            .map_err(|cause| SlurmError::MergeNotSubmitted {
+                array_job_id: array_job_id.clone(),
+                cause: Box::new(cause),
+            })?;
         let submission = Submission {
             job: self.clone(),
             array_job_id,
@@ -222,37 +234,71 @@ pub fn load_submission(dir: &Path) -> Result<Submission, SlurmError> {
     serde_json::from_str(&text).map_err(|e| SlurmError::Invalid(format!("{}: {e}", path.display())))
 }
 
-/// States of the array's tasks and the merge job from `sacct` (finished and running jobs).
+/// States of the array's tasks and the merge job: from `sacct` (finished and running jobs), or,
+/// where the cluster keeps no accounting (no slurmdbd), from `squeue`, which knows the jobs the
+/// controller still remembers (`MinJobAge` after they end).
 pub fn job_states(submission: &Submission) -> Result<Vec<TaskState>, SlurmError> {
     let jobs = format!("{},{}", submission.array_job_id, submission.merge_job_id);
-    let output = Command::new("sacct")
-        .args([
+    let sacct = run_query(
+        "sacct",
+        &[
             "--noheader",
             "--parsable2",
             "--format=JobID,State",
             "--jobs",
             &jobs,
-        ])
+        ],
+    );
+    match sacct {
+        Ok(text) => Ok(parse_states(&text)),
+        Err(sacct_error) => {
+            let jobs = format!("--jobs={jobs}");
+            run_query(
+                "squeue",
+                &[
+                    "--noheader",
+                    "--states=all",
+                    "--array",
+                    "--format=%i|%T",
+                    &jobs,
+                ],
+            )
+            .map(|text| parse_states(&text))
+            .map_err(|_| sacct_error)
+        }
+    }
+}
+
+fn run_query(command: &str, args: &[&str]) -> Result<String, SlurmError> {
+    let output = Command::new(command)
+        .args(args)
         .output()
         .map_err(|source| SlurmError::Missing {
-            command: "sacct".into(),
+            command: command.into(),
             source,
         })?;
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+        // sacct says "Slurm accounting storage is disabled" on stdout.
+        let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
         return Err(SlurmError::Failed {
-            command: "sacct".into(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            command: command.into(),
+            stderr: if stderr.is_empty() { stdout } else { stderr },
         });
     }
-    Ok(String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| line.split_once('|'))
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `JobID|State` lines (sacct `--parsable2`, squeue `%i|%T`) without job steps (`123_0.batch`).
+fn parse_states(text: &str) -> Vec<TaskState> {
+    text.lines()
+        .filter_map(|line| line.trim().split_once('|'))
         .filter(|(id, _)| !id.contains('.'))
         .map(|(id, state)| TaskState {
             job_id: id.to_owned(),
-            state: state.to_owned(),
+            state: state.trim().to_owned(),
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -277,6 +323,7 @@ mod tests {
         let script = job().array_script();
         assert!(script.contains("#SBATCH --array=0-2"), "{script}");
         assert!(script.contains("#SBATCH --requeue"));
+        assert!(script.contains("#SBATCH --open-mode=append"));
         assert!(script.contains("#SBATCH --gres=gpu:1"));
         assert!(script.contains("#SBATCH --account=abc"));
         assert!(
@@ -287,6 +334,27 @@ mod tests {
             script.contains("--db '/scratch/exp/run 1'/shard_\"$SLURM_ARRAY_TASK_ID\".sqlite"),
             "{script}"
         );
+    }
+
+    #[test]
+    fn job_states_are_read_from_sacct_and_squeue_output_without_steps() {
+        let sacct = "17_0|COMPLETED\n17_0.batch|COMPLETED\n17_1|RUNNING\n18|PENDING\n";
+        let squeue = "17_0|COMPLETED\n17_1|RUNNING\n18|PENDING\n";
+        for text in [sacct, squeue] {
+            let states: Vec<(String, String)> = parse_states(text)
+                .into_iter()
+                .map(|task| (task.job_id, task.state))
+                .collect();
+            assert_eq!(
+                states,
+                [
+                    ("17_0".to_owned(), "COMPLETED".to_owned()),
+                    ("17_1".to_owned(), "RUNNING".to_owned()),
+                    ("18".to_owned(), "PENDING".to_owned()),
+                ]
+            );
+        }
+        assert!(parse_states("").is_empty());
     }
 
     #[test]

@@ -143,7 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             experiment::run_experiment_command(command, &database, provider())
         }
         Command::Runs { command } => experiment::run_runs_command(command, &database),
-        Command::Slurm { command } => slurm::run_slurm(command),
+        Command::Slurm { command } => slurm::run_slurm(command, provider().as_ref()),
         Command::Gui => {
             if let Some(parent) = database.parent() {
                 std::fs::create_dir_all(parent)

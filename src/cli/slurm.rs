@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 
+use panic_tda::config as experiment_config;
 use panic_tda::engine;
+use panic_tda::models::ModelProvider;
 use panic_tda::slurm::{self, ArrayJob};
 use panic_tda::store::Store;
 
@@ -47,7 +49,7 @@ fn absolute(path: PathBuf) -> anyhow::Result<PathBuf> {
     std::path::absolute(&path).with_context(|| format!("resolving {}", path.display()))
 }
 
-pub fn run_slurm(command: SlurmCommand) -> anyhow::Result<ExitCode> {
+pub fn run_slurm(command: SlurmCommand, models: &dyn ModelProvider) -> anyhow::Result<ExitCode> {
     match command {
         SlurmCommand::Submit {
             config,
@@ -59,6 +61,15 @@ pub fn run_slurm(command: SlurmCommand) -> anyhow::Result<ExitCode> {
             extra,
             dry_run,
         } => {
+            // A config the shards would reject fails here, not after waiting in the queue.
+            let raw = experiment_config::load(&config)?;
+            let validated = experiment_config::validate(&raw, models)?;
+            if validated.run_count() < shards as usize {
+                eprintln!(
+                    "note: {shards} shards for {} runs; the extra shards have nothing to do",
+                    validated.run_count()
+                );
+            }
             let job = ArrayJob {
                 binary: std::env::current_exe().context("finding the panic-tda binary")?,
                 config: absolute(config)?,
@@ -135,6 +146,12 @@ pub fn run_slurm(command: SlurmCommand) -> anyhow::Result<ExitCode> {
                     )?
                 );
                 return Ok(ExitCode::SUCCESS);
+            }
+            if states.is_empty() {
+                println!(
+                    "array job {}, merge job {}: Slurm reports no state (no accounting, and the controller has forgotten them)",
+                    submission.array_job_id, submission.merge_job_id
+                );
             }
             for state in &states {
                 println!("{:<20} {}", state.job_id, state.state);
