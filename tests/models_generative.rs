@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use image::RgbImage;
 use panic_tda::models::catalog::{Runtime, SchedulerConfig};
 use panic_tda::models::onnx::scheduler::Schedule;
-use panic_tda::models::onnx::{EncoderDecoderCaptioner, SessionOptions, StableDiffusion};
+use panic_tda::models::onnx::{
+    EncoderDecoderCaptioner, Florence2, SessionOptions, StableDiffusion,
+};
 use panic_tda::models::{
     CatalogProvider, GenerativeModel, Input, ModelError, ModelProvider, Output, ProviderOptions,
     Seed, lookup,
@@ -485,7 +487,7 @@ fn an_empty_caption_is_an_error_not_a_crash() {
 fn configs_naming_the_generative_models_validate() {
     let provider = CatalogProvider::new(paths(), ProviderOptions::default());
     let json = r#"{
-        "networks": [["SDTurbo", "VitGpt2"], ["SDXLTurbo", "VitGpt2"]],
+        "networks": [["SDTurbo", "VitGpt2"], ["SDXLTurbo", "Florence2"]],
         "prompts": ["a red apple"],
         "seeds": [1, -1],
         "embedding_models": ["MiniLM"],
@@ -496,4 +498,108 @@ fn configs_naming_the_generative_models_validate() {
     let backwards = json.replace(r#"["SDTurbo", "VitGpt2"]"#, r#"["VitGpt2", "SDTurbo"]"#);
     let config = panic_tda::config::parse(&backwards, "test").expect("parse");
     assert!(panic_tda::config::validate(&config, &provider).is_err());
+}
+
+/// The images `make_tiny_onnx.py` computes its Florence-2 reference captions for.
+fn florence_images() -> Vec<RgbImage> {
+    use image::Rgb;
+    vec![
+        RgbImage::from_pixel(768, 768, Rgb([200, 30, 90])),
+        RgbImage::from_pixel(768, 768, Rgb([10, 220, 40])),
+        RgbImage::from_fn(768, 768, |x, y| {
+            Rgb([(x % 256) as u8, (y % 256) as u8, ((x / 3) % 256) as u8])
+        }),
+        RgbImage::from_fn(768, 768, |x, y| {
+            let v = if (x / 64 + y / 64) % 2 == 1 { 255 } else { 0 };
+            Rgb([v, v, v])
+        }),
+        RgbImage::from_fn(768, 768, |x, y| {
+            Rgb([(y / 3) as u8, (255 - y / 3) as u8, (x / 3) as u8])
+        }),
+    ]
+}
+
+fn florence_expected() -> serde_json::Value {
+    let text = std::fs::read_to_string(fixtures().join("florence-2/expected.json"))
+        .expect("florence expected.json");
+    serde_json::from_str(&text).expect("json")
+}
+
+fn florence() -> Florence2 {
+    let Runtime::Florence2(spec) = lookup("Florence2").expect("catalog").runtime else {
+        panic!("Florence2 is a Florence-2 captioner");
+    };
+    Florence2::load(
+        "Florence2",
+        &fixtures().join("florence-2"),
+        spec,
+        &paths(),
+        options(),
+    )
+    .expect("load")
+}
+
+#[test]
+fn florence2_greedy_decoding_with_both_caches_matches_the_reference() {
+    let expected = florence_expected();
+    let greedy: Vec<Vec<u32>> =
+        serde_json::from_value(expected["greedy"].clone()).expect("greedy ids");
+    let prompt: Vec<i64> =
+        serde_json::from_value(expected["prompt_ids"].clone()).expect("prompt ids");
+    assert_eq!(
+        expected["the_no_repeat_rule_changed_some"],
+        serde_json::Value::Bool(true),
+        "the fixture should exercise the no-repeat rule"
+    );
+    let images = florence_images();
+    let refs: Vec<&RgbImage> = images.iter().collect();
+    let mut model = florence();
+    assert_eq!(model.prompt_ids(), prompt.as_slice());
+    let ids = model
+        .generate_ids(&refs, &vec![None; refs.len()])
+        .expect("generate");
+    assert_eq!(ids, greedy);
+    // The forced first token is <s>; it and the end token are stripped from the text.
+    assert!(ids.iter().all(|row| row.first() == Some(&0)));
+    let mut captioner = load("Florence2", "florence-2");
+    let inputs: Vec<Input<'_>> = images.iter().map(Input::Image).collect();
+    let captions = captioner
+        .invoke_batch(&inputs, &vec![None; images.len()], 256)
+        .expect("caption");
+    for (caption, row) in captions.iter().zip(&greedy) {
+        let Output::Text(text) = caption else {
+            panic!("a captioner returned an image");
+        };
+        assert_eq!(text, &model.caption_from_ids(row).expect("caption"));
+        assert!(!text.contains("<s>") && !text.contains("</s>"), "{text}");
+    }
+    // <s> alone is an empty caption.
+    assert!(matches!(
+        model.caption_from_ids(&[0]),
+        Err(ModelError::EmptyOutput { .. })
+    ));
+}
+
+#[test]
+fn florence2_max_new_tokens_and_seeded_sampling() {
+    let expected = florence_expected();
+    let greedy: Vec<Vec<u32>> =
+        serde_json::from_value(expected["greedy"].clone()).expect("greedy ids");
+    let images = florence_images();
+    let refs: Vec<&RgbImage> = images.iter().collect();
+    let mut model = florence().with_max_new_tokens(3);
+    let ids = model
+        .generate_ids(&refs, &vec![None; refs.len()])
+        .expect("generate");
+    for (row, full) in ids.iter().zip(&greedy) {
+        assert_eq!(row.as_slice(), &full[..full.len().min(3)]);
+    }
+    let mut model = florence();
+    let seeds: Vec<Seed> = (0..refs.len() as u64).map(|s| Some(7 + s)).collect();
+    let first = model.generate_ids(&refs, &seeds).expect("generate");
+    assert_eq!(model.generate_ids(&refs, &seeds).expect("generate"), first);
+    let single = model
+        .generate_ids(&refs[1..2], &seeds[1..2])
+        .expect("generate");
+    assert_eq!(single[0], first[1]);
 }

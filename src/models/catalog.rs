@@ -208,6 +208,8 @@ pub struct SamplingSpec {
     /// Seeded calls sample with this temperature and nucleus (top-p) mass; unseeded calls are greedy.
     pub temperature: f32,
     pub top_p: f32,
+    /// No n-gram of this length may repeat in a caption (0: no such rule).
+    pub no_repeat_ngram: usize,
 }
 
 /// A vision encoder + autoregressive text decoder with past key/values (ViT-GPT2 layout:
@@ -226,6 +228,33 @@ pub struct EncoderDecoderSpec {
     pub sampling: SamplingSpec,
 }
 
+/// Florence-2 captioning (onnx-community layout): `vision_encoder` → image features, prepended to
+/// the embedded task prompt → `encoder_model` → `decoder_model_merged` with decoder and
+/// cross-attention caches, fed token embeddings from `embed_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Florence2Spec {
+    pub vision_encoder: &'static str,
+    pub embed_tokens: &'static str,
+    pub encoder: &'static str,
+    pub decoder: &'static str,
+    pub tokenizer: &'static str,
+    pub image_size: u32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// The task prompt the `<CAPTION>` task expands to.
+    pub prompt: &'static str,
+    /// Fed at step 0 (`decoder_start_token_id`).
+    pub start_token: &'static str,
+    /// Always the first generated token (`forced_bos_token_id`).
+    pub forced_first_token: &'static str,
+    pub end_token: &'static str,
+    pub sampling: SamplingSpec,
+}
+
+/// ImageNet normalisation constants.
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
 /// How a catalog model is run.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 #[serde(tag = "runtime", rename_all = "snake_case")]
@@ -236,6 +265,7 @@ pub enum Runtime {
     Clip(ClipSpec),
     Diffusion(DiffusionSpec),
     EncoderDecoder(EncoderDecoderSpec),
+    Florence2(Florence2Spec),
 }
 
 /// One catalog model.
@@ -546,6 +576,52 @@ static CATALOG: &[CatalogEntry] = &[
                 max_new_tokens: 20,
                 temperature: 1.0,
                 top_p: 0.9,
+                no_repeat_ngram: 0,
+            },
+        }),
+    },
+    // onnx-community's transformers.js export of microsoft/Florence-2-base-ft (§4): fp32 graphs.
+    // Revision and sizes unverified.
+    CatalogEntry {
+        name: "Florence2",
+        kind: ModelKind::ImageToText,
+        description: "microsoft/Florence-2-base-ft (onnx-community ONNX), <CAPTION> task; greedy unseeded, top-p sampling seeded, no repeated 3-grams",
+        files: ModelFiles {
+            source: FileSource::HuggingFace {
+                repo: "onnx-community/Florence-2-base-ft",
+                revision: "main",
+            },
+            dir: "florence-2-base-ft",
+            files: &[
+                ModelFile::unpinned("onnx/vision_encoder.onnx"),
+                ModelFile::unpinned("onnx/embed_tokens.onnx"),
+                ModelFile::unpinned("onnx/encoder_model.onnx"),
+                ModelFile::unpinned("onnx/decoder_model_merged.onnx"),
+                ModelFile::unpinned("tokenizer.json"),
+            ],
+        },
+        disk_bytes: 1_100_000_000,
+        vram: "~2 GB",
+        runtime: Runtime::Florence2(Florence2Spec {
+            vision_encoder: "onnx/vision_encoder.onnx",
+            embed_tokens: "onnx/embed_tokens.onnx",
+            encoder: "onnx/encoder_model.onnx",
+            decoder: "onnx/decoder_model_merged.onnx",
+            tokenizer: "tokenizer.json",
+            image_size: 768,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+            prompt: "What does the image describe?",
+            start_token: "</s>",
+            forced_first_token: "<s>",
+            end_token: "</s>",
+            sampling: SamplingSpec {
+                // Captions are a sentence or two; this bounds a runaway one.
+                max_new_tokens: 64,
+                temperature: 1.0,
+                top_p: 0.9,
+                // The model's generation config.
+                no_repeat_ngram: 3,
             },
         }),
     },
@@ -627,6 +703,17 @@ mod tests {
                         "{}",
                         entry.name
                     );
+                }
+                Runtime::Florence2(spec) => {
+                    for file in [
+                        spec.vision_encoder,
+                        spec.embed_tokens,
+                        spec.encoder,
+                        spec.decoder,
+                        spec.tokenizer,
+                    ] {
+                        assert!(listed(file), "{}: {file}", entry.name);
+                    }
                 }
             }
         }

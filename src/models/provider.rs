@@ -8,8 +8,8 @@ use super::catalog::{self, CatalogEntry, FileSource, ModelKind, Runtime};
 use super::dummy::{DummyEmbedder, DummyImageToText, DummyTextToImage};
 use super::files::{self, FetchEvent, FetchOptions, ModelLocation};
 use super::onnx::{
-    ClipEmbedder, DevicePreference, EncoderDecoderCaptioner, SessionOptions, StableDiffusion,
-    TextEncoder,
+    ClipEmbedder, DevicePreference, EncoderDecoderCaptioner, Florence2, SessionOptions,
+    StableDiffusion, TextEncoder,
 };
 use super::{Embedder, GenerativeModel, ModelError, ModelProvider};
 use crate::paths::AppPaths;
@@ -183,6 +183,16 @@ impl ModelProvider for CatalogProvider {
                     )?,
                 )))
             }
+            (Runtime::Florence2(spec), _) => {
+                let dir = self.ensure_files(entry)?;
+                Ok(GenerativeModel::ImageToText(Box::new(Florence2::load(
+                    entry.name,
+                    &dir,
+                    spec,
+                    &self.paths,
+                    self.session_options(),
+                )?)))
+            }
             _ => Err(wrong_kind()),
         }
     }
@@ -219,7 +229,13 @@ impl ModelProvider for CatalogProvider {
                     self.session_options(),
                 )?)
             }
-            (Runtime::Dummy | Runtime::Diffusion(_) | Runtime::EncoderDecoder(_), _) => {
+            (
+                Runtime::Dummy
+                | Runtime::Diffusion(_)
+                | Runtime::EncoderDecoder(_)
+                | Runtime::Florence2(_),
+                _,
+            ) => {
                 return Err(ModelError::WrongKind {
                     model: name.to_owned(),
                     expected: "embedding",
@@ -334,6 +350,7 @@ mod tests {
             ("SDTurbo", "unet/model.onnx_data"),
             ("SDXLTurbo", "tokenizer_2/merges.txt"),
             ("VitGpt2", "onnx/decoder_model_merged.onnx"),
+            ("Florence2", "onnx/embed_tokens.onnx"),
         ] {
             let err = provider.load_generative(name).err().expect("missing");
             let message = err.to_string();

@@ -19,7 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use tokenizers::Tokenizer;
 
 use super::session::{self, SessionOptions, inference};
-use crate::models::catalog::EncoderDecoderSpec;
+use crate::models::catalog::{EncoderDecoderSpec, SamplingSpec};
 use crate::models::{ImageToText, ModelError, Seed};
 use crate::paths::AppPaths;
 
@@ -161,8 +161,15 @@ impl EncoderDecoderCaptioner {
         let mut pixels = Vec::with_capacity(images.len() * 3 * (size * size) as usize);
         for image in images {
             pixels.extend(
-                resized_pixels(image, size, self.spec.mean, self.spec.std)
-                    .map_err(|message| inference(&self.name, message))?,
+                // Bilinear, as the ViT processor's resample 2.
+                resized_pixels(
+                    image,
+                    size,
+                    FilterType::Triangle,
+                    self.spec.mean,
+                    self.spec.std,
+                )
+                .map_err(|message| inference(&self.name, message))?,
             );
         }
         let name = self.name.as_str();
@@ -207,25 +214,25 @@ impl EncoderDecoderCaptioner {
             heads,
             head_dim,
         } = self.cache;
-        let mut rngs: Vec<Option<ChaCha8Rng>> = seeds
-            .iter()
-            .map(|seed| seed.map(ChaCha8Rng::seed_from_u64))
-            .collect();
-        let mut generated: Vec<Vec<u32>> = vec![Vec::new(); batch];
-        let mut finished = vec![false; batch];
-        let mut next: Vec<i64> = vec![i64::from(self.start_id); batch];
         // Step 0 starts from empty caches [B, heads, 0, head_dim].
         let mut past: Vec<DynValue> = Vec::with_capacity(2 * layers);
         for _ in 0..2 * layers {
-            let empty = Tensor::from_array(([batch, heads, 0, head_dim], Vec::<f32>::new()))
-                .map_err(|e| fail("building an empty past", e))?;
-            past.push(empty.into_dyn());
+            past.push(empty_cache(&name, batch, heads, head_dim)?);
         }
-        for step in 0..self.max_new_tokens {
+        let policy = TokenPolicy {
+            start: self.start_id,
+            forced_first: None,
+            end: self.end_id,
+            max_new_tokens: self.max_new_tokens,
+            sampling: self.spec.sampling,
+        };
+        let decoder = &mut self.decoder;
+        let merged = self.merged;
+        decode_loop(seeds, &policy, |next, step| {
             let mut inputs: Vec<(Cow<'static, str>, SessionInputValue<'static>)> = vec![
                 (
                     "input_ids".into(),
-                    Tensor::from_array(([batch, 1], next.clone()))
+                    Tensor::from_array(([batch, 1], next.to_vec()))
                         .map_err(|e| fail("building input_ids", e))?
                         .into(),
                 ),
@@ -236,13 +243,8 @@ impl EncoderDecoderCaptioner {
                         .into(),
                 ),
             ];
-            if self.merged {
-                inputs.push((
-                    "use_cache_branch".into(),
-                    Tensor::from_array(([1], vec![step > 0]))
-                        .map_err(|e| fail("building use_cache_branch", e))?
-                        .into(),
-                ));
+            if merged {
+                inputs.push(use_cache_branch(&name, step)?);
             }
             for (index, value) in past.drain(..).enumerate() {
                 let kind = if index % 2 == 0 { "key" } else { "value" };
@@ -251,77 +253,176 @@ impl EncoderDecoderCaptioner {
                     value.into(),
                 ));
             }
-            let mut outputs = self
-                .decoder
+            let mut outputs = decoder
                 .run(inputs)
                 .map_err(|e| inference(&name, format!("decoder step {step}: {e}")))?;
-            let logits = {
-                let value = outputs
-                    .get("logits")
-                    .ok_or_else(|| inference(&name, "the decoder gave no logits"))?;
-                let (shape, data) = value
-                    .try_extract_tensor::<f32>()
-                    .map_err(|e| inference(&name, format!("logits: {e}")))?;
-                let vocabulary = match **shape {
-                    [b, s, v] if b == batch as i64 && s >= 1 && v > 0 => v as usize,
-                    ref other => {
-                        return Err(inference(
-                            &name,
-                            format!(
-                                "logits have shape {other:?}, expected [{batch}, 1, vocabulary]"
-                            ),
-                        ));
-                    }
-                };
-                let sequence = data.len() / (batch * vocabulary);
-                (0..batch)
-                    .map(|row| {
-                        let start = (row * sequence + sequence - 1) * vocabulary;
-                        data[start..start + vocabulary].to_vec()
-                    })
-                    .collect::<Vec<_>>()
-            };
+            let logits = last_logits(&name, &outputs, batch)?;
             for layer in 0..layers {
                 for kind in ["key", "value"] {
-                    let present = format!("present.{layer}.{kind}");
-                    let value = outputs.remove(&present).ok_or_else(|| {
-                        inference(&name, format!("the decoder gave no {present}"))
-                    })?;
-                    past.push(value);
+                    past.push(take_output(
+                        &name,
+                        &mut outputs,
+                        &format!("present.{layer}.{kind}"),
+                    )?);
                 }
             }
-            drop(outputs);
-            for row in 0..batch {
-                if finished[row] {
-                    continue;
-                }
-                let token = match rngs[row].as_mut() {
-                    None => greedy(&logits[row]),
-                    Some(rng) => sample(
-                        &logits[row],
-                        self.spec.sampling.temperature,
-                        self.spec.sampling.top_p,
-                        rng,
-                    ),
-                };
-                if token == self.end_id {
-                    finished[row] = true;
-                } else {
-                    generated[row].push(token);
-                }
-                next[row] = i64::from(token);
-            }
-            if finished.iter().all(|&done| done) {
-                break;
-            }
-            for row in 0..batch {
-                if finished[row] {
-                    next[row] = i64::from(self.end_id);
-                }
-            }
-        }
-        Ok(generated)
+            Ok(logits)
+        })
     }
+}
+
+/// How a decoder's tokens are chosen.
+pub(crate) struct TokenPolicy {
+    /// Fed at step 0.
+    pub start: u32,
+    /// Emitted at step 0 whatever the logits say (Florence-2's forced BOS).
+    pub forced_first: Option<u32>,
+    pub end: u32,
+    pub max_new_tokens: usize,
+    pub sampling: SamplingSpec,
+}
+
+/// The token loop shared by the captioners: `step(next_tokens, step)` runs the decoder on one
+/// token per row and returns each row's next-token logits. Rows stop at the end token (which is
+/// not included) or after `max_new_tokens`; finished rows keep feeding the end token.
+pub(crate) fn decode_loop(
+    seeds: &[Seed],
+    policy: &TokenPolicy,
+    mut step: impl FnMut(&[i64], usize) -> Result<Vec<Vec<f32>>, ModelError>,
+) -> Result<Vec<Vec<u32>>, ModelError> {
+    let batch = seeds.len();
+    let mut rngs: Vec<Option<ChaCha8Rng>> = seeds
+        .iter()
+        .map(|seed| seed.map(ChaCha8Rng::seed_from_u64))
+        .collect();
+    // Each row's decoder input so far (start token included), for the repeated n-gram rule.
+    let mut sequences: Vec<Vec<u32>> = vec![vec![policy.start]; batch];
+    let mut generated: Vec<Vec<u32>> = vec![Vec::new(); batch];
+    let mut finished = vec![false; batch];
+    let mut next: Vec<i64> = vec![i64::from(policy.start); batch];
+    for index in 0..policy.max_new_tokens {
+        let mut logits = step(&next, index)?;
+        if logits.len() != batch {
+            return Err(inference(
+                "decoder",
+                format!("{} rows of logits for {batch} rows", logits.len()),
+            ));
+        }
+        for row in 0..batch {
+            if finished[row] {
+                next[row] = i64::from(policy.end);
+                continue;
+            }
+            let token = match (index, policy.forced_first) {
+                (0, Some(forced)) => forced,
+                _ => {
+                    ban_repeated_ngrams(
+                        &mut logits[row],
+                        &sequences[row],
+                        policy.sampling.no_repeat_ngram,
+                    );
+                    match rngs[row].as_mut() {
+                        None => greedy(&logits[row]),
+                        Some(rng) => sample(
+                            &logits[row],
+                            policy.sampling.temperature,
+                            policy.sampling.top_p,
+                            rng,
+                        ),
+                    }
+                }
+            };
+            sequences[row].push(token);
+            if token == policy.end {
+                finished[row] = true;
+            } else {
+                generated[row].push(token);
+            }
+            next[row] = i64::from(token);
+        }
+        if finished.iter().all(|&done| done) {
+            break;
+        }
+    }
+    Ok(generated)
+}
+
+/// Forbids every token that would repeat an `n`-gram already in `sequence` (Hugging Face's
+/// `no_repeat_ngram_size`; 0 turns it off).
+fn ban_repeated_ngrams(logits: &mut [f32], sequence: &[u32], n: usize) {
+    if n == 0 || sequence.len() + 1 < n {
+        return;
+    }
+    let prefix = &sequence[sequence.len() + 1 - n..];
+    for window in sequence.windows(n) {
+        if window[..n - 1] == *prefix
+            && let Some(logit) = logits.get_mut(window[n - 1] as usize)
+        {
+            *logit = f32::NEG_INFINITY;
+        }
+    }
+}
+
+/// An empty past key/value `[batch, heads, 0, head_dim]` for step 0.
+pub(crate) fn empty_cache(
+    model: &str,
+    batch: usize,
+    heads: usize,
+    head_dim: usize,
+) -> Result<DynValue, ModelError> {
+    Tensor::from_array(([batch, heads, 0, head_dim], Vec::<f32>::new()))
+        .map(Tensor::into_dyn)
+        .map_err(|e| inference(model, format!("building an empty past: {e}")))
+}
+
+/// `use_cache_branch`: false at step 0 (no past yet), true afterwards.
+pub(crate) fn use_cache_branch(
+    model: &str,
+    step: usize,
+) -> Result<(Cow<'static, str>, SessionInputValue<'static>), ModelError> {
+    let value = Tensor::from_array(([1], vec![step > 0]))
+        .map_err(|e| inference(model, format!("building use_cache_branch: {e}")))?;
+    Ok(("use_cache_branch".into(), value.into()))
+}
+
+/// Removes output `name`, keeping it (on whatever device) to feed back in.
+pub(crate) fn take_output(
+    model: &str,
+    outputs: &mut ort::session::SessionOutputs<'_>,
+    name: &str,
+) -> Result<DynValue, ModelError> {
+    outputs
+        .remove(name)
+        .ok_or_else(|| inference(model, format!("the decoder gave no {name}")))
+}
+
+/// Each row's logits at the last position of `logits` `[batch, sequence, vocabulary]`.
+pub(crate) fn last_logits(
+    model: &str,
+    outputs: &ort::session::SessionOutputs<'_>,
+    batch: usize,
+) -> Result<Vec<Vec<f32>>, ModelError> {
+    let value = outputs
+        .get("logits")
+        .ok_or_else(|| inference(model, "the decoder gave no logits"))?;
+    let (shape, data) = value
+        .try_extract_tensor::<f32>()
+        .map_err(|e| inference(model, format!("logits: {e}")))?;
+    let (sequence, vocabulary) = match **shape {
+        [b, s, v] if b == batch as i64 && s >= 1 && v > 0 => (s as usize, v as usize),
+        ref other => {
+            return Err(inference(
+                model,
+                format!("logits have shape {other:?}, expected [{batch}, 1, vocabulary]"),
+            ));
+        }
+    };
+    Ok((0..batch)
+        .map(|row| {
+            let start = (row * sequence + sequence - 1) * vocabulary;
+            data[start..start + vocabulary].to_vec()
+        })
+        .collect())
 }
 
 /// The decoder's cache layout from its `past_key_values.N.key` inputs `[batch, heads, past, head]`.
@@ -356,7 +457,7 @@ fn cache_layout(decoder: &Session) -> Option<CacheLayout> {
 }
 
 /// Index of the largest logit (the first on ties).
-fn greedy(logits: &[f32]) -> u32 {
+pub(crate) fn greedy(logits: &[f32]) -> u32 {
     let mut best = 0;
     for (index, &value) in logits.iter().enumerate() {
         if value > logits[best] {
@@ -368,7 +469,7 @@ fn greedy(logits: &[f32]) -> u32 {
 
 /// Nucleus sampling: softmax at `temperature`, keep the most likely tokens up to `top_p` of the
 /// mass, draw one.
-fn sample(logits: &[f32], temperature: f32, top_p: f32, rng: &mut ChaCha8Rng) -> u32 {
+pub(crate) fn sample(logits: &[f32], temperature: f32, top_p: f32, rng: &mut ChaCha8Rng) -> u32 {
     let temperature = f64::from(temperature.max(1e-4));
     let top = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut weighted: Vec<(usize, f64)> = logits
@@ -398,11 +499,12 @@ fn sample(logits: &[f32], temperature: f32, top_p: f32, rng: &mut ChaCha8Rng) ->
     weighted.last().map_or(0, |&(index, _)| index as u32)
 }
 
-/// Resize straight to `size`² (bilinear, no crop, as the ViT image processor), scale to [0, 1],
-/// normalise per channel; CHW f32.
+/// Resize straight to `size`² with `filter` (no crop, as the ViT and Florence-2 image processors),
+/// scale to [0, 1], normalise per channel; CHW f32.
 pub fn resized_pixels(
     image: &RgbImage,
     size: u32,
+    filter: FilterType,
     mean: [f32; 3],
     std: [f32; 3],
 ) -> Result<Vec<f32>, String> {
@@ -413,7 +515,7 @@ pub fn resized_pixels(
     let image = if image.dimensions() == (size, size) {
         image
     } else {
-        resized = imageops::resize(image, size, size, FilterType::Triangle);
+        resized = imageops::resize(image, size, size, filter);
         &resized
     };
     let plane = (size * size) as usize;
