@@ -238,8 +238,9 @@ fn sd_turbo_generates_seeded_images_of_the_requested_size() {
 #[test]
 fn sd_turbo_batch_equals_one_by_one() {
     let mut model = load("SDTurbo", "sd-turbo");
-    let prompts = ["a red cat", "the dog and the man", "", "sky"];
-    let seeds = [Some(11), Some(12), Some(13), Some(11)];
+    // Six prompts: more than one VAE decoder chunk.
+    let prompts = ["a red cat", "the dog and the man", "", "sky", "a man", "red"];
+    let seeds = [Some(11), Some(12), Some(13), Some(11), Some(14), Some(15)];
     let batch = generate(&mut model, &prompts, &seeds, 32);
     for ((prompt, seed), batched) in prompts.iter().zip(seeds).zip(&batch) {
         let single = generate(&mut model, &[prompt], &[seed], 32);

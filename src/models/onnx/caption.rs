@@ -228,20 +228,18 @@ impl EncoderDecoderCaptioner {
         };
         let decoder = &mut self.decoder;
         let merged = self.merged;
+        // Fed unchanged at every step: built once, passed by reference.
+        let states = Tensor::from_array((states_shape, states.to_vec()))
+            .map_err(|e| fail("building encoder_hidden_states", e))?;
         decode_loop(seeds, &policy, |next, step| {
-            let mut inputs: Vec<(Cow<'static, str>, SessionInputValue<'static>)> = vec![
+            let mut inputs: Vec<(Cow<'static, str>, SessionInputValue<'_>)> = vec![
                 (
                     "input_ids".into(),
                     Tensor::from_array(([batch, 1], next.to_vec()))
                         .map_err(|e| fail("building input_ids", e))?
                         .into(),
                 ),
-                (
-                    "encoder_hidden_states".into(),
-                    Tensor::from_array((states_shape, states.to_vec()))
-                        .map_err(|e| fail("building encoder_hidden_states", e))?
-                        .into(),
-                ),
+                ("encoder_hidden_states".into(), (&states).into()),
             ];
             if merged {
                 inputs.push(use_cache_branch(&name, step)?);

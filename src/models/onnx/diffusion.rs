@@ -7,11 +7,12 @@
 //! ChaCha8 stream, seeded by its seed (or a fresh random seed when unseeded), so an item's image
 //! does not depend on the rest of its batch.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use image::RgbImage;
 use image::imageops::{self, FilterType};
-use ort::session::Session;
+use ort::session::{Session, SessionInputValue};
 use ort::value::{Tensor, TensorElementType};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -28,6 +29,8 @@ use crate::models::{ModelError, Seed, TextToImage};
 use crate::paths::AppPaths;
 
 const LATENT_CHANNELS: usize = 4;
+/// Images per VAE decoder run.
+const VAE_BATCH: usize = 4;
 
 /// How the graph wants `timestep`: exporters differ (onnx-signatures.md §1.2).
 #[derive(Debug, Clone, Copy)]
@@ -296,13 +299,25 @@ impl StableDiffusion {
         let time_ids: Vec<f32> = (0..batch)
             .flat_map(|_| [side, side, 0.0, 0.0, side, side].map(|v| v as f32))
             .collect();
+        let name = self.name.clone();
+        let fail = |what: &str, e: ort::Error| inference(&name, format!("building {what}: {e}"));
+        // The conditioning is the same at every step: built once, passed by reference.
+        let states = Tensor::from_array(([batch, self.spec.max_length, hidden], states))
+            .map_err(|e| fail("encoder_hidden_states", e))?;
+        let micro = if self.micro_conditioning {
+            Some((
+                Tensor::from_array(([batch, pooled_width], pooled))
+                    .map_err(|e| fail("text_embeds", e))?,
+                Tensor::from_array(([batch, 6], time_ids)).map_err(|e| fail("time_ids", e))?,
+            ))
+        } else {
+            None
+        };
         let steps = self.schedule.steps.clone();
         for step in &steps {
             let scale = step.input_scale() as f32;
             let scaled: Vec<f32> = latents.iter().map(|v| v * scale).collect();
-            let name = self.name.as_str();
-            let fail = |what: &str, e: ort::Error| inference(name, format!("building {what}: {e}"));
-            let mut inputs: Inputs = vec![
+            let mut inputs: Vec<(Cow<'static, str>, SessionInputValue<'_>)> = vec![
                 (
                     "sample".into(),
                     Tensor::from_array((latent_shape, scaled))
@@ -310,35 +325,20 @@ impl StableDiffusion {
                         .into(),
                 ),
                 ("timestep".into(), self.timestep_input(step.timestep)?),
-                (
-                    "encoder_hidden_states".into(),
-                    Tensor::from_array(([batch, self.spec.max_length, hidden], states.clone()))
-                        .map_err(|e| fail("encoder_hidden_states", e))?
-                        .into(),
-                ),
+                ("encoder_hidden_states".into(), (&states).into()),
             ];
-            if self.micro_conditioning {
-                inputs.push((
-                    "text_embeds".into(),
-                    Tensor::from_array(([batch, pooled_width], pooled.clone()))
-                        .map_err(|e| fail("text_embeds", e))?
-                        .into(),
-                ));
-                inputs.push((
-                    "time_ids".into(),
-                    Tensor::from_array(([batch, 6], time_ids.clone()))
-                        .map_err(|e| fail("time_ids", e))?
-                        .into(),
-                ));
+            if let Some((text_embeds, time_ids)) = &micro {
+                inputs.push(("text_embeds".into(), text_embeds.into()));
+                inputs.push(("time_ids".into(), time_ids.into()));
             }
             let outputs = self
                 .unet
                 .run(inputs)
-                .map_err(|e| inference(name, format!("UNet: {e}")))?;
-            let (shape, eps) = extract(name, &outputs, "out_sample")?;
+                .map_err(|e| inference(&name, format!("UNet: {e}")))?;
+            let (shape, eps) = extract(&name, &outputs, "out_sample")?;
             if shape != latent_shape.map(|d| d as i64) {
                 return Err(inference(
-                    name,
+                    &name,
                     format!("out_sample has shape {shape:?}, expected {latent_shape:?}"),
                 ));
             }
@@ -352,28 +352,31 @@ impl StableDiffusion {
             euler_update(&mut latents, &eps, &noise, step);
         }
         let inverse = 1.0 / self.spec.vae_scaling;
-        let scaled: Vec<f32> = latents.iter().map(|v| v * inverse).collect();
-        let name = self.name.as_str();
-        let input = Tensor::from_array((latent_shape, scaled))
-            .map_err(|e| inference(name, format!("building latent_sample: {e}")))?;
-        let outputs = self
-            .vae
-            .run(vec![("latent_sample", input)])
-            .map_err(|e| inference(name, format!("VAE decoder: {e}")))?;
-        let (shape, pixels) = extract(name, &outputs, "sample")?;
-        let (height, width) = match shape.as_slice() {
-            [b, 3, h, w] if *b == batch as i64 && *h > 0 && *w > 0 => (*h as usize, *w as usize),
-            other => {
-                return Err(inference(
-                    name,
-                    format!("the VAE's sample has shape {other:?}, expected [{batch}, 3, H, W]"),
-                ));
-            }
-        };
-        let plane = height * width;
-        Ok(pixels
-            .chunks_exact(3 * plane)
-            .map(|item| {
+        let mut images = Vec::with_capacity(batch);
+        // The VAE decoder's activations at full resolution dominate memory (around a GB per
+        // 512² image in fp32), so it decodes a few images at a time.
+        for chunk in latents.chunks(VAE_BATCH * per_item) {
+            let rows = chunk.len() / per_item;
+            let scaled: Vec<f32> = chunk.iter().map(|v| v * inverse).collect();
+            let input =
+                Tensor::from_array(([rows, LATENT_CHANNELS, latent_side, latent_side], scaled))
+                    .map_err(|e| fail("latent_sample", e))?;
+            let outputs = self
+                .vae
+                .run(vec![("latent_sample", input)])
+                .map_err(|e| inference(&name, format!("VAE decoder: {e}")))?;
+            let (shape, pixels) = extract(&name, &outputs, "sample")?;
+            let (height, width) = match shape.as_slice() {
+                [b, 3, h, w] if *b == rows as i64 && *h > 0 && *w > 0 => (*h as usize, *w as usize),
+                other => {
+                    return Err(inference(
+                        &name,
+                        format!("the VAE's sample has shape {other:?}, expected [{rows}, 3, H, W]"),
+                    ));
+                }
+            };
+            let plane = height * width;
+            images.extend(pixels.chunks_exact(3 * plane).map(|item| {
                 let image = RgbImage::from_fn(width as u32, height as u32, |x, y| {
                     let index = y as usize * width + x as usize;
                     image::Rgb(std::array::from_fn(|c| to_byte(item[c * plane + index])))
@@ -383,8 +386,9 @@ impl StableDiffusion {
                 } else {
                     imageops::resize(&image, size, size, FilterType::Lanczos3)
                 }
-            })
-            .collect())
+            }));
+        }
+        Ok(images)
     }
 }
 

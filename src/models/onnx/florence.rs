@@ -295,7 +295,16 @@ impl Florence2 {
             max_new_tokens: self.max_new_tokens,
             sampling: self.spec.sampling,
         };
-        let mask_type = self.mask_type;
+        // Fed unchanged at every step: built once, passed by reference.
+        let states = Tensor::from_array((encoded.1, encoded.0.clone()))
+            .map_err(|e| inference(&name, format!("building encoder_hidden_states: {e}")))?;
+        let (_, mask) = int_input(
+            &name,
+            "encoder_attention_mask",
+            self.mask_type,
+            [batch, encoded_len],
+            vec![1; batch * encoded_len],
+        )?;
         decode_loop(seeds, &policy, |next, step| {
             let rows: Vec<Vec<i64>> = next.iter().map(|&token| vec![token]).collect();
             let (embeds, shape) = self.embed_tokens(&rows)?;
@@ -306,21 +315,8 @@ impl Florence2 {
                         .map_err(|e| inference(&name, format!("building inputs_embeds: {e}")))?
                         .into(),
                 ),
-                (
-                    "encoder_hidden_states".into(),
-                    Tensor::from_array((encoded.1, encoded.0.clone()))
-                        .map_err(|e| {
-                            inference(&name, format!("building encoder_hidden_states: {e}"))
-                        })?
-                        .into(),
-                ),
-                int_input(
-                    &name,
-                    "encoder_attention_mask",
-                    mask_type,
-                    [batch, encoded_len],
-                    vec![1; batch * encoded_len],
-                )?,
+                ("encoder_hidden_states".into(), (&states).into()),
+                ("encoder_attention_mask".into(), mask.view().into()),
                 use_cache_branch(&name, step)?,
             ];
             for (index, value) in past.drain(..).enumerate() {
