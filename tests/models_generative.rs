@@ -239,7 +239,14 @@ fn sd_turbo_generates_seeded_images_of_the_requested_size() {
 fn sd_turbo_batch_equals_one_by_one() {
     let mut model = load("SDTurbo", "sd-turbo");
     // Six prompts: more than one VAE decoder chunk.
-    let prompts = ["a red cat", "the dog and the man", "", "sky", "a man", "red"];
+    let prompts = [
+        "a red cat",
+        "the dog and the man",
+        "",
+        "sky",
+        "a man",
+        "red",
+    ];
     let seeds = [Some(11), Some(12), Some(13), Some(11), Some(14), Some(15)];
     let batch = generate(&mut model, &prompts, &seeds, 32);
     for ((prompt, seed), batched) in prompts.iter().zip(seeds).zip(&batch) {
@@ -680,4 +687,95 @@ fn experiments_run_the_real_pipelines_end_to_end() {
     }
     // Seeded runs are reproduced exactly by a second experiment.
     assert_eq!(outputs[0], outputs[1]);
+}
+
+// --- downloads ---------------------------------------------------------------------------------
+
+/// A minimal HTTP server answering `GET /{repo}/resolve/{revision}/{path}` from `root/{path}`
+/// (404 otherwise), recording the paths asked for.
+fn serve_directory(
+    root: PathBuf,
+    prefix: String,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request = String::new();
+            if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                continue;
+            }
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
+            seen.lock().expect("lock").push(path.clone());
+            let body = path
+                .strip_prefix(&prefix)
+                .and_then(|file| std::fs::read(root.join(file)).ok());
+            let _ = match body {
+                Some(body) => stream
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .and_then(|_| stream.write_all(&body)),
+                None => stream.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                ),
+            };
+        }
+    });
+    (endpoint, asked)
+}
+
+#[test]
+fn a_missing_model_is_downloaded_from_its_catalog_repo_then_runs() {
+    use panic_tda::models::catalog::FileSource;
+    // Load ONNX Runtime from the real installation first; the temporary root below has none.
+    panic_tda::models::onnx::runtime::init(&paths()).expect("ONNX Runtime");
+    let entry = lookup("VitGpt2").expect("catalog");
+    let FileSource::HuggingFace { repo, revision } = entry.files.source else {
+        panic!("VitGpt2 comes from Hugging Face");
+    };
+    let (endpoint, asked) = serve_directory(
+        fixtures().join("vit-gpt2"),
+        format!("/{repo}/resolve/{revision}/"),
+    );
+    let root = tempfile::tempdir().expect("tempdir");
+    let options = ProviderOptions {
+        threads: 1,
+        ..ProviderOptions::default()
+    };
+    let provider =
+        CatalogProvider::new(AppPaths::rooted_at(root.path()), options).with_endpoint(endpoint);
+    let mut model = provider
+        .load_generative("VitGpt2")
+        .expect("download and load");
+    let image = caption_images().remove(0);
+    let captions = model
+        .invoke_batch(&[Input::Image(&image)], &[None], 256)
+        .expect("caption");
+    assert_eq!(captions.len(), 1);
+    let mut asked = asked.lock().expect("lock").clone();
+    asked.sort();
+    let mut expected: Vec<String> = entry
+        .files
+        .files
+        .iter()
+        .map(|file| format!("/{repo}/resolve/{revision}/{}", file.path))
+        .collect();
+    expected.sort();
+    assert_eq!(asked, expected);
 }
