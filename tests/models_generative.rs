@@ -503,6 +503,12 @@ fn configs_naming_the_generative_models_validate() {
     }"#;
     let config = panic_tda::config::parse(json, "test").expect("parse");
     panic_tda::config::validate(&config, &provider).expect("a valid config");
+    let shipped = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/configs/turbo.json"),
+    )
+    .expect("assets/configs/turbo.json");
+    let config = panic_tda::config::parse(&shipped, "turbo.json").expect("parse");
+    panic_tda::config::validate(&config, &provider).expect("the shipped turbo config is valid");
     let backwards = json.replace(r#"["SDTurbo", "VitGpt2"]"#, r#"["VitGpt2", "SDTurbo"]"#);
     let config = panic_tda::config::parse(&backwards, "test").expect("parse");
     assert!(panic_tda::config::validate(&config, &provider).is_err());
