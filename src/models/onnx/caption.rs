@@ -140,20 +140,7 @@ impl EncoderDecoderCaptioner {
     /// The caption of one generated sequence: detokenised, special tokens stripped, trimmed. An
     /// empty result is [`ModelError::EmptyOutput`].
     pub fn caption_from_ids(&self, ids: &[u32]) -> Result<String, ModelError> {
-        let text = self
-            .tokenizer
-            .decode(ids, true)
-            .map_err(|e| ModelError::Tokenizer {
-                model: self.name.clone(),
-                message: e.to_string(),
-            })?;
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(ModelError::EmptyOutput {
-                model: self.name.clone(),
-            });
-        }
-        Ok(text.to_owned())
+        caption_text(&self.name, &self.tokenizer, ids)
     }
 
     fn encode(&mut self, images: &[&RgbImage]) -> Result<(Vec<f32>, [usize; 3]), ModelError> {
@@ -267,6 +254,27 @@ impl EncoderDecoderCaptioner {
             Ok(logits)
         })
     }
+}
+
+/// Detokenised with special tokens stripped and trimmed; empty is [`ModelError::EmptyOutput`].
+pub(crate) fn caption_text(
+    model: &str,
+    tokenizer: &Tokenizer,
+    ids: &[u32],
+) -> Result<String, ModelError> {
+    let text = tokenizer
+        .decode(ids, true)
+        .map_err(|e| ModelError::Tokenizer {
+            model: model.to_owned(),
+            message: e.to_string(),
+        })?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ModelError::EmptyOutput {
+            model: model.to_owned(),
+        });
+    }
+    Ok(text.to_owned())
 }
 
 /// How a decoder's tokens are chosen.

@@ -1,7 +1,7 @@
 //! Stable Diffusion style text→image (SD-Turbo, SDXL-Turbo): CLIP BPE tokenisation → CLIP text
 //! encoder(s) → seeded latents → Euler(-ancestral) UNet loop, no guidance → VAE decoder → RGB,
-//! resized to the requested size. A batch of N prompts is one text-encoder run, one UNet run per
-//! step and one VAE run.
+//! resized to the requested size. A batch of N prompts is one run of each text encoder, one UNet
+//! run per step, and VAE runs of a few images each.
 //!
 //! Every random draw of an item (initial latents, ancestral noise) comes from that item's own
 //! ChaCha8 stream, seeded by its seed (or a fresh random seed when unseeded), so an item's image
@@ -31,6 +31,16 @@ use crate::paths::AppPaths;
 const LATENT_CHANNELS: usize = 4;
 /// Images per VAE decoder run.
 const VAE_BATCH: usize = 4;
+
+/// The text conditioning of a batch.
+struct Conditioning {
+    /// `[batch, max_length, hidden]`.
+    states: Vec<f32>,
+    hidden: usize,
+    /// `[batch, pooled_width]` (SDXL's `text_embeds`; empty otherwise).
+    pooled: Vec<f32>,
+    pooled_width: usize,
+}
 
 /// How the graph wants `timestep`: exporters differ (onnx-signatures.md §1.2).
 #[derive(Debug, Clone, Copy)]
@@ -193,10 +203,7 @@ impl StableDiffusion {
     }
 
     /// `encoder_hidden_states` `[B, S, ΣD]` and, for SDXL, the pooled `text_embeds` `[B, P]`.
-    fn encode_text(
-        &mut self,
-        prompts: &[&str],
-    ) -> Result<(Vec<f32>, usize, Vec<f32>, usize), ModelError> {
+    fn encode_text(&mut self, prompts: &[&str]) -> Result<Conditioning, ModelError> {
         let batch = prompts.len();
         let sequence = self.spec.max_length;
         let mut parts: Vec<(Vec<f32>, usize)> = Vec::new();
@@ -252,7 +259,12 @@ impl StableDiffusion {
                 states.extend_from_slice(&data[token * width..(token + 1) * width]);
             }
         }
-        Ok((states, total, pooled.0, pooled.1))
+        Ok(Conditioning {
+            states,
+            hidden: total,
+            pooled: pooled.0,
+            pooled_width: pooled.1,
+        })
     }
 
     fn timestep_input(
@@ -282,7 +294,12 @@ impl StableDiffusion {
         size: u32,
     ) -> Result<Vec<RgbImage>, ModelError> {
         let batch = prompts.len();
-        let (states, hidden, pooled, pooled_width) = self.encode_text(prompts)?;
+        let Conditioning {
+            states,
+            hidden,
+            pooled,
+            pooled_width,
+        } = self.encode_text(prompts)?;
         let latent_side = (self.spec.native_size / 8) as usize;
         let per_item = LATENT_CHANNELS * latent_side * latent_side;
         let mut rngs: Vec<ChaCha8Rng> = seeds

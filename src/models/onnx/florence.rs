@@ -13,7 +13,7 @@ use ort::value::{DynValue, Tensor, TensorElementType};
 use tokenizers::Tokenizer;
 
 use super::caption::{
-    TokenPolicy, decode_loop, empty_cache, last_logits, resized_pixels, take_output,
+    TokenPolicy, caption_text, decode_loop, empty_cache, last_logits, resized_pixels, take_output,
     use_cache_branch,
 };
 use super::session::{self, SessionOptions, inference, int_input};
@@ -181,20 +181,7 @@ impl Florence2 {
 
     /// Detokenised with special tokens stripped and trimmed; empty is [`ModelError::EmptyOutput`].
     pub fn caption_from_ids(&self, ids: &[u32]) -> Result<String, ModelError> {
-        let text = self
-            .tokenizer
-            .decode(ids, true)
-            .map_err(|e| ModelError::Tokenizer {
-                model: self.name.clone(),
-                message: e.to_string(),
-            })?;
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(ModelError::EmptyOutput {
-                model: self.name.clone(),
-            });
-        }
-        Ok(text.to_owned())
+        caption_text(&self.name, &self.tokenizer, ids)
     }
 
     fn image_features(&mut self, images: &[&RgbImage]) -> Result<States, ModelError> {
