@@ -3,6 +3,7 @@
 //! graph, a [`Runtime`] variant and its loader in `provider.rs`.
 
 use super::Modality;
+pub use super::onnx::scheduler::SchedulerConfig;
 
 /// What a catalog model does; config validation checks networks and embedding lists against it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -151,6 +152,109 @@ pub struct ClipSpec {
     pub std: [f32; 3],
 }
 
+/// Which token states of a CLIP text encoder condition the UNet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextStates {
+    /// `last_hidden_state` (SD 2.x: its exported encoder already ends at the penultimate layer).
+    Last,
+    /// The second-to-last of the `hidden_states.N` outputs (SDXL, as diffusers' `hidden_states[-2]`).
+    Penultimate,
+}
+
+/// One CLIP text encoder of a diffusion pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DiffusionTextEncoder {
+    pub model: &'static str,
+    /// Directory holding `tokenizer.json`, or `vocab.json` + `merges.txt` (the diffusers layout).
+    pub tokenizer: &'static str,
+    pub pad_token: &'static str,
+    pub states: TextStates,
+    /// Output giving the pooled text embedding the UNet takes as `text_embeds` (SDXL).
+    pub pooled: Option<&'static str>,
+}
+
+/// A Stable Diffusion style text→image pipeline: CLIP text encoder(s) → UNet denoising loop →
+/// VAE decoder.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct DiffusionSpec {
+    pub text_encoders: &'static [DiffusionTextEncoder],
+    pub unet: &'static str,
+    pub vae_decoder: &'static str,
+    /// Tokens per prompt, padded and truncated to exactly this.
+    pub max_length: usize,
+    /// Side of the generated square image; latents are an eighth of it per side.
+    pub native_size: u32,
+    /// Latents are divided by this before the VAE decoder.
+    pub vae_scaling: f32,
+    pub steps: usize,
+    pub scheduler: SchedulerConfig,
+}
+
+impl DiffusionSpec {
+    /// Every file the pipeline opens, relative to the model directory (tokenizers excluded).
+    pub fn graphs(&self) -> Vec<&'static str> {
+        let mut graphs: Vec<_> = self.text_encoders.iter().map(|e| e.model).collect();
+        graphs.extend([self.unet, self.vae_decoder]);
+        graphs
+    }
+}
+
+/// How a captioner's decoder picks tokens.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct SamplingSpec {
+    /// New tokens at most per caption.
+    pub max_new_tokens: usize,
+    /// Seeded calls sample with this temperature and nucleus (top-p) mass; unseeded calls are greedy.
+    pub temperature: f32,
+    pub top_p: f32,
+    /// No n-gram of this length may repeat in a caption (0: no such rule).
+    pub no_repeat_ngram: usize,
+}
+
+/// A vision encoder + autoregressive text decoder with past key/values (ViT-GPT2 layout:
+/// `encoder_model.onnx`, merged `decoder_model_merged.onnx`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct EncoderDecoderSpec {
+    pub encoder: &'static str,
+    pub decoder: &'static str,
+    pub tokenizer: &'static str,
+    pub image_size: u32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// Token every caption starts from; also the end-of-text token.
+    pub start_token: &'static str,
+    pub end_token: &'static str,
+    pub sampling: SamplingSpec,
+}
+
+/// Florence-2 captioning (onnx-community layout): `vision_encoder` → image features, prepended to
+/// the embedded task prompt → `encoder_model` → `decoder_model_merged` with decoder and
+/// cross-attention caches, fed token embeddings from `embed_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Florence2Spec {
+    pub vision_encoder: &'static str,
+    pub embed_tokens: &'static str,
+    pub encoder: &'static str,
+    pub decoder: &'static str,
+    pub tokenizer: &'static str,
+    pub image_size: u32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// The task prompt the `<CAPTION>` task expands to.
+    pub prompt: &'static str,
+    /// Fed at step 0 (`decoder_start_token_id`).
+    pub start_token: &'static str,
+    /// Always the first generated token (`forced_bos_token_id`).
+    pub forced_first_token: &'static str,
+    pub end_token: &'static str,
+    pub sampling: SamplingSpec,
+}
+
+/// ImageNet normalisation constants.
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
 /// How a catalog model is run.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 #[serde(tag = "runtime", rename_all = "snake_case")]
@@ -159,6 +263,9 @@ pub enum Runtime {
     Dummy,
     TextEncoder(TextEncoderSpec),
     Clip(ClipSpec),
+    Diffusion(DiffusionSpec),
+    EncoderDecoder(EncoderDecoderSpec),
+    Florence2(Florence2Spec),
 }
 
 /// One catalog model.
@@ -342,6 +449,182 @@ static CATALOG: &[CatalogEntry] = &[
             std: CLIP_STD,
         }),
     },
+    // Plain fp32 Optimum export (onnx-signatures.md §1.4): runs on the CPU and CUDA providers,
+    // unlike the ORT-team fp16 repos whose NhwcConv nodes are CUDA-only. Revision not pinned and
+    // sizes/sha256 not known here: unverified until the first real download.
+    CatalogEntry {
+        name: "SDTurbo",
+        kind: ModelKind::TextToImage,
+        description: "stabilityai/sd-turbo (fp32 ONNX export), 1 Euler-ancestral step, no guidance, 512² resized to image_size",
+        files: ModelFiles {
+            source: FileSource::HuggingFace {
+                repo: "Heliosoph/sd-turbo-onnx",
+                revision: "main",
+            },
+            dir: "sd-turbo-onnx",
+            files: &[
+                ModelFile::unpinned("text_encoder/model.onnx"),
+                ModelFile::unpinned("unet/model.onnx"),
+                ModelFile::unpinned("unet/model.onnx_data"),
+                ModelFile::unpinned("vae_decoder/model.onnx"),
+                ModelFile::unpinned("tokenizer/vocab.json"),
+                ModelFile::unpinned("tokenizer/merges.txt"),
+            ],
+        },
+        disk_bytes: 5_100_000_000,
+        vram: "~7 GB",
+        runtime: Runtime::Diffusion(DiffusionSpec {
+            text_encoders: &[DiffusionTextEncoder {
+                model: "text_encoder/model.onnx",
+                tokenizer: "tokenizer",
+                // The SD 2.x tokenizer pads with "!" (id 0), and the UNet attends to the padding.
+                pad_token: "!",
+                states: TextStates::Last,
+                pooled: None,
+            }],
+            unet: "unet/model.onnx",
+            vae_decoder: "vae_decoder/model.onnx",
+            max_length: 77,
+            native_size: 512,
+            vae_scaling: 0.18215,
+            steps: 1,
+            scheduler: SchedulerConfig::stable_diffusion(true),
+        }),
+    },
+    CatalogEntry {
+        name: "SDXLTurbo",
+        kind: ModelKind::TextToImage,
+        description: "stabilityai/sdxl-turbo (fp32 ONNX export), 4 Euler-ancestral steps as the old tool, no guidance, 512² resized to image_size",
+        files: ModelFiles {
+            source: FileSource::HuggingFace {
+                repo: "Heliosoph/sdxl-turbo-onnx",
+                revision: "main",
+            },
+            dir: "sdxl-turbo-onnx",
+            files: &[
+                ModelFile::unpinned("text_encoder/model.onnx"),
+                ModelFile::unpinned("text_encoder_2/model.onnx"),
+                ModelFile::unpinned("text_encoder_2/model.onnx_data"),
+                ModelFile::unpinned("unet/model.onnx"),
+                ModelFile::unpinned("unet/model.onnx_data"),
+                ModelFile::unpinned("vae_decoder/model.onnx"),
+                ModelFile::unpinned("tokenizer/vocab.json"),
+                ModelFile::unpinned("tokenizer/merges.txt"),
+                ModelFile::unpinned("tokenizer_2/vocab.json"),
+                ModelFile::unpinned("tokenizer_2/merges.txt"),
+            ],
+        },
+        disk_bytes: 13_900_000_000,
+        vram: "~16 GB",
+        runtime: Runtime::Diffusion(DiffusionSpec {
+            text_encoders: &[
+                DiffusionTextEncoder {
+                    model: "text_encoder/model.onnx",
+                    tokenizer: "tokenizer",
+                    pad_token: "<|endoftext|>",
+                    states: TextStates::Penultimate,
+                    pooled: None,
+                },
+                DiffusionTextEncoder {
+                    model: "text_encoder_2/model.onnx",
+                    tokenizer: "tokenizer_2",
+                    pad_token: "!",
+                    states: TextStates::Penultimate,
+                    pooled: Some("text_embeds"),
+                },
+            ],
+            unet: "unet/model.onnx",
+            vae_decoder: "vae_decoder/model.onnx",
+            max_length: 77,
+            native_size: 512,
+            // Unverified [R]; vae_decoder/config.json says for sure.
+            vae_scaling: 0.13025,
+            steps: 4,
+            scheduler: SchedulerConfig::stable_diffusion(true),
+        }),
+    },
+    // Xenova's transformers.js export of nlpconnect/vit-gpt2-image-captioning (§3): fp32 encoder
+    // and merged decoder. Revision and sizes unverified.
+    CatalogEntry {
+        name: "VitGpt2",
+        kind: ModelKind::ImageToText,
+        description: "nlpconnect/vit-gpt2-image-captioning (Xenova ONNX): ViT encoder, GPT-2 decoder with past key/values; greedy unseeded, top-p sampling seeded",
+        files: ModelFiles {
+            source: FileSource::HuggingFace {
+                repo: "Xenova/vit-gpt2-image-captioning",
+                revision: "main",
+            },
+            dir: "vit-gpt2-image-captioning",
+            files: &[
+                ModelFile::unpinned("onnx/encoder_model.onnx"),
+                ModelFile::unpinned("onnx/decoder_model_merged.onnx"),
+                ModelFile::unpinned("tokenizer.json"),
+            ],
+        },
+        disk_bytes: 980_000_000,
+        vram: "~1.5 GB",
+        runtime: Runtime::EncoderDecoder(EncoderDecoderSpec {
+            encoder: "onnx/encoder_model.onnx",
+            decoder: "onnx/decoder_model_merged.onnx",
+            tokenizer: "tokenizer.json",
+            image_size: 224,
+            mean: [0.5, 0.5, 0.5],
+            std: [0.5, 0.5, 0.5],
+            start_token: "<|endoftext|>",
+            end_token: "<|endoftext|>",
+            sampling: SamplingSpec {
+                max_new_tokens: 20,
+                temperature: 1.0,
+                top_p: 0.9,
+                no_repeat_ngram: 0,
+            },
+        }),
+    },
+    // onnx-community's transformers.js export of microsoft/Florence-2-base-ft (§4): fp32 graphs.
+    // Revision and sizes unverified.
+    CatalogEntry {
+        name: "Florence2",
+        kind: ModelKind::ImageToText,
+        description: "microsoft/Florence-2-base-ft (onnx-community ONNX), <CAPTION> task; greedy unseeded, top-p sampling seeded, no repeated 3-grams",
+        files: ModelFiles {
+            source: FileSource::HuggingFace {
+                repo: "onnx-community/Florence-2-base-ft",
+                revision: "main",
+            },
+            dir: "florence-2-base-ft",
+            files: &[
+                ModelFile::unpinned("onnx/vision_encoder.onnx"),
+                ModelFile::unpinned("onnx/embed_tokens.onnx"),
+                ModelFile::unpinned("onnx/encoder_model.onnx"),
+                ModelFile::unpinned("onnx/decoder_model_merged.onnx"),
+                ModelFile::unpinned("tokenizer.json"),
+            ],
+        },
+        disk_bytes: 1_100_000_000,
+        vram: "~2 GB",
+        runtime: Runtime::Florence2(Florence2Spec {
+            vision_encoder: "onnx/vision_encoder.onnx",
+            embed_tokens: "onnx/embed_tokens.onnx",
+            encoder: "onnx/encoder_model.onnx",
+            decoder: "onnx/decoder_model_merged.onnx",
+            tokenizer: "tokenizer.json",
+            image_size: 768,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+            prompt: "What does the image describe?",
+            start_token: "</s>",
+            forced_first_token: "<s>",
+            end_token: "</s>",
+            sampling: SamplingSpec {
+                // Captions are a sentence or two; this bounds a runaway one.
+                max_new_tokens: 64,
+                temperature: 1.0,
+                top_p: 0.9,
+                // The model's generation config.
+                no_repeat_ngram: 3,
+            },
+        }),
+    },
 ];
 
 /// Every catalog model, in display order.
@@ -403,6 +686,34 @@ mod tests {
                         entry.name
                     );
                     assert!(listed(spec.tokenizer), "{}", entry.name);
+                }
+                Runtime::Diffusion(spec) => {
+                    for graph in spec.graphs() {
+                        assert!(listed(graph), "{}: {graph}", entry.name);
+                    }
+                    for encoder in spec.text_encoders {
+                        let vocab = format!("{}/vocab.json", encoder.tokenizer);
+                        let merges = format!("{}/merges.txt", encoder.tokenizer);
+                        assert!(listed(&vocab) && listed(&merges), "{}", entry.name);
+                    }
+                }
+                Runtime::EncoderDecoder(spec) => {
+                    assert!(
+                        listed(spec.encoder) && listed(spec.decoder) && listed(spec.tokenizer),
+                        "{}",
+                        entry.name
+                    );
+                }
+                Runtime::Florence2(spec) => {
+                    for file in [
+                        spec.vision_encoder,
+                        spec.embed_tokens,
+                        spec.encoder,
+                        spec.decoder,
+                        spec.tokenizer,
+                    ] {
+                        assert!(listed(file), "{}: {file}", entry.name);
+                    }
                 }
             }
         }

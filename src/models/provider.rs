@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use super::catalog::{self, CatalogEntry, FileSource, ModelKind, Runtime};
 use super::dummy::{DummyEmbedder, DummyImageToText, DummyTextToImage};
 use super::files::{self, FetchEvent, FetchOptions, ModelLocation};
-use super::onnx::{ClipEmbedder, DevicePreference, SessionOptions, TextEncoder};
+use super::onnx::{
+    ClipEmbedder, DevicePreference, EncoderDecoderCaptioner, Florence2, SessionOptions,
+    StableDiffusion, TextEncoder,
+};
 use super::{Embedder, GenerativeModel, ModelError, ModelProvider};
 use crate::paths::AppPaths;
 
@@ -156,6 +159,40 @@ impl ModelProvider for CatalogProvider {
             (Runtime::Dummy, "DummyI2T2") => Ok(GenerativeModel::ImageToText(Box::new(
                 DummyImageToText::v2(),
             ))),
+            (Runtime::Diffusion(spec), _) => {
+                let dir = self.ensure_files(entry)?;
+                Ok(GenerativeModel::TextToImage(Box::new(
+                    StableDiffusion::load(
+                        entry.name,
+                        &dir,
+                        spec,
+                        &self.paths,
+                        self.session_options(),
+                    )?,
+                )))
+            }
+            (Runtime::EncoderDecoder(spec), _) => {
+                let dir = self.ensure_files(entry)?;
+                Ok(GenerativeModel::ImageToText(Box::new(
+                    EncoderDecoderCaptioner::load(
+                        entry.name,
+                        &dir,
+                        spec,
+                        &self.paths,
+                        self.session_options(),
+                    )?,
+                )))
+            }
+            (Runtime::Florence2(spec), _) => {
+                let dir = self.ensure_files(entry)?;
+                Ok(GenerativeModel::ImageToText(Box::new(Florence2::load(
+                    entry.name,
+                    &dir,
+                    spec,
+                    &self.paths,
+                    self.session_options(),
+                )?)))
+            }
             _ => Err(wrong_kind()),
         }
     }
@@ -192,7 +229,13 @@ impl ModelProvider for CatalogProvider {
                     self.session_options(),
                 )?)
             }
-            (Runtime::Dummy, _) => {
+            (
+                Runtime::Dummy
+                | Runtime::Diffusion(_)
+                | Runtime::EncoderDecoder(_)
+                | Runtime::Florence2(_),
+                _,
+            ) => {
                 return Err(ModelError::WrongKind {
                     model: name.to_owned(),
                     expected: "embedding",
@@ -302,6 +345,21 @@ mod tests {
                 "{message}"
             );
             assert!(message.contains("tokenizer.json"), "{message}");
+        }
+        for (name, file) in [
+            ("SDTurbo", "unet/model.onnx_data"),
+            ("SDXLTurbo", "tokenizer_2/merges.txt"),
+            ("VitGpt2", "onnx/decoder_model_merged.onnx"),
+            ("Florence2", "onnx/embed_tokens.onnx"),
+        ] {
+            let err = provider.load_generative(name).err().expect("missing");
+            let message = err.to_string();
+            assert!(matches!(err, ModelError::MissingFiles { .. }), "{message}");
+            assert!(message.contains(file), "{message}");
+            assert!(
+                message.contains(&format!("panic-tda models fetch {name}")),
+                "{message}"
+            );
         }
     }
 }

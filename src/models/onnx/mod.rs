@@ -1,11 +1,18 @@
 //! ONNX Runtime implementations of the model traits.
 
+pub mod caption;
 pub mod clip;
+pub mod diffusion;
+pub mod florence;
 pub mod runtime;
+pub mod scheduler;
 pub mod session;
 pub mod text;
 
+pub use caption::EncoderDecoderCaptioner;
 pub use clip::ClipEmbedder;
+pub use diffusion::StableDiffusion;
+pub use florence::Florence2;
 pub use runtime::{DevicePreference, RuntimeError, RuntimeInfo};
 pub use session::SessionOptions;
 pub use text::TextEncoder;

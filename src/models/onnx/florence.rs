@@ -1,0 +1,414 @@
+//! Florence-2 captioning (`<CAPTION>` task): image → `vision_encoder` → image features ++ the
+//! embedded task prompt → `encoder_model` → `decoder_model_merged` one token per step, with the
+//! decoder's self-attention cache fed back every step and the cross-attention cache computed at
+//! step 0 and reused. Token choice is shared with the other captioners (`caption.rs`).
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use image::RgbImage;
+use image::imageops::FilterType;
+use ort::session::{Session, SessionInputValue};
+use ort::value::{DynValue, Tensor, TensorElementType};
+use tokenizers::Tokenizer;
+
+use super::caption::{
+    TokenPolicy, caption_text, decode_loop, empty_cache, last_logits, resized_pixels, take_output,
+    use_cache_branch,
+};
+use super::session::{self, SessionOptions, inference, int_input};
+use crate::models::catalog::Florence2Spec;
+use crate::models::{ImageToText, ModelError, Seed};
+use crate::paths::AppPaths;
+
+pub struct Florence2 {
+    name: String,
+    spec: Florence2Spec,
+    vision: Session,
+    embed: Session,
+    encoder: Session,
+    decoder: Session,
+    tokenizer: Tokenizer,
+    prompt_ids: Vec<i64>,
+    start_id: u32,
+    forced_id: u32,
+    end_id: u32,
+    layers: usize,
+    heads: usize,
+    head_dim: usize,
+    mask_type: TensorElementType,
+    max_new_tokens: usize,
+}
+
+/// A `[rows, width, hidden]` f32 tensor as (data, shape).
+type States = (Vec<f32>, [usize; 3]);
+
+impl Florence2 {
+    pub fn load(
+        name: &str,
+        dir: &Path,
+        spec: Florence2Spec,
+        paths: &AppPaths,
+        options: SessionOptions,
+    ) -> Result<Self, ModelError> {
+        let tokenizer_error = |message: String| ModelError::Tokenizer {
+            model: name.to_owned(),
+            message,
+        };
+        let tokenizer_path = dir.join(spec.tokenizer);
+        let tokenizer = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| tokenizer_error(format!("loading {}: {e}", tokenizer_path.display())))?;
+        let id = |token: &str| {
+            tokenizer.token_to_id(token).ok_or_else(|| {
+                tokenizer_error(format!("{} has no token {token}", tokenizer_path.display()))
+            })
+        };
+        let (start_id, forced_id, end_id) = (
+            id(spec.start_token)?,
+            id(spec.forced_first_token)?,
+            id(spec.end_token)?,
+        );
+        let prompt_ids: Vec<i64> = tokenizer
+            .encode(spec.prompt, true)
+            .map_err(|e| tokenizer_error(e.to_string()))?
+            .get_ids()
+            .iter()
+            .map(|&id| i64::from(id))
+            .collect();
+        let open = |file: &str| session::open(paths, &dir.join(file), options);
+        let vision = open(spec.vision_encoder)?;
+        let embed = open(spec.embed_tokens)?;
+        let encoder = open(spec.encoder)?;
+        let decoder = open(spec.decoder)?;
+        let require = |session: &Session, file: &str, inputs: &[&str], output: &str| {
+            for input in inputs {
+                if session::input_type(session, input).is_none() {
+                    return Err(inference(name, format!("{file} has no {input} input")));
+                }
+            }
+            if !session::has_output(session, output) {
+                return Err(inference(name, format!("{file} has no {output} output")));
+            }
+            Ok(())
+        };
+        require(
+            &vision,
+            spec.vision_encoder,
+            &["pixel_values"],
+            "image_features",
+        )?;
+        require(&embed, spec.embed_tokens, &["input_ids"], "inputs_embeds")?;
+        require(
+            &encoder,
+            spec.encoder,
+            &["inputs_embeds", "attention_mask"],
+            "last_hidden_state",
+        )?;
+        require(
+            &decoder,
+            spec.decoder,
+            &[
+                "inputs_embeds",
+                "encoder_hidden_states",
+                "encoder_attention_mask",
+                "use_cache_branch",
+            ],
+            "logits",
+        )?;
+        let mask_type =
+            session::input_type(&encoder, "attention_mask").unwrap_or(TensorElementType::Int64);
+        let (layers, heads, head_dim) = cache_layout(&decoder).ok_or_else(|| {
+            inference(
+                name,
+                format!(
+                    "{} has no past_key_values.N.decoder.key inputs of fixed heads and head size",
+                    spec.decoder
+                ),
+            )
+        })?;
+        Ok(Self {
+            name: name.to_owned(),
+            spec,
+            vision,
+            embed,
+            encoder,
+            decoder,
+            tokenizer,
+            prompt_ids,
+            start_id,
+            forced_id,
+            end_id,
+            layers,
+            heads,
+            head_dim,
+            mask_type,
+            max_new_tokens: spec.sampling.max_new_tokens,
+        })
+    }
+
+    /// Caps the tokens generated per caption (the catalog default otherwise).
+    pub fn with_max_new_tokens(mut self, max_new_tokens: usize) -> Self {
+        self.max_new_tokens = max_new_tokens.max(1);
+        self
+    }
+
+    /// The token ids of the task prompt (BOS and EOS included).
+    pub fn prompt_ids(&self) -> &[i64] {
+        &self.prompt_ids
+    }
+
+    /// The generated token ids of each image (the forced first token included, the end token not).
+    pub fn generate_ids(
+        &mut self,
+        images: &[&RgbImage],
+        seeds: &[Seed],
+    ) -> Result<Vec<Vec<u32>>, ModelError> {
+        if images.len() != seeds.len() {
+            return Err(ModelError::BatchMismatch {
+                model: self.name.clone(),
+                inputs: images.len(),
+                seeds: seeds.len(),
+            });
+        }
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let features = self.image_features(images)?;
+        let prompt = self.embed_tokens(&vec![self.prompt_ids.clone(); images.len()])?;
+        let states = self.encode(&features, &prompt)?;
+        self.decode(&states, seeds)
+    }
+
+    /// Detokenised with special tokens stripped and trimmed; empty is [`ModelError::EmptyOutput`].
+    pub fn caption_from_ids(&self, ids: &[u32]) -> Result<String, ModelError> {
+        caption_text(&self.name, &self.tokenizer, ids)
+    }
+
+    fn image_features(&mut self, images: &[&RgbImage]) -> Result<States, ModelError> {
+        let size = self.spec.image_size;
+        let mut pixels = Vec::with_capacity(images.len() * 3 * (size * size) as usize);
+        for image in images {
+            // Bicubic, as the Florence-2 processor.
+            pixels.extend(
+                resized_pixels(
+                    image,
+                    size,
+                    FilterType::CatmullRom,
+                    self.spec.mean,
+                    self.spec.std,
+                )
+                .map_err(|message| inference(&self.name, message))?,
+            );
+        }
+        let side = size as usize;
+        let input = Tensor::from_array(([images.len(), 3, side, side], pixels))
+            .map_err(|e| inference(&self.name, format!("building pixel_values: {e}")))?;
+        let outputs = self
+            .vision
+            .run(vec![("pixel_values", input)])
+            .map_err(|e| inference(&self.name, format!("vision encoder: {e}")))?;
+        states(&self.name, &outputs, "image_features", images.len())
+    }
+
+    /// `inputs_embeds` of equally long rows of token ids.
+    fn embed_tokens(&mut self, rows: &[Vec<i64>]) -> Result<States, ModelError> {
+        let width = rows.first().map_or(0, Vec::len);
+        let ids: Vec<i64> = rows.concat();
+        let ty = session::input_type(&self.embed, "input_ids").unwrap_or(TensorElementType::Int64);
+        let input = int_input(&self.name, "input_ids", ty, [rows.len(), width], ids)?;
+        let outputs = self
+            .embed
+            .run(vec![input])
+            .map_err(|e| inference(&self.name, format!("embed_tokens: {e}")))?;
+        states(&self.name, &outputs, "inputs_embeds", rows.len())
+    }
+
+    /// Image features then prompt embeddings, through the text encoder.
+    fn encode(&mut self, features: &States, prompt: &States) -> Result<States, ModelError> {
+        let ([batch, image_len, hidden], [_, prompt_len, prompt_hidden]) = (features.1, prompt.1);
+        if prompt_hidden != hidden {
+            return Err(inference(
+                &self.name,
+                format!("image features are {hidden} wide but token embeddings {prompt_hidden}"),
+            ));
+        }
+        let total = image_len + prompt_len;
+        let mut merged = Vec::with_capacity(batch * total * hidden);
+        for row in 0..batch {
+            merged.extend_from_slice(
+                &features.0[row * image_len * hidden..(row + 1) * image_len * hidden],
+            );
+            merged.extend_from_slice(
+                &prompt.0[row * prompt_len * hidden..(row + 1) * prompt_len * hidden],
+            );
+        }
+        let name = self.name.as_str();
+        let embeds = Tensor::from_array(([batch, total, hidden], merged))
+            .map_err(|e| inference(name, format!("building inputs_embeds: {e}")))?;
+        let mask = int_input(
+            name,
+            "attention_mask",
+            self.mask_type,
+            [batch, total],
+            vec![1; batch * total],
+        )?;
+        let inputs: Vec<(Cow<'static, str>, SessionInputValue<'static>)> =
+            vec![("inputs_embeds".into(), embeds.into()), mask];
+        let outputs = self
+            .encoder
+            .run(inputs)
+            .map_err(|e| inference(name, format!("encoder: {e}")))?;
+        states(name, &outputs, "last_hidden_state", batch)
+    }
+
+    fn decode(&mut self, encoded: &States, seeds: &[Seed]) -> Result<Vec<Vec<u32>>, ModelError> {
+        let batch = seeds.len();
+        let [_, encoded_len, _] = encoded.1;
+        let name = self.name.clone();
+        let (layers, heads, head_dim) = (self.layers, self.heads, self.head_dim);
+        let mut past: Vec<DynValue> = Vec::with_capacity(2 * layers);
+        for _ in 0..2 * layers {
+            past.push(empty_cache(&name, batch, heads, head_dim)?);
+        }
+        // Cross-attention caches: empty at step 0, then the ones step 0 computed.
+        let mut cross: Vec<DynValue> = Vec::with_capacity(2 * layers);
+        for _ in 0..2 * layers {
+            cross.push(empty_cache(&name, batch, heads, head_dim)?);
+        }
+        let policy = TokenPolicy {
+            start: self.start_id,
+            forced_first: Some(self.forced_id),
+            end: self.end_id,
+            max_new_tokens: self.max_new_tokens,
+            sampling: self.spec.sampling,
+        };
+        // Fed unchanged at every step: built once, passed by reference.
+        let states = Tensor::from_array((encoded.1, encoded.0.clone()))
+            .map_err(|e| inference(&name, format!("building encoder_hidden_states: {e}")))?;
+        let (_, mask) = int_input(
+            &name,
+            "encoder_attention_mask",
+            self.mask_type,
+            [batch, encoded_len],
+            vec![1; batch * encoded_len],
+        )?;
+        decode_loop(seeds, &policy, |next, step| {
+            let rows: Vec<Vec<i64>> = next.iter().map(|&token| vec![token]).collect();
+            let (embeds, shape) = self.embed_tokens(&rows)?;
+            let mut inputs: Vec<(Cow<'static, str>, SessionInputValue<'_>)> = vec![
+                (
+                    "inputs_embeds".into(),
+                    Tensor::from_array((shape, embeds))
+                        .map_err(|e| inference(&name, format!("building inputs_embeds: {e}")))?
+                        .into(),
+                ),
+                ("encoder_hidden_states".into(), (&states).into()),
+                ("encoder_attention_mask".into(), mask.view().into()),
+                use_cache_branch(&name, step)?,
+            ];
+            for (index, value) in past.drain(..).enumerate() {
+                let kind = if index % 2 == 0 { "key" } else { "value" };
+                inputs.push((
+                    format!("past_key_values.{}.decoder.{kind}", index / 2).into(),
+                    value.into(),
+                ));
+            }
+            for (index, value) in cross.iter().enumerate() {
+                let kind = if index % 2 == 0 { "key" } else { "value" };
+                inputs.push((
+                    format!("past_key_values.{}.encoder.{kind}", index / 2).into(),
+                    value.into(),
+                ));
+            }
+            let mut outputs = self
+                .decoder
+                .run(inputs)
+                .map_err(|e| inference(&name, format!("decoder step {step}: {e}")))?;
+            let logits = last_logits(&name, &outputs, batch)?;
+            let mut computed = Vec::new();
+            for layer in 0..layers {
+                for kind in ["key", "value"] {
+                    past.push(take_output(
+                        &name,
+                        &mut outputs,
+                        &format!("present.{layer}.decoder.{kind}"),
+                    )?);
+                    if step == 0 {
+                        computed.push(take_output(
+                            &name,
+                            &mut outputs,
+                            &format!("present.{layer}.encoder.{kind}"),
+                        )?);
+                    }
+                }
+            }
+            drop(outputs);
+            if step == 0 {
+                cross = computed;
+            }
+            Ok(logits)
+        })
+    }
+}
+
+/// Layers, heads and head size from the decoder's `past_key_values.N.decoder.key` inputs.
+fn cache_layout(decoder: &Session) -> Option<(usize, usize, usize)> {
+    let mut layers = 0;
+    let mut dims = None;
+    for input in decoder.inputs() {
+        let Some(layer) = input
+            .name()
+            .strip_prefix("past_key_values.")
+            .and_then(|rest| rest.strip_suffix(".decoder.key"))
+            .and_then(|layer| layer.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        layers = layers.max(layer + 1);
+        if let [_, heads, _, head_dim] = **input.dtype().tensor_shape()? {
+            dims = Some((
+                usize::try_from(heads).ok()?,
+                usize::try_from(head_dim).ok()?,
+            ));
+        }
+    }
+    let (heads, head_dim) = dims?;
+    (layers > 0 && heads > 0 && head_dim > 0).then_some((layers, heads, head_dim))
+}
+
+/// Output `name` as `[rows, length, hidden]` f32.
+fn states(
+    model: &str,
+    outputs: &ort::session::SessionOutputs<'_>,
+    name: &str,
+    rows: usize,
+) -> Result<States, ModelError> {
+    let value = outputs
+        .get(name)
+        .ok_or_else(|| inference(model, format!("no output {name}")))?;
+    let (shape, data) = value
+        .try_extract_tensor::<f32>()
+        .map_err(|e| inference(model, format!("{name}: {e}")))?;
+    match **shape {
+        [b, length, hidden] if b == rows as i64 && length > 0 && hidden > 0 => {
+            Ok((data.to_vec(), [rows, length as usize, hidden as usize]))
+        }
+        ref other => Err(inference(
+            model,
+            format!("{name} has shape {other:?}, expected [{rows}, length, hidden]"),
+        )),
+    }
+}
+
+impl ImageToText for Florence2 {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn caption(&mut self, images: &[&RgbImage], seeds: &[Seed]) -> Result<Vec<String>, ModelError> {
+        self.generate_ids(images, seeds)?
+            .iter()
+            .map(|ids| self.caption_from_ids(ids))
+            .collect()
+    }
+}
