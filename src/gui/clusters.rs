@@ -112,11 +112,13 @@ impl ClustersPanel {
         });
     }
 
-    /// How many example thumbnails the shown result has loaded.
-    pub fn examples_shown(&self) -> usize {
+    /// How many example thumbnails the shown result has; `None` until they are loaded.
+    pub fn examples_shown(&self) -> Option<usize> {
+        let shown = &self.selected.as_ref()?.summary.id;
         self.examples
             .as_ref()
-            .map_or(0, |(_, examples)| examples.values().map(Vec::len).sum())
+            .filter(|(id, _)| id == shown)
+            .map(|(_, examples)| examples.values().map(Vec::len).sum())
     }
 
     /// Starts loading the selected result's example images unless they are loaded or loading.

@@ -193,8 +193,8 @@ impl PanicApp {
         }
     }
 
-    /// How many cluster example thumbnails the Clusters section shows.
-    pub fn cluster_examples_shown(&self) -> usize {
+    /// How many cluster example thumbnails the Clusters section shows (`None`: loading).
+    pub fn cluster_examples_shown(&self) -> Option<usize> {
         self.clusters.examples_shown()
     }
 
