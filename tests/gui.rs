@@ -593,9 +593,9 @@ fn the_form_lists_models_with_their_files_and_a_failing_fetch_shows_its_error() 
     harness.run();
     harness.get_by_label_contains("Models (").click();
     harness.run();
-    // Rooted in an empty directory: the two downloadable models offer Fetch, MiniLM (installed
+    // Rooted in an empty directory: the six downloadable models offer Fetch, MiniLM (installed
     // by `make setup`) says so, the dummies are built in.
-    assert_eq!(harness.get_all_by_label("Fetch").count(), 2);
+    assert_eq!(harness.get_all_by_label("Fetch").count(), 6);
     assert!(
         harness
             .query_by_label_contains("run `make setup`")
@@ -621,7 +621,7 @@ fn the_form_lists_models_with_their_files_and_a_failing_fetch_shows_its_error() 
         .unwrap_or_default();
     assert!(error.contains("NomicText"), "{error}");
     // The button is back for another try.
-    assert_eq!(harness.get_all_by_label("Fetch").count(), 2);
+    assert_eq!(harness.get_all_by_label("Fetch").count(), 6);
     // The device choice is there and defaults to Auto.
     assert!(harness.query_by_label("Device").is_some());
     harness.snapshot("new_experiment_models");
