@@ -1,0 +1,729 @@
+//! Vietoris–Rips persistent homology (H0–H2 over Z/2) of a point cloud, persistent entropy, and
+//! the background stage that stores one diagram per (run, embedding model).
+//!
+//! The algorithm is persistent *cohomology* with the usual Rips shortcuts: simplices are never
+//! stored as lists but named by their combinatorial-number-system index, coboundaries are
+//! enumerated on the fly, columns paired in the lower dimension are skipped (clearing), and
+//! zero-length "apparent" pairs are recognised locally instead of being reduced or stored.
+//! Triangles are generated edge by edge (each from its longest edge) so that even the top
+//! dimension never needs a sorted list of all triangles in memory.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+use thiserror::Error;
+
+use crate::store::PersistencePair;
+
+/// Highest homology dimension computed.
+pub const MAX_DIMENSION: u32 = 2;
+
+#[derive(Debug, Error)]
+pub enum PersistenceError {
+    #[error("the persistence computation was cancelled")]
+    Cancelled,
+    #[error("point cloud has {values} values, not a whole number of {dim}-dimensional points")]
+    Shape { values: usize, dim: usize },
+    #[error("point {index} has a non-finite coordinate; check the stored embeddings")]
+    NonFinite { index: usize },
+    #[error("homology dimension {0} is not supported (0 to {MAX_DIMENSION})")]
+    Dimension(u32),
+    #[error("threshold {0} is not a non-negative number")]
+    Threshold(f32),
+    #[error("{0} points is too many for this computation (simplex indices would overflow)")]
+    TooManyPoints(usize),
+}
+
+pub type Result<T> = std::result::Result<T, PersistenceError>;
+
+/// What to compute.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RipsParams {
+    /// Highest homology dimension (0, 1 or 2).
+    pub max_dimension: u32,
+    /// Largest edge length in the filtration; `None` = the enclosing radius (the smallest
+    /// "largest distance from one point to all others"), beyond which the complex is a cone and
+    /// has no homology, so the diagram is the same as without a threshold.
+    pub threshold: Option<f32>,
+}
+
+impl Default for RipsParams {
+    fn default() -> Self {
+        Self {
+            max_dimension: MAX_DIMENSION,
+            threshold: None,
+        }
+    }
+}
+
+/// Condensed Euclidean distance matrix: the distance between `i > j` is at `i(i-1)/2 + j`,
+/// which is also the index of the edge `{i, j}`.
+#[derive(Debug, Clone)]
+pub struct DistanceMatrix {
+    n: usize,
+    values: Vec<f32>,
+}
+
+impl DistanceMatrix {
+    /// Euclidean distances between the rows of `points` (`n × dim`, row-major).
+    pub fn from_points(points: &[f32], dim: usize) -> Result<Self> {
+        if dim == 0 || !points.len().is_multiple_of(dim) {
+            return Err(PersistenceError::Shape {
+                values: points.len(),
+                dim,
+            });
+        }
+        if let Some(at) = points.iter().position(|x| !x.is_finite()) {
+            return Err(PersistenceError::NonFinite { index: at / dim });
+        }
+        let n = points.len() / dim;
+        let mut values = vec![0.0f32; n * n.saturating_sub(1) / 2];
+        // Row i holds the distances to 0..i; rows are independent.
+        let mut rows: Vec<(usize, &mut [f32])> = Vec::with_capacity(n);
+        let mut rest = values.as_mut_slice();
+        for i in 1..n {
+            let (row, tail) = rest.split_at_mut(i);
+            rows.push((i, row));
+            rest = tail;
+        }
+        rows.into_par_iter().for_each(|(i, row)| {
+            let a = &points[i * dim..(i + 1) * dim];
+            for (j, out) in row.iter_mut().enumerate() {
+                *out = euclidean(a, &points[j * dim..(j + 1) * dim]);
+            }
+        });
+        Ok(Self { n, values })
+    }
+
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    pub fn get(&self, i: usize, j: usize) -> f32 {
+        match i.cmp(&j) {
+            CmpOrdering::Equal => 0.0,
+            CmpOrdering::Greater => self.values[i * (i - 1) / 2 + j],
+            CmpOrdering::Less => self.values[j * (j - 1) / 2 + i],
+        }
+    }
+
+    /// The smallest over points of the largest distance to any other point.
+    pub fn enclosing_radius(&self) -> f32 {
+        (0..self.n)
+            .map(|i| (0..self.n).map(|j| self.get(i, j)).fold(0.0f32, f32::max))
+            .fold(f32::INFINITY, f32::min)
+    }
+}
+
+/// Eight independent partial sums so the loop vectorises; accuracy is ample for f32 output.
+fn euclidean(a: &[f32], b: &[f32]) -> f32 {
+    let mut sums = [0.0f32; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (a_rest, b_rest) = (a_chunks.remainder(), b_chunks.remainder());
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for k in 0..8 {
+            let d = x[k] - y[k];
+            sums[k] += d * d;
+        }
+    }
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        sums[0] += (x - y) * (x - y);
+    }
+    let total: f64 = sums.iter().map(|&s| f64::from(s)).sum();
+    total.sqrt() as f32
+}
+
+/// Persistence pairs of the Vietoris–Rips filtration of `points` (`n × dim`, row-major),
+/// Euclidean metric, Z/2 coefficients. Sorted by dimension, then birth, then death; classes that
+/// never die have death = +∞; zero-length pairs are left out.
+pub fn vietoris_rips(
+    points: &[f32],
+    dim: usize,
+    params: &RipsParams,
+    cancel: Option<&AtomicBool>,
+) -> Result<Vec<PersistencePair>> {
+    if points.is_empty() {
+        return Ok(Vec::new());
+    }
+    let distances = DistanceMatrix::from_points(points, dim)?;
+    rips_from_distances(&distances, params, cancel)
+}
+
+/// As [`vietoris_rips`], from a distance matrix.
+pub fn rips_from_distances(
+    distances: &DistanceMatrix,
+    params: &RipsParams,
+    cancel: Option<&AtomicBool>,
+) -> Result<Vec<PersistencePair>> {
+    if params.max_dimension > MAX_DIMENSION {
+        return Err(PersistenceError::Dimension(params.max_dimension));
+    }
+    let threshold = match params.threshold {
+        Some(t) if t.is_nan() || t < 0.0 => return Err(PersistenceError::Threshold(t)),
+        Some(t) => t,
+        None => distances.enclosing_radius(),
+    };
+    let n = distances.len();
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let binomials = Binomials::new(n, params.max_dimension as usize + 2)?;
+    let mut rips = Rips {
+        n,
+        distances,
+        threshold,
+        binomials,
+        cancel,
+        pairs: Vec::new(),
+        steps: 0,
+    };
+    rips.compute(params.max_dimension)?;
+    let mut pairs = rips.pairs;
+    pairs.sort_by(|a, b| {
+        a.dimension
+            .cmp(&b.dimension)
+            .then(a.birth.total_cmp(&b.birth))
+            .then(a.death.total_cmp(&b.death))
+    });
+    Ok(pairs)
+}
+
+/// Persistent entropy per homology dimension `0..=max_dim`: with `lᵢ` the lengths of the finite
+/// bars of that dimension and `pᵢ = lᵢ / Σl`, `E = −Σ pᵢ ln pᵢ`; 0 when there are none.
+pub fn persistent_entropy(pairs: &[PersistencePair], max_dim: u32) -> Vec<f64> {
+    (0..=max_dim)
+        .map(|dimension| {
+            let lengths: Vec<f64> = pairs
+                .iter()
+                .filter(|p| p.dimension == dimension && p.death.is_finite())
+                .map(|p| f64::from(p.death) - f64::from(p.birth))
+                .filter(|&l| l > 0.0)
+                .collect();
+            let total: f64 = lengths.iter().sum();
+            if total <= 0.0 {
+                return 0.0;
+            }
+            -lengths
+                .iter()
+                .map(|&l| {
+                    let p = l / total;
+                    p * p.ln()
+                })
+                .sum::<f64>()
+        })
+        .collect()
+}
+
+/// `C(v, k)` for `v ≤ n`, `k ≤ k_max`, checked for overflow once up front.
+struct Binomials {
+    stride: usize,
+    table: Vec<u64>,
+}
+
+impl Binomials {
+    fn new(n: usize, k_max: usize) -> Result<Self> {
+        let stride = n + 1;
+        let mut table = vec![0u64; stride * (k_max + 1)];
+        for v in 0..=n {
+            table[v] = 1;
+            for k in 1..=k_max.min(v) {
+                let value = table[(k - 1) * stride + v - 1]
+                    .checked_add(table[k * stride + v - 1])
+                    .ok_or(PersistenceError::TooManyPoints(n))?;
+                table[k * stride + v] = value;
+            }
+        }
+        Ok(Self { stride, table })
+    }
+
+    #[inline]
+    fn get(&self, v: usize, k: usize) -> u64 {
+        self.table[k * self.stride + v]
+    }
+}
+
+/// A simplex in a filtration: its diameter (as f32 bits; diameters are non-negative, so the bits
+/// order like the values) and its index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cell {
+    bits: u32,
+    index: u64,
+}
+
+impl Cell {
+    fn new(diameter: f32, index: u64) -> Self {
+        Self {
+            bits: diameter.to_bits(),
+            index,
+        }
+    }
+
+    fn diameter(self) -> f32 {
+        f32::from_bits(self.bits)
+    }
+}
+
+/// Heap order: "greater" = earlier in the filtration (smaller diameter; among equal diameters
+/// the larger index), so a max-heap yields the pivot of a coboundary column.
+impl Ord for Cell {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        other
+            .bits
+            .cmp(&self.bits)
+            .then(self.index.cmp(&other.index))
+    }
+}
+
+impl PartialOrd for Cell {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// A reduced column: its simplex and the other simplices added to it (the column of V, Z/2).
+struct Column {
+    simplex: Cell,
+    added: Vec<Cell>,
+}
+
+struct Rips<'a> {
+    n: usize,
+    distances: &'a DistanceMatrix,
+    threshold: f32,
+    binomials: Binomials,
+    cancel: Option<&'a AtomicBool>,
+    pairs: Vec<PersistencePair>,
+    steps: usize,
+}
+
+/// Columns reduced between cancellation checks.
+const CHECK_EVERY: usize = 1 << 12;
+
+impl Rips<'_> {
+    fn check_cancel(&mut self) -> Result<()> {
+        let check = self.steps.is_multiple_of(CHECK_EVERY);
+        self.steps += 1;
+        if check && self.cancel.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+            return Err(PersistenceError::Cancelled);
+        }
+        Ok(())
+    }
+
+    fn push_pair(&mut self, dimension: u32, birth: f32, death: f32) {
+        if death > birth {
+            self.pairs.push(PersistencePair {
+                dimension,
+                birth,
+                death,
+            });
+        }
+    }
+
+    /// Vertices of the simplex with `count` vertices and `index`, largest first.
+    fn vertices(&self, mut index: u64, count: usize, out: &mut Vec<usize>) {
+        out.clear();
+        let mut top = self.n - 1;
+        for k in (1..=count).rev() {
+            // Largest v ≤ top with C(v, k) ≤ index.
+            let (mut lo, mut hi) = (k - 1, top);
+            while lo < hi {
+                let mid = (lo + hi).div_ceil(2);
+                if self.binomials.get(mid, k) <= index {
+                    lo = mid;
+                } else {
+                    hi = mid - 1;
+                }
+            }
+            out.push(lo);
+            index -= self.binomials.get(lo, k);
+            top = lo.saturating_sub(1);
+        }
+    }
+
+    fn index_of(&self, vertices_desc: &[usize]) -> u64 {
+        let count = vertices_desc.len();
+        vertices_desc
+            .iter()
+            .enumerate()
+            .map(|(s, &v)| self.binomials.get(v, count - s))
+            .sum()
+    }
+
+    fn diameter_of(&self, vertices: &[usize]) -> f32 {
+        let mut diameter = 0.0f32;
+        for (s, &a) in vertices.iter().enumerate() {
+            for &b in &vertices[s + 1..] {
+                diameter = diameter.max(self.distances.get(a, b));
+            }
+        }
+        diameter
+    }
+
+    /// Calls `visit` with each cofacet within the threshold, in decreasing index order, until it
+    /// returns false.
+    fn for_each_cofacet(
+        &self,
+        simplex: Cell,
+        vertices: &[usize],
+        mut visit: impl FnMut(Cell) -> bool,
+    ) {
+        let count = vertices.len();
+        let diameter = simplex.diameter();
+        // Index parts of the simplex's vertices above and below the new vertex v, with their
+        // positions in the cofacet.
+        let (mut above, mut below) = (0u64, simplex.index);
+        let mut passed = 0;
+        for v in (0..self.n).rev() {
+            if passed < count && vertices[passed] == v {
+                let position = count - passed;
+                below -= self.binomials.get(v, position);
+                above += self.binomials.get(v, position + 1);
+                passed += 1;
+                continue;
+            }
+            let mut cofacet_diameter = diameter;
+            for &u in vertices {
+                cofacet_diameter = cofacet_diameter.max(self.distances.get(u, v));
+            }
+            if cofacet_diameter > self.threshold {
+                continue;
+            }
+            let index = above + self.binomials.get(v, count - passed + 1) + below;
+            if !visit(Cell::new(cofacet_diameter, index)) {
+                return;
+            }
+        }
+    }
+
+    /// The earliest cofacet with the simplex's own diameter (the pivot of its unreduced
+    /// coboundary when that has zero persistence).
+    fn first_equal_cofacet(&self, simplex: Cell, vertices: &[usize]) -> Option<Cell> {
+        let mut found = None;
+        self.for_each_cofacet(simplex, vertices, |cofacet| {
+            if cofacet.bits == simplex.bits {
+                found = Some(cofacet);
+                false
+            } else {
+                true
+            }
+        });
+        found
+    }
+
+    /// The latest facet with the simplex's own diameter (smallest index among them).
+    fn last_equal_facet(&self, simplex: Cell, vertices: &[usize]) -> Option<Cell> {
+        let mut facet = [0usize; 4];
+        let size = vertices.len() - 1;
+        let mut best: Option<Cell> = None;
+        for skip in 0..vertices.len() {
+            let mut at = 0;
+            for (s, &v) in vertices.iter().enumerate() {
+                if s != skip {
+                    facet[at] = v;
+                    at += 1;
+                }
+            }
+            if self.diameter_of(&facet[..size]).to_bits() != simplex.bits {
+                continue;
+            }
+            let index = self.index_of(&facet[..size]);
+            if best.is_none_or(|b| index < b.index) {
+                best = Some(Cell {
+                    bits: simplex.bits,
+                    index,
+                });
+            }
+        }
+        best
+    }
+
+    /// The cofacet forming a zero-length apparent pair with `simplex`, if any: its earliest
+    /// equal-diameter cofacet, provided the simplex is that cofacet's latest facet.
+    fn apparent_cofacet(
+        &self,
+        simplex: Cell,
+        vertices: &[usize],
+        scratch: &mut Vec<usize>,
+    ) -> Option<Cell> {
+        let cofacet = self.first_equal_cofacet(simplex, vertices)?;
+        self.vertices(cofacet.index, vertices.len() + 1, scratch);
+        (self.last_equal_facet(cofacet, scratch) == Some(simplex)).then_some(cofacet)
+    }
+
+    /// The facet forming a zero-length apparent pair with `simplex`, if any.
+    fn apparent_facet(
+        &self,
+        simplex: Cell,
+        vertices: &[usize],
+        scratch: &mut Vec<usize>,
+    ) -> Option<Cell> {
+        let facet = self.last_equal_facet(simplex, vertices)?;
+        self.vertices(facet.index, vertices.len() - 1, scratch);
+        (self.first_equal_cofacet(facet, scratch) == Some(simplex)).then_some(facet)
+    }
+
+    fn compute(&mut self, max_dimension: u32) -> Result<()> {
+        let n = self.n;
+        // Edges within the threshold, in filtration order (diameter up, index down).
+        let mut edges: Vec<Cell> = Vec::with_capacity(n * (n - 1) / 2);
+        for i in 1..n {
+            for j in 0..i {
+                let d = self.distances.get(i, j);
+                if d <= self.threshold {
+                    edges.push(Cell::new(d, (i * (i - 1) / 2 + j) as u64));
+                }
+            }
+        }
+        edges.sort_unstable_by(|a, b| b.cmp(a));
+
+        // H0 by union–find; edges that merge nothing are the H1 columns.
+        let mut parent: Vec<usize> = (0..n).collect();
+        fn root(parent: &mut [usize], mut x: usize) -> usize {
+            while parent[x] != x {
+                parent[x] = parent[parent[x]];
+                x = parent[x];
+            }
+            x
+        }
+        let mut vertices = Vec::with_capacity(4);
+        let mut cycle_edges = Vec::new();
+        for &edge in &edges {
+            self.vertices(edge.index, 2, &mut vertices);
+            let (a, b) = (
+                root(&mut parent, vertices[0]),
+                root(&mut parent, vertices[1]),
+            );
+            if a == b {
+                cycle_edges.push(edge);
+            } else {
+                parent[a.max(b)] = a.min(b);
+                self.push_pair(0, 0.0, edge.diameter());
+            }
+        }
+        for v in 0..n {
+            if root(&mut parent, v) == v {
+                self.pairs.push(PersistencePair {
+                    dimension: 0,
+                    birth: 0.0,
+                    death: f32::INFINITY,
+                });
+            }
+        }
+        if max_dimension == 0 {
+            return Ok(());
+        }
+
+        // H1: columns in reverse filtration order.
+        let mut scratch = Vec::with_capacity(4);
+        let mut edge_pivots: HashMap<u64, Column> = HashMap::new();
+        let mut reducer = Reducer::default();
+        for &edge in cycle_edges.iter().rev() {
+            self.check_cancel()?;
+            self.vertices(edge.index, 2, &mut vertices);
+            if self
+                .apparent_cofacet(edge, &vertices, &mut scratch)
+                .is_some()
+            {
+                continue;
+            }
+            self.reduce(edge, 1, &mut edge_pivots, &mut reducer)?;
+        }
+        drop(cycle_edges);
+        if max_dimension == 1 {
+            return Ok(());
+        }
+
+        // H2: triangles generated from their latest edge, one group of equal-length edges at
+        // a time, sorted into reverse filtration order within the group.
+        let mut rank = vec![u32::MAX; n * (n - 1) / 2];
+        for (position, edge) in edges.iter().enumerate() {
+            rank[edge.index as usize] = position as u32;
+        }
+        let edge_rank = |a: usize, b: usize| {
+            let (i, j) = if a > b { (a, b) } else { (b, a) };
+            rank[i * (i - 1) / 2 + j]
+        };
+        let mut triangle_pivots: HashMap<u64, Column> = HashMap::new();
+        let mut group: Vec<Cell> = Vec::new();
+        let mut end = edges.len();
+        while end > 0 {
+            let bits = edges[end - 1].bits;
+            let mut start = end - 1;
+            while start > 0 && edges[start - 1].bits == bits {
+                start -= 1;
+            }
+            group.clear();
+            for position in start..end {
+                let edge = edges[position];
+                self.vertices(edge.index, 2, &mut vertices);
+                let (a, b) = (vertices[0], vertices[1]);
+                let own = position as u32;
+                let mut first_equal = true;
+                for v in (0..n).rev() {
+                    if v == a || v == b {
+                        continue;
+                    }
+                    let (ra, rb) = (edge_rank(a, v), edge_rank(b, v));
+                    if ra == u32::MAX || rb == u32::MAX {
+                        continue;
+                    }
+                    let equal_diameter = self.distances.get(a, v) <= edge.diameter()
+                        && self.distances.get(b, v) <= edge.diameter();
+                    if !equal_diameter {
+                        continue;
+                    }
+                    // The edge's earliest equal-diameter cofacet: an apparent pair when this
+                    // edge is also the triangle's latest edge, and then not a column.
+                    let apparent = first_equal;
+                    first_equal = false;
+                    if ra < own && rb < own && !apparent {
+                        let mut triangle = [a, b, v];
+                        triangle.sort_unstable_by(|x, y| y.cmp(x));
+                        group.push(Cell {
+                            bits,
+                            index: self.index_of(&triangle),
+                        });
+                    }
+                }
+            }
+            group.sort_unstable_by_key(|cell| cell.index);
+            for &triangle in &group {
+                self.check_cancel()?;
+                if edge_pivots.contains_key(&triangle.index) {
+                    continue;
+                }
+                self.vertices(triangle.index, 3, &mut vertices);
+                if self
+                    .apparent_cofacet(triangle, &vertices, &mut scratch)
+                    .is_some()
+                {
+                    continue;
+                }
+                self.reduce(triangle, 2, &mut triangle_pivots, &mut reducer)?;
+            }
+            end = start;
+        }
+        Ok(())
+    }
+
+    /// Reduces the coboundary column of `simplex` (dimension `dimension`) against the columns
+    /// already in `pivots`, records its pair and stores it under its pivot.
+    fn reduce(
+        &mut self,
+        simplex: Cell,
+        dimension: u32,
+        pivots: &mut HashMap<u64, Column>,
+        reducer: &mut Reducer,
+    ) -> Result<()> {
+        let count = dimension as usize + 1;
+        reducer.heap.clear();
+        reducer.added.clear();
+        self.vertices(simplex.index, count, &mut reducer.vertices);
+        // Push the coboundary; stop early when its pivot is free (an emergent pair).
+        let mut emergent = None;
+        let mut look = true;
+        {
+            let heap = &mut reducer.heap;
+            let (cofacet_vertices, scratch) = (&mut reducer.cofacet, &mut reducer.scratch);
+            self.for_each_cofacet(simplex, &reducer.vertices, |cofacet| {
+                if look && cofacet.bits == simplex.bits {
+                    // Free unless a stored column or an apparent pair already claims it.
+                    if !pivots.contains_key(&cofacet.index) && {
+                        self.vertices(cofacet.index, count + 1, cofacet_vertices);
+                        self.apparent_facet(cofacet, cofacet_vertices, scratch)
+                            .is_none()
+                    } {
+                        emergent = Some(cofacet);
+                        return false;
+                    }
+                    look = false;
+                }
+                heap.push(cofacet);
+                true
+            });
+        }
+        if let Some(pivot) = emergent {
+            pivots.insert(
+                pivot.index,
+                Column {
+                    simplex,
+                    added: Vec::new(),
+                },
+            );
+            return Ok(());
+        }
+        loop {
+            let Some(pivot) = pop_pivot(&mut reducer.heap) else {
+                self.push_pair(dimension, simplex.diameter(), f32::INFINITY);
+                return Ok(());
+            };
+            let other = match pivots.get(&pivot.index) {
+                Some(column) => Some((column.simplex, column.added.clone())),
+                None => {
+                    self.vertices(pivot.index, count + 1, &mut reducer.vertices);
+                    self.apparent_facet(pivot, &reducer.vertices, &mut reducer.scratch)
+                        .map(|facet| (facet, Vec::new()))
+                }
+            };
+            let Some((other, other_added)) = other else {
+                let mut added = std::mem::take(&mut reducer.added);
+                added.sort_unstable_by_key(|cell| cell.index);
+                let added = cancel_pairs(added);
+                self.push_pair(dimension, simplex.diameter(), pivot.diameter());
+                pivots.insert(pivot.index, Column { simplex, added });
+                return Ok(());
+            };
+            // Keep the pivot in the column so the added coboundary cancels it.
+            reducer.heap.push(pivot);
+            for cell in std::iter::once(other).chain(other_added) {
+                reducer.added.push(cell);
+                self.vertices(cell.index, count, &mut reducer.vertices);
+                let heap = &mut reducer.heap;
+                self.for_each_cofacet(cell, &reducer.vertices, |cofacet| {
+                    heap.push(cofacet);
+                    true
+                });
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Reducer {
+    heap: BinaryHeap<Cell>,
+    added: Vec<Cell>,
+    vertices: Vec<usize>,
+    cofacet: Vec<usize>,
+    scratch: Vec<usize>,
+}
+
+/// Pops the earliest entry with an odd count (Z/2: equal entries cancel in pairs).
+fn pop_pivot(heap: &mut BinaryHeap<Cell>) -> Option<Cell> {
+    loop {
+        let top = heap.pop()?;
+        if heap.peek() == Some(&top) {
+            heap.pop();
+        } else {
+            return Some(top);
+        }
+    }
+}
+
+/// Drops entries that occur an even number of times in a sorted list.
+fn cancel_pairs(sorted: Vec<Cell>) -> Vec<Cell> {
+    let mut kept: Vec<Cell> = Vec::with_capacity(sorted.len());
+    for cell in sorted {
+        if kept.last().is_some_and(|last| last.index == cell.index) {
+            kept.pop();
+        } else {
+            kept.push(cell);
+        }
+    }
+    kept
+}
