@@ -58,8 +58,8 @@ impl Default for RipsParams {
     }
 }
 
-/// Condensed Euclidean distance matrix: the distance between `i > j` is at `i(i-1)/2 + j`,
-/// which is also the index of the edge `{i, j}`.
+/// Euclidean distance matrix, stored square so that the distances from one point are a
+/// contiguous row (the inner loops walk rows).
 #[derive(Debug, Clone)]
 pub struct DistanceMatrix {
     n: usize,
@@ -79,21 +79,19 @@ impl DistanceMatrix {
             return Err(PersistenceError::NonFinite { index: at / dim });
         }
         let n = points.len() / dim;
-        let mut values = vec![0.0f32; n * n.saturating_sub(1) / 2];
-        // Row i holds the distances to 0..i; rows are independent.
-        let mut rows: Vec<(usize, &mut [f32])> = Vec::with_capacity(n);
-        let mut rest = values.as_mut_slice();
-        for i in 1..n {
-            let (row, tail) = rest.split_at_mut(i);
-            rows.push((i, row));
-            rest = tail;
-        }
-        rows.into_par_iter().for_each(|(i, row)| {
+        let mut values = vec![0.0f32; n * n];
+        values.par_chunks_mut(n.max(1)).enumerate().for_each(|(i, row)| {
             let a = &points[i * dim..(i + 1) * dim];
-            for (j, out) in row.iter_mut().enumerate() {
+            for (j, out) in row.iter_mut().enumerate().take(i) {
                 *out = euclidean(a, &points[j * dim..(j + 1) * dim]);
             }
         });
+        // Mirror the lower triangle so both orders read the same value.
+        for i in 0..n {
+            for j in 0..i {
+                values[j * n + i] = values[i * n + j];
+            }
+        }
         Ok(Self { n, values })
     }
 
@@ -105,18 +103,19 @@ impl DistanceMatrix {
         self.n == 0
     }
 
+    #[inline]
     pub fn get(&self, i: usize, j: usize) -> f32 {
-        match i.cmp(&j) {
-            CmpOrdering::Equal => 0.0,
-            CmpOrdering::Greater => self.values[i * (i - 1) / 2 + j],
-            CmpOrdering::Less => self.values[j * (j - 1) / 2 + i],
-        }
+        self.values[i * self.n + j]
+    }
+
+    fn row(&self, i: usize) -> &[f32] {
+        &self.values[i * self.n..(i + 1) * self.n]
     }
 
     /// The smallest over points of the largest distance to any other point.
     pub fn enclosing_radius(&self) -> f32 {
         (0..self.n)
-            .map(|i| (0..self.n).map(|j| self.get(i, j)).fold(0.0f32, f32::max))
+            .map(|i| self.row(i).iter().copied().fold(0.0f32, f32::max))
             .fold(f32::INFINITY, f32::min)
     }
 }
@@ -286,9 +285,15 @@ impl PartialOrd for Cell {
     }
 }
 
-/// A reduced column: its simplex and the other simplices added to it (the column of V, Z/2).
+/// Vertices of a simplex (up to a tetrahedron), largest first; the simplex's dimension says how
+/// many are used.
+type Vertices = [usize; 4];
+
+/// A reduced column: its simplex (with vertices) and the other simplices added to it (its column
+/// of V; Z/2, so each appears once).
 struct Column {
     simplex: Cell,
+    vertices: Vertices,
     added: Vec<Cell>,
 }
 
@@ -304,6 +309,23 @@ struct Rips<'a> {
 
 /// Columns reduced between cancellation checks.
 const CHECK_EVERY: usize = 1 << 12;
+
+/// `vertices` (largest first) with `v` inserted in order.
+fn with_vertex(vertices: &[usize], v: usize) -> Vertices {
+    let mut out = [0; 4];
+    let mut at = 0;
+    for &u in vertices.iter().filter(|&&u| u > v) {
+        out[at] = u;
+        at += 1;
+    }
+    out[at] = v;
+    at += 1;
+    for &u in vertices.iter().filter(|&&u| u < v) {
+        out[at] = u;
+        at += 1;
+    }
+    out
+}
 
 impl Rips<'_> {
     fn check_cancel(&mut self) -> Result<()> {
@@ -326,10 +348,10 @@ impl Rips<'_> {
     }
 
     /// Vertices of the simplex with `count` vertices and `index`, largest first.
-    fn vertices(&self, mut index: u64, count: usize, out: &mut Vec<usize>) {
-        out.clear();
+    fn vertices(&self, mut index: u64, count: usize) -> Vertices {
+        let mut out = [0; 4];
         let mut top = self.n - 1;
-        for k in (1..=count).rev() {
+        for (slot, k) in (1..=count).rev().enumerate() {
             // Largest v ≤ top with C(v, k) ≤ index.
             let (mut lo, mut hi) = (k - 1, top);
             while lo < hi {
@@ -340,15 +362,16 @@ impl Rips<'_> {
                     hi = mid - 1;
                 }
             }
-            out.push(lo);
+            out[slot] = lo;
             index -= self.binomials.get(lo, k);
             top = lo.saturating_sub(1);
         }
+        out
     }
 
-    fn index_of(&self, vertices_desc: &[usize]) -> u64 {
-        let count = vertices_desc.len();
-        vertices_desc
+    fn index_of(&self, vertices: &[usize]) -> u64 {
+        let count = vertices.len();
+        vertices
             .iter()
             .enumerate()
             .map(|(s, &v)| self.binomials.get(v, count - s))
@@ -365,13 +388,13 @@ impl Rips<'_> {
         diameter
     }
 
-    /// Calls `visit` with each cofacet within the threshold, in decreasing index order, until it
-    /// returns false.
+    /// Calls `visit` with each cofacet within the threshold and its added vertex, in decreasing
+    /// index order, until it returns false.
     fn for_each_cofacet(
         &self,
         simplex: Cell,
         vertices: &[usize],
-        mut visit: impl FnMut(Cell) -> bool,
+        mut visit: impl FnMut(Cell, usize) -> bool,
     ) {
         let count = vertices.len();
         let diameter = simplex.diameter();
@@ -379,6 +402,8 @@ impl Rips<'_> {
         // positions in the cofacet.
         let (mut above, mut below) = (0u64, simplex.index);
         let mut passed = 0;
+        let rows: [&[f32]; 4] =
+            std::array::from_fn(|s| self.distances.row(vertices.get(s).copied().unwrap_or(0)));
         for v in (0..self.n).rev() {
             if passed < count && vertices[passed] == v {
                 let position = count - passed;
@@ -388,40 +413,69 @@ impl Rips<'_> {
                 continue;
             }
             let mut cofacet_diameter = diameter;
-            for &u in vertices {
-                cofacet_diameter = cofacet_diameter.max(self.distances.get(u, v));
+            for row in &rows[..count] {
+                cofacet_diameter = cofacet_diameter.max(row[v]);
             }
             if cofacet_diameter > self.threshold {
                 continue;
             }
             let index = above + self.binomials.get(v, count - passed + 1) + below;
-            if !visit(Cell::new(cofacet_diameter, index)) {
+            if !visit(Cell::new(cofacet_diameter, index), v) {
                 return;
             }
         }
     }
 
     /// The earliest cofacet with the simplex's own diameter (the pivot of its unreduced
-    /// coboundary when that has zero persistence).
-    fn first_equal_cofacet(&self, simplex: Cell, vertices: &[usize]) -> Option<Cell> {
+    /// coboundary when that has zero persistence), with its vertices.
+    fn first_equal_cofacet(&self, simplex: Cell, vertices: &[usize]) -> Option<(Cell, Vertices)> {
+        let diameter = simplex.diameter();
         let mut found = None;
-        self.for_each_cofacet(simplex, vertices, |cofacet| {
-            if cofacet.bits == simplex.bits {
-                found = Some(cofacet);
-                false
-            } else {
-                true
-            }
+        // Same walk as `for_each_cofacet`, testing distances before computing indices.
+        self.for_each_cofacet_within(vertices, diameter, |v| {
+            found = Some(v);
+            false
         });
-        found
+        let v = found?;
+        let cofacet_vertices = with_vertex(vertices, v);
+        let index = self.index_of(&cofacet_vertices[..vertices.len() + 1]);
+        Some((
+            Cell {
+                bits: simplex.bits,
+                index,
+            },
+            cofacet_vertices,
+        ))
     }
 
-    /// The latest facet with the simplex's own diameter (smallest index among them).
-    fn last_equal_facet(&self, simplex: Cell, vertices: &[usize]) -> Option<Cell> {
-        let mut facet = [0usize; 4];
+    /// Calls `visit` with each vertex v (decreasing) whose distance to every vertex of the
+    /// simplex is at most `limit`, until it returns false.
+    fn for_each_cofacet_within(
+        &self,
+        vertices: &[usize],
+        limit: f32,
+        mut visit: impl FnMut(usize) -> bool,
+    ) {
+        let count = vertices.len();
+        let rows: [&[f32]; 4] =
+            std::array::from_fn(|s| self.distances.row(vertices.get(s).copied().unwrap_or(0)));
+        for v in (0..self.n).rev() {
+            if rows[..count].iter().all(|row| row[v] <= limit)
+                && !vertices.contains(&v)
+                && !visit(v)
+            {
+                return;
+            }
+        }
+    }
+
+    /// The latest facet with the simplex's own diameter (smallest index among them), with its
+    /// vertices.
+    fn last_equal_facet(&self, simplex: Cell, vertices: &[usize]) -> Option<(Cell, Vertices)> {
         let size = vertices.len() - 1;
-        let mut best: Option<Cell> = None;
+        let mut best: Option<(Cell, Vertices)> = None;
         for skip in 0..vertices.len() {
+            let mut facet = [0usize; 4];
             let mut at = 0;
             for (s, &v) in vertices.iter().enumerate() {
                 if s != skip {
@@ -433,39 +487,34 @@ impl Rips<'_> {
                 continue;
             }
             let index = self.index_of(&facet[..size]);
-            if best.is_none_or(|b| index < b.index) {
-                best = Some(Cell {
-                    bits: simplex.bits,
-                    index,
-                });
+            if best.is_none_or(|(b, _)| index < b.index) {
+                best = Some((
+                    Cell {
+                        bits: simplex.bits,
+                        index,
+                    },
+                    facet,
+                ));
             }
         }
         best
     }
 
-    /// The cofacet forming a zero-length apparent pair with `simplex`, if any: its earliest
-    /// equal-diameter cofacet, provided the simplex is that cofacet's latest facet.
-    fn apparent_cofacet(
-        &self,
-        simplex: Cell,
-        vertices: &[usize],
-        scratch: &mut Vec<usize>,
-    ) -> Option<Cell> {
-        let cofacet = self.first_equal_cofacet(simplex, vertices)?;
-        self.vertices(cofacet.index, vertices.len() + 1, scratch);
-        (self.last_equal_facet(cofacet, scratch) == Some(simplex)).then_some(cofacet)
+    /// Whether the simplex is in a zero-length apparent pair with a cofacet: its earliest
+    /// equal-diameter cofacet, of which it is the latest facet.
+    fn has_apparent_cofacet(&self, simplex: Cell, vertices: &[usize]) -> bool {
+        self.first_equal_cofacet(simplex, vertices)
+            .and_then(|(cofacet, cofacet_vertices)| {
+                self.last_equal_facet(cofacet, &cofacet_vertices[..vertices.len() + 1])
+            })
+            .is_some_and(|(facet, _)| facet == simplex)
     }
 
-    /// The facet forming a zero-length apparent pair with `simplex`, if any.
-    fn apparent_facet(
-        &self,
-        simplex: Cell,
-        vertices: &[usize],
-        scratch: &mut Vec<usize>,
-    ) -> Option<Cell> {
-        let facet = self.last_equal_facet(simplex, vertices)?;
-        self.vertices(facet.index, vertices.len() - 1, scratch);
-        (self.first_equal_cofacet(facet, scratch) == Some(simplex)).then_some(facet)
+    /// The facet in a zero-length apparent pair with the simplex, if any, with its vertices.
+    fn apparent_facet(&self, simplex: Cell, vertices: &[usize]) -> Option<(Cell, Vertices)> {
+        let (facet, facet_vertices) = self.last_equal_facet(simplex, vertices)?;
+        let (cofacet, _) = self.first_equal_cofacet(facet, &facet_vertices[..vertices.len() - 1])?;
+        (cofacet == simplex).then_some((facet, facet_vertices))
     }
 
     fn compute(&mut self, max_dimension: u32) -> Result<()> {
@@ -491,14 +540,10 @@ impl Rips<'_> {
             }
             x
         }
-        let mut vertices = Vec::with_capacity(4);
         let mut cycle_edges = Vec::new();
         for &edge in &edges {
-            self.vertices(edge.index, 2, &mut vertices);
-            let (a, b) = (
-                root(&mut parent, vertices[0]),
-                root(&mut parent, vertices[1]),
-            );
+            let vertices = self.vertices(edge.index, 2);
+            let (a, b) = (root(&mut parent, vertices[0]), root(&mut parent, vertices[1]));
             if a == b {
                 cycle_edges.push(edge);
             } else {
@@ -520,19 +565,15 @@ impl Rips<'_> {
         }
 
         // H1: columns in reverse filtration order.
-        let mut scratch = Vec::with_capacity(4);
         let mut edge_pivots: HashMap<u64, Column> = HashMap::new();
         let mut reducer = Reducer::default();
         for &edge in cycle_edges.iter().rev() {
             self.check_cancel()?;
-            self.vertices(edge.index, 2, &mut vertices);
-            if self
-                .apparent_cofacet(edge, &vertices, &mut scratch)
-                .is_some()
-            {
+            let vertices = self.vertices(edge.index, 2);
+            if self.has_apparent_cofacet(edge, &vertices[..2]) {
                 continue;
             }
-            self.reduce(edge, 1, &mut edge_pivots, &mut reducer)?;
+            self.reduce(edge, vertices, 1, &mut edge_pivots, &mut reducer)?;
         }
         drop(cycle_edges);
         if max_dimension == 1 {
@@ -550,7 +591,7 @@ impl Rips<'_> {
             rank[i * (i - 1) / 2 + j]
         };
         let mut triangle_pivots: HashMap<u64, Column> = HashMap::new();
-        let mut group: Vec<Cell> = Vec::new();
+        let mut group: Vec<(Cell, Vertices)> = Vec::new();
         let mut end = edges.len();
         while end > 0 {
             let bits = edges[end - 1].bits;
@@ -559,53 +600,33 @@ impl Rips<'_> {
                 start -= 1;
             }
             group.clear();
-            for position in start..end {
-                let edge = edges[position];
-                self.vertices(edge.index, 2, &mut vertices);
+            for (position, edge) in edges.iter().enumerate().take(end).skip(start) {
+                let vertices = self.vertices(edge.index, 2);
                 let (a, b) = (vertices[0], vertices[1]);
                 let own = position as u32;
                 let mut first_equal = true;
-                for v in (0..n).rev() {
-                    if v == a || v == b {
-                        continue;
-                    }
-                    let (ra, rb) = (edge_rank(a, v), edge_rank(b, v));
-                    if ra == u32::MAX || rb == u32::MAX {
-                        continue;
-                    }
-                    let equal_diameter = self.distances.get(a, v) <= edge.diameter()
-                        && self.distances.get(b, v) <= edge.diameter();
-                    if !equal_diameter {
-                        continue;
-                    }
-                    // The edge's earliest equal-diameter cofacet: an apparent pair when this
-                    // edge is also the triangle's latest edge, and then not a column.
+                self.for_each_cofacet_within(&vertices[..2], edge.diameter(), |v| {
+                    // The edge's earliest equal-diameter cofacet is in an apparent pair with
+                    // it when the edge is also the triangle's latest edge: not a column.
                     let apparent = first_equal;
                     first_equal = false;
-                    if ra < own && rb < own && !apparent {
-                        let mut triangle = [a, b, v];
-                        triangle.sort_unstable_by(|x, y| y.cmp(x));
-                        group.push(Cell {
-                            bits,
-                            index: self.index_of(&triangle),
-                        });
+                    if !apparent && edge_rank(a, v) < own && edge_rank(b, v) < own {
+                        let triangle = with_vertex(&vertices[..2], v);
+                        let index = self.index_of(&triangle[..3]);
+                        group.push((Cell { bits, index }, triangle));
                     }
-                }
+                    true
+                });
             }
-            group.sort_unstable_by_key(|cell| cell.index);
-            for &triangle in &group {
+            group.sort_unstable_by_key(|(cell, _)| cell.index);
+            for &(triangle, vertices) in &group {
                 self.check_cancel()?;
-                if edge_pivots.contains_key(&triangle.index) {
-                    continue;
-                }
-                self.vertices(triangle.index, 3, &mut vertices);
-                if self
-                    .apparent_cofacet(triangle, &vertices, &mut scratch)
-                    .is_some()
+                if edge_pivots.contains_key(&triangle.index)
+                    || self.has_apparent_cofacet(triangle, &vertices[..3])
                 {
                     continue;
                 }
-                self.reduce(triangle, 2, &mut triangle_pivots, &mut reducer)?;
+                self.reduce(triangle, vertices, 2, &mut triangle_pivots, &mut reducer)?;
             }
             end = start;
         }
@@ -613,10 +634,12 @@ impl Rips<'_> {
     }
 
     /// Reduces the coboundary column of `simplex` (dimension `dimension`) against the columns
-    /// already in `pivots`, records its pair and stores it under its pivot.
+    /// already in `pivots` and the apparent pairs, records its pair and stores it under its
+    /// pivot.
     fn reduce(
         &mut self,
         simplex: Cell,
+        vertices: Vertices,
         dimension: u32,
         pivots: &mut HashMap<u64, Column>,
         reducer: &mut Reducer,
@@ -624,21 +647,19 @@ impl Rips<'_> {
         let count = dimension as usize + 1;
         reducer.heap.clear();
         reducer.added.clear();
-        self.vertices(simplex.index, count, &mut reducer.vertices);
         // Push the coboundary; stop early when its pivot is free (an emergent pair).
         let mut emergent = None;
         let mut look = true;
         {
             let heap = &mut reducer.heap;
-            let (cofacet_vertices, scratch) = (&mut reducer.cofacet, &mut reducer.scratch);
-            self.for_each_cofacet(simplex, &reducer.vertices, |cofacet| {
+            self.for_each_cofacet(simplex, &vertices[..count], |cofacet, v| {
                 if look && cofacet.bits == simplex.bits {
                     // Free unless a stored column or an apparent pair already claims it.
-                    if !pivots.contains_key(&cofacet.index) && {
-                        self.vertices(cofacet.index, count + 1, cofacet_vertices);
-                        self.apparent_facet(cofacet, cofacet_vertices, scratch)
+                    if !pivots.contains_key(&cofacet.index)
+                        && self
+                            .apparent_facet(cofacet, &with_vertex(&vertices[..count], v)[..count + 1])
                             .is_none()
-                    } {
+                    {
                         emergent = Some(cofacet);
                         return false;
                     }
@@ -653,6 +674,7 @@ impl Rips<'_> {
                 pivot.index,
                 Column {
                     simplex,
+                    vertices,
                     added: Vec::new(),
                 },
             );
@@ -663,29 +685,43 @@ impl Rips<'_> {
                 self.push_pair(dimension, simplex.diameter(), f32::INFINITY);
                 return Ok(());
             };
-            let other = match pivots.get(&pivot.index) {
-                Some(column) => Some((column.simplex, column.added.clone())),
-                None => {
-                    self.vertices(pivot.index, count + 1, &mut reducer.vertices);
-                    self.apparent_facet(pivot, &reducer.vertices, &mut reducer.scratch)
-                        .map(|facet| (facet, Vec::new()))
+            reducer.adding.clear();
+            match pivots.get(&pivot.index) {
+                Some(column) => {
+                    reducer.adding.push((column.simplex, column.vertices));
+                    for &cell in &column.added {
+                        reducer.adding.push((cell, self.vertices(cell.index, count)));
+                    }
                 }
-            };
-            let Some((other, other_added)) = other else {
+                None => {
+                    let pivot_vertices = self.vertices(pivot.index, count + 1);
+                    if let Some(facet) = self.apparent_facet(pivot, &pivot_vertices[..count + 1])
+                    {
+                        reducer.adding.push(facet);
+                    }
+                }
+            }
+            if reducer.adding.is_empty() {
                 let mut added = std::mem::take(&mut reducer.added);
                 added.sort_unstable_by_key(|cell| cell.index);
                 let added = cancel_pairs(added);
                 self.push_pair(dimension, simplex.diameter(), pivot.diameter());
-                pivots.insert(pivot.index, Column { simplex, added });
+                pivots.insert(
+                    pivot.index,
+                    Column {
+                        simplex,
+                        vertices,
+                        added,
+                    },
+                );
                 return Ok(());
-            };
+            }
             // Keep the pivot in the column so the added coboundary cancels it.
             reducer.heap.push(pivot);
-            for cell in std::iter::once(other).chain(other_added) {
+            for &(cell, cell_vertices) in &reducer.adding {
                 reducer.added.push(cell);
-                self.vertices(cell.index, count, &mut reducer.vertices);
                 let heap = &mut reducer.heap;
-                self.for_each_cofacet(cell, &reducer.vertices, |cofacet| {
+                self.for_each_cofacet(cell, &cell_vertices[..count], |cofacet, _| {
                     heap.push(cofacet);
                     true
                 });
@@ -697,10 +733,10 @@ impl Rips<'_> {
 #[derive(Default)]
 struct Reducer {
     heap: BinaryHeap<Cell>,
+    /// The column of V being built (with repeats; cancelled when stored).
     added: Vec<Cell>,
-    vertices: Vec<usize>,
-    cofacet: Vec<usize>,
-    scratch: Vec<usize>,
+    /// The simplices whose coboundaries are added in this step.
+    adding: Vec<(Cell, Vertices)>,
 }
 
 /// Pops the earliest entry with an odd count (Z/2: equal entries cancel in pairs).
