@@ -273,3 +273,201 @@ fn entropy_of_hand_built_bars() {
     assert_eq!(entropy[2], 0.0, "no bars: zero");
     assert_eq!(persistent_entropy(&[pair(1, 0.0, 2.0)], 1), vec![0.0, 0.0]);
 }
+
+// ---- the stored stage and the command ----
+
+mod common;
+
+use common::{count, embed_texts, experiment, run, write_steps};
+use panic_tda::analysis::persistence::{
+    PersistenceRequest, compute_persistence_diagrams, run_point_cloud,
+};
+use panic_tda::models::Output;
+use panic_tda::store::{EmbeddingRecord, RunRecord, Store, derived_id};
+
+/// Embeds a run's texts on a unit circle in 16 dimensions, in sequence order.
+fn embed_on_circle(store: &mut Store, run: &RunRecord, model: &str) {
+    let texts: Vec<_> = store
+        .invocations(&run.id)
+        .expect("invocations")
+        .into_iter()
+        .filter(|inv| matches!(inv.output, Output::Text(_)))
+        .collect();
+    let records: Vec<EmbeddingRecord> = texts
+        .iter()
+        .enumerate()
+        .map(|(k, inv)| {
+            let angle = std::f32::consts::TAU * k as f32 / texts.len() as f32;
+            let mut vector = vec![0.0f32; 16];
+            vector[0] = angle.cos();
+            vector[1] = angle.sin();
+            EmbeddingRecord {
+                id: derived_id(&inv.id, model),
+                invocation_id: inv.id.clone(),
+                embedding_model: model.into(),
+                vector,
+                started_at: 1,
+                completed_at: 2,
+            }
+        })
+        .collect();
+    store.insert_embeddings(&records).expect("embeddings");
+}
+
+/// Run 0 finished and embedded by both models, run 1 finished but not embedded, run 2
+/// unfinished.
+fn stage_store(path: &std::path::Path) -> Vec<RunRecord> {
+    let mut store = Store::open(path).expect("store");
+    experiment(&mut store, "feed0001");
+    let runs = vec![
+        run("feed0001", 0, 1, 41),
+        run("feed0001", 1, 2, 41),
+        run("feed0001", 2, 3, 41),
+    ];
+    store.insert_runs(&runs).expect("runs");
+    write_steps(&mut store, &runs[..2], 0, 41);
+    write_steps(&mut store, &runs[2..], 0, 20);
+    embed_on_circle(&mut store, &runs[0], "circle");
+    embed_texts(&mut store, &runs[0], "curve", 8);
+    embed_texts(&mut store, &runs[2], "curve", 8);
+    runs
+}
+
+#[test]
+fn the_stage_stores_one_diagram_per_finished_embedded_run_and_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.sqlite");
+    let runs = stage_store(&path);
+    let mut store = Store::open(&path).expect("store");
+    let cancel = AtomicBool::new(false);
+    let request = PersistenceRequest {
+        threads: 2,
+        ..PersistenceRequest::default()
+    };
+    let mut reports = Vec::new();
+    let summary =
+        compute_persistence_diagrams(&mut store, "feed", &request, &cancel, |p| reports.push(p))
+            .expect("stage");
+    assert_eq!(summary.experiment_id, "feed0001");
+    assert_eq!(summary.embedding_models, vec!["circle", "curve"]);
+    assert_eq!(summary.computed, 2, "{summary:?}");
+    assert_eq!(summary.already_stored, 0);
+    assert_eq!(summary.unfinished, 2, "run 2 under both models");
+    assert_eq!(summary.not_embedded, 2, "run 1 under both models");
+    assert!(summary.failed.is_empty() && !summary.cancelled);
+    assert_eq!(reports.first().map(|p| (p.total, p.done)), Some((2, 0)));
+    assert_eq!(reports.last().map(|p| (p.total, p.done)), Some((2, 2)));
+
+    // The points are the run's texts in sequence order: 20 on a circle, one loop.
+    let (points, dim) = run_point_cloud(&store, &runs[0].id, "circle").expect("cloud");
+    assert_eq!((points.len() / dim, dim), (20, 16));
+    let stored = store
+        .diagram(&runs[0].id, "circle")
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.pairs, diagram(&points, dim));
+    let loops: Vec<_> = of_dimension(&stored.pairs, 1)
+        .into_iter()
+        .filter(|p| p.death - p.birth > 0.5)
+        .collect();
+    assert_eq!(loops.len(), 1, "{:?}", stored.pairs);
+    assert_eq!(stored.entropy, persistent_entropy(&stored.pairs, 2));
+    assert!(stored.completed_at >= stored.started_at);
+    assert!(store.diagram(&runs[1].id, "curve").expect("read").is_none());
+
+    // Resumable: only what is missing is computed again.
+    let again =
+        compute_persistence_diagrams(&mut store, "feed", &request, &cancel, |_| {}).expect("again");
+    assert_eq!((again.computed, again.already_stored), (0, 2));
+    assert!(store.delete_diagram(&runs[0].id, "curve").expect("delete"));
+    let one = PersistenceRequest {
+        embedding_models: Some(vec!["curve".into()]),
+        ..request.clone()
+    };
+    let third =
+        compute_persistence_diagrams(&mut store, "feed", &one, &cancel, |_| {}).expect("third");
+    assert_eq!((third.computed, third.already_stored), (1, 0));
+    assert_eq!(count(&store, "SELECT count(*) FROM persistence_diagram"), 2);
+
+    // Unfinished runs on request (run 2 has "curve" embeddings only).
+    let unfinished = PersistenceRequest {
+        include_unfinished: true,
+        ..one
+    };
+    let fourth = compute_persistence_diagrams(&mut store, "feed", &unfinished, &cancel, |_| {})
+        .expect("fourth");
+    assert_eq!(fourth.computed, 1, "{fourth:?}");
+}
+
+#[test]
+fn the_stage_names_missing_models_and_honours_cancel() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.sqlite");
+    stage_store(&path);
+    let mut store = Store::open(&path).expect("store");
+    let cancel = AtomicBool::new(false);
+    let request = PersistenceRequest {
+        embedding_models: Some(vec!["nope".into()]),
+        ..PersistenceRequest::default()
+    };
+    let error = compute_persistence_diagrams(&mut store, "feed0001", &request, &cancel, |_| {})
+        .expect_err("unknown model");
+    let message = error.to_string();
+    assert!(
+        message.contains("'nope'") && message.contains("circle, curve"),
+        "{message}"
+    );
+
+    let cancelled = AtomicBool::new(true);
+    let summary = compute_persistence_diagrams(
+        &mut store,
+        "feed0001",
+        &PersistenceRequest::default(),
+        &cancelled,
+        |_| {},
+    )
+    .expect("cancelled");
+    assert!(summary.cancelled);
+    assert_eq!(summary.computed, 0);
+    assert_eq!(count(&store, "SELECT count(*) FROM persistence_diagram"), 0);
+}
+
+fn panic_tda(db: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_panic-tda"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("run panic-tda");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn the_command_computes_then_finds_everything_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db.sqlite");
+    let runs = stage_store(&db);
+    let (code, text) = panic_tda(&db, &["persistence", "latest", "--json", "--threads", "1"]);
+    assert_eq!(code, 0, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(json["computed"], 2, "{json}");
+    assert_eq!(json["unfinished"], 2);
+    let (code, text) = panic_tda(&db, &["persistence", "feed0001", "--model", "circle"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("0 diagrams computed") && text.contains("1 already stored"),
+        "{text}"
+    );
+    let (code, text) = panic_tda(&db, &["persistence", "feed0001", "--model", "nope"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("no text embeddings by 'nope'"), "{text}");
+    let store = Store::open(&db).expect("store");
+    assert!(
+        store
+            .diagram(&runs[0].id, "circle")
+            .expect("read")
+            .is_some()
+    );
+}

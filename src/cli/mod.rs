@@ -16,6 +16,7 @@ mod db;
 mod experiment;
 mod export;
 mod models;
+mod persistence;
 mod project;
 mod slurm;
 
@@ -95,6 +96,8 @@ enum Command {
     /// Export mosaic videos and timeline images.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Compute and store persistence diagrams (H0–H2) and entropy of an experiment's runs.
+    Persistence(persistence::PersistenceArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -175,5 +178,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cluster { command } => cluster::run_cluster_command(command, &database),
         Command::Project { command } => project::run(command, &database),
         Command::Export(command) => export::run_export(command, &database),
+        Command::Persistence(args) => persistence::run(args, &database),
     }
 }
