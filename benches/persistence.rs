@@ -49,10 +49,13 @@ fn walk(n: usize, seed: u64) -> Vec<f32> {
     points
 }
 
+/// A cloud of n points from a seed.
+type Make = fn(usize, u64) -> Vec<f32>;
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("rips_h2");
     group.sample_size(10);
-    let cases: [(&str, fn(usize, u64) -> Vec<f32>, &[usize]); 2] = [
+    let cases: [(&str, Make, &[usize]); 2] = [
         ("uniform", uniform, &[100, 500]),
         ("walk", walk, &[100, 500, 1000]),
     ];
