@@ -862,6 +862,29 @@ impl Rips<'_> {
             .is_some_and(|(facet, _)| facet == simplex)
     }
 
+    /// [`Self::has_apparent_cofacet`] for the triangle `{a, b, c}` (diameter `bits`) whose
+    /// latest edge is `{a, b}`, `a > b`. Its earliest equal-diameter cofacet `{a, b, c, v}` has
+    /// the facet `{a, b, v}` of the same diameter, with a smaller index than the triangle's when
+    /// `v < c` (the triangle is then not the latest facet), so only `v > c` is searched; of the
+    /// other facets, `{a, c, v}` (smaller index when `v < b`) and `{b, c, v}` (when `v < a`) beat
+    /// the triangle only if they reach the same diameter.
+    fn triangle_has_apparent_cofacet(&self, bits: u32, a: usize, b: usize, c: usize) -> bool {
+        let limit = f32::from_bits(bits);
+        let (row_a, row_b, row_c) = (
+            self.distances.row(a),
+            self.distances.row(b),
+            self.distances.row(c),
+        );
+        for v in (c + 1..self.n).rev() {
+            if row_a[v] <= limit && row_b[v] <= limit && row_c[v] <= limit && v != a && v != b {
+                let acv = v < b && row_a[c].max(row_a[v]).max(row_c[v]).to_bits() == bits;
+                let bcv = v < a && row_b[c].max(row_b[v]).max(row_c[v]).to_bits() == bits;
+                return !acv && !bcv;
+            }
+        }
+        false
+    }
+
     /// The facet in a zero-length apparent pair with the simplex, if any, with its vertices.
     fn apparent_facet(&self, simplex: Cell, vertices: &[usize]) -> Option<(Cell, Vertices)> {
         let (facet, facet_vertices) = self.last_equal_facet(simplex, vertices)?;
@@ -947,7 +970,8 @@ impl Rips<'_> {
             rank[i * (i - 1) / 2 + j]
         };
         let mut triangle_pivots: HashMap<u64, Column> = HashMap::new();
-        let mut group: Vec<(Cell, Vertices)> = Vec::new();
+        // Each triangle with its vertices, and its latest edge's then the opposite one.
+        let mut group: Vec<(Cell, Vertices, [usize; 3])> = Vec::new();
         let mut end = edges.len();
         while end > 0 {
             let bits = edges[end - 1].bits;
@@ -969,16 +993,16 @@ impl Rips<'_> {
                     if !apparent && edge_rank(a, v) < own && edge_rank(b, v) < own {
                         let triangle = with_vertex(&vertices[..2], v);
                         let index = self.index_of(&triangle[..3]);
-                        group.push((Cell { bits, index }, triangle));
+                        group.push((Cell { bits, index }, triangle, [a, b, v]));
                     }
                     true
                 });
             }
-            group.sort_unstable_by_key(|(cell, _)| cell.index);
-            for &(triangle, vertices) in &group {
+            group.sort_unstable_by_key(|(cell, _, _)| cell.index);
+            for &(triangle, vertices, [a, b, c]) in &group {
                 self.check_cancel()?;
                 if edge_pivots.contains_key(&triangle.index)
-                    || self.has_apparent_cofacet(triangle, &vertices[..3])
+                    || self.triangle_has_apparent_cofacet(bits, a, b, c)
                 {
                     continue;
                 }
@@ -1122,4 +1146,74 @@ fn cancel_pairs(sorted: Vec<Cell>) -> Vec<Cell> {
         }
     }
     kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The triangle shortcut agrees with the general apparent-pair test, ties included.
+    #[test]
+    fn triangle_shortcut_matches_the_general_test() {
+        let grid: Vec<f32> = (0..27)
+            .flat_map(|i| [(i % 3) as f32, ((i / 3) % 3) as f32, (i / 9) as f32])
+            .collect();
+        let mut state = 12345u64;
+        let random: Vec<f32> = (0..30 * 4)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 40) as f32 / (1u64 << 24) as f32
+            })
+            .collect();
+        for (points, dim) in [(grid, 3), (random, 4)] {
+            let distances = DistanceMatrix::from_points(&points, dim).expect("distances");
+            let n = distances.len();
+            let rips = Rips {
+                n,
+                distances: &distances,
+                threshold: distances.enclosing_radius(),
+                binomials: Binomials::new(n, 4).expect("binomials"),
+                cancel: None,
+                pairs: Vec::new(),
+                steps: 0,
+            };
+            let mut checked = 0;
+            for a in 0..n {
+                for b in 0..a {
+                    for c in 0..n {
+                        if c == a || c == b {
+                            continue;
+                        }
+                        let d = distances.get(a, b);
+                        // {a, b} must be the triangle's latest edge: longest, ties to the
+                        // smaller edge index.
+                        let edge = |x: usize, y: usize| {
+                            let (i, j) = (x.max(y), x.min(y));
+                            (distances.get(i, j), i * (i - 1) / 2 + j)
+                        };
+                        let (own, others) = (edge(a, b), [edge(a, c), edge(b, c)]);
+                        if d > rips.threshold
+                            || others
+                                .iter()
+                                .any(|&(l, i)| l > own.0 || (l == own.0 && i < own.1))
+                        {
+                            continue;
+                        }
+                        let mut vertices = [a, b, c, 0];
+                        vertices[..3].sort_unstable_by(|x, y| y.cmp(x));
+                        let triangle = Cell::new(d, rips.index_of(&vertices[..3]));
+                        assert_eq!(
+                            rips.triangle_has_apparent_cofacet(d.to_bits(), a, b, c),
+                            rips.has_apparent_cofacet(triangle, &vertices[..3]),
+                            "triangle {a} {b} {c}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+            assert!(checked > 100);
+        }
+    }
 }
