@@ -184,6 +184,15 @@ pub fn rips_from_distances(
     params: &RipsParams,
     cancel: Option<&AtomicBool>,
 ) -> Result<Vec<PersistencePair>> {
+    rips_with_levels(distances, params, cancel, LEVELS)
+}
+
+fn rips_with_levels(
+    distances: &DistanceMatrix,
+    params: &RipsParams,
+    cancel: Option<&AtomicBool>,
+    levels: usize,
+) -> Result<Vec<PersistencePair>> {
     if params.max_dimension > MAX_DIMENSION {
         return Err(PersistenceError::Dimension(params.max_dimension));
     }
@@ -207,7 +216,7 @@ pub fn rips_from_distances(
         steps: 0,
         levels: Vec::new(),
     };
-    rips.compute(params.max_dimension)?;
+    rips.compute(params.max_dimension, levels)?;
     let mut pairs = rips.pairs;
     pairs.sort_by(|a, b| {
         a.dimension
@@ -926,7 +935,7 @@ impl Rips<'_> {
         (cofacet == simplex).then_some((facet, facet_vertices))
     }
 
-    fn compute(&mut self, max_dimension: u32) -> Result<()> {
+    fn compute(&mut self, max_dimension: u32, levels: usize) -> Result<()> {
         let n = self.n;
         // Edges within the threshold, in filtration order (diameter up, index down).
         let mut edges: Vec<Cell> = Vec::with_capacity(n * (n - 1) / 2);
@@ -940,8 +949,8 @@ impl Rips<'_> {
         }
         edges.sort_unstable_by(|a, b| b.cmp(a));
         if !edges.is_empty() {
-            self.levels = (1..=LEVELS)
-                .map(|k| edges[edges.len() * k / LEVELS - usize::from(k == LEVELS)].bits)
+            self.levels = (1..=levels)
+                .map(|k| edges[edges.len() * k / levels - usize::from(k == levels)].bits)
                 .collect();
             self.levels.dedup();
         }
@@ -1299,6 +1308,32 @@ fn cancel_pairs(sorted: Vec<Cell>) -> Vec<Cell> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pushing coboundaries in parts (many levels) or whole (one level) gives the same
+    /// diagram.
+    #[test]
+    fn coboundary_levels_do_not_change_the_diagram() {
+        let mut state = 99u64;
+        let points: Vec<f32> = (0..60 * 12)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 40) as f32 / (1u64 << 24) as f32
+            })
+            .collect();
+        let distances = DistanceMatrix::from_points(&points, 12).expect("distances");
+        let params = RipsParams::default();
+        let whole = rips_with_levels(&distances, &params, None, 1).expect("whole");
+        assert!(whole.iter().filter(|p| p.dimension == 2).count() > 10);
+        for levels in [4, LEVELS, 500] {
+            assert_eq!(
+                rips_with_levels(&distances, &params, None, levels).expect("parts"),
+                whole,
+                "{levels} levels"
+            );
+        }
+    }
 
     /// The triangle shortcut agrees with the general apparent-pair test, ties included.
     #[test]
