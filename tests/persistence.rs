@@ -449,18 +449,30 @@ fn the_command_computes_then_finds_everything_stored() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("db.sqlite");
     let runs = stage_store(&db);
-    let (code, text) = panic_tda(&db, &["persistence", "latest", "--json", "--threads", "1"]);
+    let (code, text) = panic_tda(&db, &["persistence", "--json", "--threads", "1"]);
     assert_eq!(code, 0, "{text}");
     let json: serde_json::Value = serde_json::from_str(&text).expect("json");
     assert_eq!(json["computed"], 2, "{json}");
     assert_eq!(json["unfinished"], 2);
-    let (code, text) = panic_tda(&db, &["persistence", "feed0001", "--model", "circle"]);
+    let (code, text) = panic_tda(
+        &db,
+        &[
+            "persistence",
+            "--experiment",
+            "feed0001",
+            "--model",
+            "circle",
+        ],
+    );
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("0 diagrams computed") && text.contains("1 already stored"),
         "{text}"
     );
-    let (code, text) = panic_tda(&db, &["persistence", "feed0001", "--model", "nope"]);
+    let (code, text) = panic_tda(
+        &db,
+        &["persistence", "--experiment", "feed", "--model", "nope"],
+    );
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("no text embeddings by 'nope'"), "{text}");
     let store = Store::open(&db).expect("store");

@@ -1,4 +1,4 @@
-//! `panic-tda persistence`: compute and store the persistence diagram of every finished run ×
+//! `panic-tda persistence --experiment ID`: compute and store the persistence diagram of every finished run ×
 //! text-embedding model of an experiment that has none yet.
 
 use std::io::IsTerminal;
@@ -16,7 +16,8 @@ use panic_tda::store::Store;
 
 #[derive(Debug, Args)]
 pub struct PersistenceArgs {
-    /// Experiment id, unique prefix, or "latest".
+    /// Experiment id, unique prefix or `latest`.
+    #[arg(long, default_value = "latest")]
     experiment: String,
     /// Embedding model (repeat for several); default: every model with text embeddings.
     #[arg(long = "model")]
