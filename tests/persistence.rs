@@ -271,7 +271,9 @@ fn entropy_of_hand_built_bars() {
     let expected = -(0.25f64 * 0.25f64.ln() + 0.75 * 0.75f64.ln());
     assert!((entropy[1] - expected).abs() < 1e-12);
     assert_eq!(entropy[2], 0.0, "no bars: zero");
-    assert_eq!(persistent_entropy(&[pair(1, 0.0, 2.0)], 1), vec![0.0, 0.0]);
+    let single = persistent_entropy(&[pair(1, 0.0, 2.0)], 1);
+    assert_eq!(single, vec![0.0, 0.0]);
+    assert!(single[1].is_sign_positive(), "one bar: +0, not −0");
 }
 
 // ---- the stored stage and the command ----

@@ -242,7 +242,8 @@ pub fn persistent_entropy(pairs: &[PersistencePair], max_dim: u32) -> Vec<f64> {
             if total <= 0.0 {
                 return 0.0;
             }
-            -lengths
+            // 0 − Σ, not −Σ: a single bar gives +0, not −0.
+            0.0 - lengths
                 .iter()
                 .map(|&l| {
                     let p = l / total;
