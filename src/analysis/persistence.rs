@@ -702,6 +702,9 @@ type PivotMap = HashMap<u64, Column, std::hash::BuildHasherDefault<IndexHasher>>
 /// Coboundary levels: this many quantiles of the edge lengths.
 const LEVELS: usize = 32;
 
+/// Edges whose triangles are generated and filtered in one parallel batch.
+const EDGE_BATCH: usize = 1024;
+
 /// Columns reduced between cancellation checks.
 const CHECK_EVERY: usize = 1 << 12;
 
@@ -1009,65 +1012,103 @@ impl Rips<'_> {
         }
 
         // H2: triangles generated from their latest edge, one group of equal-length edges at
-        // a time, sorted into reverse filtration order within the group.
+        // a time, sorted into reverse filtration order within the group. Generating and
+        // filtering only reads the distances and the H1 pivots, so batches of edges run in
+        // parallel; the reduction stays in order.
         let mut rank = vec![u32::MAX; n * (n - 1) / 2];
         for (position, edge) in edges.iter().enumerate() {
             rank[edge.index as usize] = position as u32;
         }
-        let edge_rank = |a: usize, b: usize| {
-            let (i, j) = if a > b { (a, b) } else { (b, a) };
-            rank[i * (i - 1) / 2 + j]
-        };
         let mut triangle_pivots = PivotMap::default();
         let mut group: Vec<(Cell, Vertices)> = Vec::new();
+        let mut group_bits = None;
         let mut end = edges.len();
         while end > 0 {
-            let bits = edges[end - 1].bits;
-            let mut start = end - 1;
-            while start > 0 && edges[start - 1].bits == bits {
-                start -= 1;
+            if self.cancel.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+                return Err(PersistenceError::Cancelled);
             }
-            group.clear();
-            for (position, edge) in edges.iter().enumerate().take(end).skip(start) {
-                self.check_cancel()?;
-                let vertices = self.vertices(edge.index, 2);
-                let (a, b) = (vertices[0], vertices[1]);
-                let own = position as u32;
-                let diameter = edge.diameter();
-                let mut first_equal = true;
-                self.for_each_cofacet_within(&vertices[..2], edge.diameter(), |v| {
-                    // The edge's earliest equal-diameter cofacet is in an apparent pair with
-                    // it when the edge is also the triangle's latest edge: not a column.
-                    let apparent = first_equal;
-                    first_equal = false;
-                    // Only triangles whose latest edge this is, that are not cleared and not in
-                    // an apparent pair with a tetrahedron, are columns.
-                    // Shorter edges come earlier; only equal lengths need the rank.
-                    let earlier = |u: usize| {
-                        let length = self.distances.get(u, v);
-                        length < diameter || (length == diameter && edge_rank(u, v) < own)
-                    };
-                    if !apparent
-                        && earlier(a)
-                        && earlier(b)
-                        && !self.triangle_has_apparent_cofacet(bits, a, b, v)
-                    {
-                        let triangle = with_vertex(&vertices[..2], v);
-                        let index = self.index_of(&triangle[..3]);
-                        if !edge_pivots.contains_key(&index) {
-                            group.push((Cell { bits, index }, triangle));
-                        }
-                    }
-                    true
-                });
-            }
-            group.sort_unstable_by_key(|(cell, _)| cell.index);
-            for &(triangle, vertices) in &group {
-                self.check_cancel()?;
-                self.reduce(triangle, vertices, 2, &mut triangle_pivots, &mut reducer)?;
+            let start = end.saturating_sub(EDGE_BATCH);
+            let this = &*self;
+            let columns: Vec<Vec<(Cell, Vertices)>> = (start..end)
+                .into_par_iter()
+                .rev()
+                .map(|position| this.triangle_columns(&edges, position, &rank, &edge_pivots))
+                .collect();
+            for (offset, found) in columns.into_iter().enumerate() {
+                let bits = edges[end - 1 - offset].bits;
+                if group_bits != Some(bits) {
+                    self.reduce_triangles(&mut group, &mut triangle_pivots, &mut reducer)?;
+                    group_bits = Some(bits);
+                }
+                group.extend(found);
             }
             end = start;
         }
+        self.reduce_triangles(&mut group, &mut triangle_pivots, &mut reducer)
+    }
+
+    /// The triangles whose latest edge is `edges[position]` that are H2 columns: not cleared
+    /// (an H1 pivot) and not in an apparent pair with the edge or with a tetrahedron.
+    fn triangle_columns(
+        &self,
+        edges: &[Cell],
+        position: usize,
+        rank: &[u32],
+        edge_pivots: &PivotMap,
+    ) -> Vec<(Cell, Vertices)> {
+        let edge = edges[position];
+        let vertices = self.vertices(edge.index, 2);
+        let (a, b) = (vertices[0], vertices[1]);
+        let (own, diameter) = (position as u32, edge.diameter());
+        // Shorter edges come earlier; only equal lengths need the rank.
+        let earlier = |u: usize, v: usize| {
+            let length = self.distances.get(u, v);
+            let (i, j) = (u.max(v), u.min(v));
+            length < diameter || (length == diameter && rank[i * (i - 1) / 2 + j] < own)
+        };
+        let mut found = Vec::new();
+        let mut first_equal = true;
+        self.for_each_cofacet_within(&vertices[..2], diameter, |v| {
+            // The edge's earliest equal-diameter cofacet is in an apparent pair with it when
+            // the edge is also the triangle's latest edge.
+            let apparent = first_equal;
+            first_equal = false;
+            if !apparent
+                && earlier(a, v)
+                && earlier(b, v)
+                && !self.triangle_has_apparent_cofacet(edge.bits, a, b, v)
+            {
+                let triangle = with_vertex(&vertices[..2], v);
+                let index = self.index_of(&triangle[..3]);
+                if !edge_pivots.contains_key(&index) {
+                    found.push((
+                        Cell {
+                            bits: edge.bits,
+                            index,
+                        },
+                        triangle,
+                    ));
+                }
+            }
+            true
+        });
+        found
+    }
+
+    /// Reduces one equal-diameter group of triangle columns in reverse filtration order and
+    /// empties it.
+    fn reduce_triangles(
+        &mut self,
+        group: &mut Vec<(Cell, Vertices)>,
+        pivots: &mut PivotMap,
+        reducer: &mut Reducer,
+    ) -> Result<()> {
+        group.sort_unstable_by_key(|(cell, _)| cell.index);
+        for &(triangle, vertices) in group.iter() {
+            self.check_cancel()?;
+            self.reduce(triangle, vertices, 2, pivots, reducer)?;
+        }
+        group.clear();
         Ok(())
     }
 
