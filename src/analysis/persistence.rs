@@ -6,7 +6,8 @@
 //! enumerated on the fly, columns paired in the lower dimension are skipped (clearing), and
 //! zero-length "apparent" pairs are recognised locally instead of being reduced or stored.
 //! Triangles are generated edge by edge (each from its longest edge) so that even the top
-//! dimension never needs a sorted list of all triangles in memory.
+//! dimension never needs a sorted list of all triangles in memory, and coboundaries enter the
+//! reduction heap in parts, by edge-length level. See DESIGN.md.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap};
@@ -127,6 +128,7 @@ impl DistanceMatrix {
         self.n == 0
     }
 
+    /// The distance between points `i` and `j` (both below [`Self::len`]).
     #[inline]
     pub fn get(&self, i: usize, j: usize) -> f32 {
         self.values[i * self.n + j]
