@@ -412,4 +412,9 @@ fn the_cli_writes_every_table_and_chart() {
     assert_eq!(json["experiment"], EXPERIMENT);
     assert!(out.join("stages.png").is_file());
     assert!(out.join("agreement.svg").is_file());
+    // `all` computed the missing persistence diagrams first: 2 runs × 2 models, H0–H2 each.
+    let entropy = std::fs::read_to_string(out.join("persistent_entropy.csv")).expect("csv");
+    assert_eq!(entropy.lines().count(), 1 + 2 * 2 * 3);
+    let store = Store::open(&db).expect("store");
+    assert_eq!(store.diagrams(EXPERIMENT, None).expect("diagrams").len(), 4);
 }

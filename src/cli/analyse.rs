@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use panic_tda::analysis::persistence::{PersistenceRequest, compute_persistence_diagrams};
 use panic_tda::analysis::report::{AnalysisError, AnalysisOptions, STEPS, analyse_experiment};
 use panic_tda::export::analysis_files::{Analysis, write_report};
 use panic_tda::store::Store;
@@ -31,13 +32,18 @@ pub struct AnalyseArgs {
     /// Bigrams kept per embedding model and network.
     #[arg(long, default_value_t = 10)]
     top: usize,
+    /// Don't compute missing persistence diagrams first (`all` and `persistence` compute
+    /// them; they take seconds per run of hundreds of steps).
+    #[arg(long)]
+    skip_persistence: bool,
     /// Print the list of files and notes as JSON.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: AnalyseArgs, database: &Path) -> anyhow::Result<ExitCode> {
-    let store = Store::open(database).with_context(|| format!("opening {}", database.display()))?;
+    let mut store =
+        Store::open(database).with_context(|| format!("opening {}", database.display()))?;
     let experiment = store.resolve_experiment(&args.experiment)?;
     let cancel = super::cancel_on_ctrl_c("stopping (press Ctrl-C again to quit at once)")?;
     let bar = if args.json {
@@ -49,6 +55,31 @@ pub fn run(args: AnalyseArgs, database: &Path) -> anyhow::Result<ExitCode> {
                 .progress_chars("=> "),
         )
     };
+    if matches!(args.which, Analysis::All | Analysis::Persistence) && !args.skip_persistence {
+        bar.set_prefix("persistence diagrams");
+        let summary = compute_persistence_diagrams(
+            &mut store,
+            &experiment,
+            &PersistenceRequest::default(),
+            &cancel,
+            |progress| {
+                bar.set_length(progress.total as u64);
+                bar.set_position((progress.done + progress.failed) as u64);
+            },
+        )?;
+        if summary.cancelled {
+            bar.finish_and_clear();
+            eprintln!("cancelled; the diagrams computed so far are stored, nothing else written");
+            return Ok(ExitCode::from(130));
+        }
+        for failure in &summary.failed {
+            eprintln!(
+                "persistence diagram of run {} ({}) failed: {}",
+                failure.run_id, failure.embedding_model, failure.error
+            );
+        }
+        bar.set_length(STEPS.len() as u64 + 1);
+    }
     let options = AnalysisOptions {
         include_outliers: args.include_outliers,
         top_n: args.top,

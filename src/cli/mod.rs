@@ -17,6 +17,7 @@ mod db;
 mod experiment;
 mod export;
 mod models;
+mod persistence;
 mod project;
 mod slurm;
 
@@ -99,6 +100,8 @@ enum Command {
     /// Trajectory analyses of one experiment: tables (CSV/JSON) and charts (PNG/SVG).
     #[command(alias = "analyze")]
     Analyse(analyse::AnalyseArgs),
+    /// Compute and store persistence diagrams (H0–H2) and entropy of an experiment's runs.
+    Persistence(persistence::PersistenceArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -182,6 +185,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Project { command } => project::run(command, &database),
         Command::Export(command) => export::run_export(command, &database),
         Command::Analyse(args) => analyse::run(args, &database),
+        Command::Persistence(args) => persistence::run(args, &database),
     }
 }
 

@@ -497,25 +497,28 @@ pub fn persistence(report: &Report) -> Figure {
         .map(|r| r.embedding_model.as_str())
         .collect();
     for model in models {
-        let mut groups: BTreeMap<(usize, &str), Vec<f64>> = BTreeMap::new();
+        // One panel per homology dimension, one box per network: names stay readable.
+        let mut groups: BTreeMap<usize, BTreeMap<&str, Vec<f64>>> = BTreeMap::new();
         for row in report.entropy.iter().filter(|r| r.embedding_model == model) {
             groups
-                .entry((row.dimension, &row.network))
+                .entry(row.dimension)
+                .or_default()
+                .entry(&row.network)
                 .or_default()
                 .push(row.entropy);
         }
-        panels.push(Panel {
-            title: format!("{model}: persistent entropy"),
-            kind: PanelKind::Boxes {
-                groups: groups
-                    .into_iter()
-                    .map(|((dimension, network), values)| {
-                        (format!("H{dimension} · {network}"), values)
-                    })
-                    .collect(),
-                y_label: "entropy (nats)".into(),
-            },
-        });
+        for (dimension, networks) in groups {
+            panels.push(Panel {
+                title: format!("{model}: persistent entropy of H{dimension}"),
+                kind: PanelKind::Boxes {
+                    groups: networks
+                        .into_iter()
+                        .map(|(network, values)| (network.to_owned(), values))
+                        .collect(),
+                    y_label: "entropy (nats)".into(),
+                },
+            });
+        }
         let mut by_dimension: BTreeMap<u32, Vec<(f64, f64)>> = BTreeMap::new();
         for bar in report
             .persistence_bars
@@ -543,7 +546,8 @@ pub fn persistence(report: &Report) -> Figure {
         panels.push(empty("persistence", "no persistence diagrams computed yet"));
     }
     let mut figure = Figure::new("Topology of the trajectories", panels);
-    figure.columns = 2;
+    figure.columns = 4;
+    figure.panel_size = (520, 440);
     figure
 }
 

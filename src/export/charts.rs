@@ -691,7 +691,7 @@ fn draw_panel<DB: DrawingBackend>(
             if !groups.is_empty() {
                 chart
                     .configure_series_labels()
-                    .position(SeriesLabelPosition::LowerRight)
+                    .position(SeriesLabelPosition::UpperRight)
                     .background_style(WHITE.mix(0.85))
                     .border_style(RGBColor(200, 200, 200))
                     .label_font((FONT, 12))

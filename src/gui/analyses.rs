@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use eframe::egui;
 use egui_plot::{
@@ -13,6 +13,7 @@ use egui_plot::{
     PlotPoints, Points,
 };
 
+use crate::analysis::persistence::{PersistenceRequest, compute_persistence_diagrams};
 use crate::analysis::report::{
     AnalysisOptions, Report, STEPS, analyse_experiment, transition_matrix,
 };
@@ -33,12 +34,15 @@ fn faceted(view: Analysis) -> bool {
 struct Job {
     cancel: Arc<AtomicBool>,
     step: Arc<AtomicUsize>,
+    /// Persistence diagrams (done, total) while they are computed first.
+    diagrams: Arc<Mutex<Option<(usize, usize)>>>,
     task: super::task::Task<Box<Report>>,
 }
 
 pub struct AnalysesPanel {
     experiment: Option<String>,
     include_outliers: bool,
+    compute_diagrams: bool,
     report: Option<Report>,
     view: Analysis,
     facet: Option<(String, String)>,
@@ -53,6 +57,7 @@ impl Default for AnalysesPanel {
         Self {
             experiment: None,
             include_outliers: false,
+            compute_diagrams: true,
             report: None,
             view: Analysis::Transitions,
             facet: None,
@@ -94,9 +99,35 @@ impl AnalysesPanel {
         };
         let cancel = Arc::new(AtomicBool::new(false));
         let step = Arc::new(AtomicUsize::new(0));
-        let (thread_cancel, thread_step, ctx) = (cancel.clone(), step.clone(), ctx.clone());
+        let diagrams = Arc::new(Mutex::new(None));
+        let compute_diagrams = self.compute_diagrams;
+        let (thread_cancel, thread_step, thread_diagrams, ctx) =
+            (cancel.clone(), step.clone(), diagrams.clone(), ctx.clone());
         let task = super::task::Task::spawn("analysis", move || {
-            let store = Store::open(&database).map_err(|e| e.to_string())?;
+            let mut store = Store::open(&database).map_err(|e| e.to_string())?;
+            if compute_diagrams {
+                let summary = compute_persistence_diagrams(
+                    &mut store,
+                    &experiment,
+                    &PersistenceRequest::default(),
+                    &thread_cancel,
+                    |progress| {
+                        if let Ok(mut state) = thread_diagrams.lock() {
+                            *state = Some((progress.done + progress.failed, progress.total));
+                        }
+                        ctx.request_repaint();
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+                if summary.cancelled {
+                    return Err(
+                        "cancelled; the persistence diagrams computed so far are kept".into(),
+                    );
+                }
+                if let Ok(mut state) = thread_diagrams.lock() {
+                    *state = None;
+                }
+            }
             let mut on_step = |s: usize| {
                 thread_step.store(s, Ordering::Relaxed);
                 ctx.request_repaint();
@@ -108,7 +139,12 @@ impl AnalysesPanel {
             report.map(Box::new)
         });
         self.message = None;
-        self.job = Some(Job { cancel, step, task });
+        self.job = Some(Job {
+            cancel,
+            step,
+            diagrams,
+            task,
+        });
     }
 
     fn poll(&mut self) {
@@ -172,13 +208,31 @@ impl AnalysesPanel {
                 .response
                 .labelled_by(label.id);
             ui.checkbox(&mut self.include_outliers, "Outliers as a state");
+            ui.checkbox(
+                &mut self.compute_diagrams,
+                "Compute missing persistence diagrams",
+            )
+            .on_hover_text("Seconds per run of a few hundred steps; stored and reused.");
             match &self.job {
                 Some(job) => {
-                    let step = job.step.load(Ordering::Relaxed);
+                    let diagrams = job.diagrams.lock().ok().and_then(|state| *state);
+                    let (fraction, text) = match diagrams {
+                        Some((done, total)) => (
+                            done as f32 / total.max(1) as f32,
+                            format!("persistence diagrams {done}/{total}"),
+                        ),
+                        None => {
+                            let step = job.step.load(Ordering::Relaxed);
+                            (
+                                step as f32 / STEPS.len() as f32,
+                                STEPS.get(step).copied().unwrap_or("").to_owned(),
+                            )
+                        }
+                    };
                     ui.add(
-                        egui::ProgressBar::new(step as f32 / STEPS.len() as f32)
+                        egui::ProgressBar::new(fraction)
                             .desired_width(220.0)
-                            .text(STEPS.get(step).copied().unwrap_or("")),
+                            .text(text),
                     );
                     if ui.button("Cancel").clicked() {
                         job.cancel.store(true, Ordering::Relaxed);
@@ -610,7 +664,7 @@ fn draw_view(ui: &mut egui::Ui, report: &Report, view: Analysis, facet: &(String
             if report.entropy.is_empty() {
                 return empty(
                     ui,
-                    "No persistence diagrams yet: `panic-tda analyse persistence` computes them.",
+                    "No persistence diagrams: tick \"Compute missing persistence diagrams\" and Analyse again (runs must be finished and embedded).",
                 );
             }
             let mut groups: BTreeMap<(usize, &str, &str), Vec<f64>> = BTreeMap::new();
