@@ -1,8 +1,7 @@
 //! Clustering stored embeddings: load one model's vectors (all of them, or those of chosen
 //! experiments), run HDBSCAN, and store the result — parameters as used, clusters with medoid and
 //! centroid, one assignment per embedding — in one transaction. Also list, show and delete.
-//!
-//! The SQL lives here, small and self-contained, so it can move behind typed store APIs later.
+//! Reads and writes go through the store's clustering API.
 
 use rand::SeedableRng;
 use rusqlite::{OptionalExtension, params};
@@ -11,7 +10,9 @@ use thiserror::Error;
 
 use super::hdbscan::{Clustering, Control, HdbscanError, HdbscanParams, Selection, hdbscan};
 use super::knn::Points;
-use crate::store::{Store, StoreError, Timestamp, decode_vector, encode_vector};
+use crate::store::{
+    ClusterAssignment, ClusterRecord, ClusteringRecord, Store, StoreError, Timestamp, decode_vector,
+};
 
 pub const ALGORITHM: &str = "hdbscan";
 
@@ -28,13 +29,6 @@ pub enum ClusteringError {
         model: String,
         first: usize,
         other: usize,
-    },
-    #[error("no clustering result with id '{0}'")]
-    NotFound(String),
-    #[error("'{prefix}' matches several clustering results: {}; give more characters", .matches.join(", "))]
-    Ambiguous {
-        prefix: String,
-        matches: Vec<String>,
     },
     #[error("stored clustering JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
@@ -282,40 +276,38 @@ pub fn run_clustering(
     let id = crate::store::new_id();
     let parameters_json = serde_json::to_string(&parameters)?;
     let scope_json = serde_json::to_string(&scope)?;
-    store.write(|tx| {
-        tx.execute(
-            "INSERT INTO clustering_result (id, embedding_model, algorithm, parameters_json, scope_json, created_at, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, model, ALGORITHM, parameters_json, scope_json, crate::store::now(), duration_ms],
-        )?;
-        let mut experiment = tx.prepare_cached(
-            "INSERT INTO clustering_experiment (clustering_id, experiment_id) VALUES (?1, ?2)",
-        )?;
-        for experiment_id in &loaded.experiments {
-            experiment.execute(params![id, experiment_id])?;
-        }
-        let mut cluster = tx.prepare_cached(
-            "INSERT INTO cluster (clustering_id, label, size, medoid_embedding_id, centroid, display_name)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        for (summary, name) in clustering.clusters.iter().zip(&names) {
-            cluster.execute(params![
-                id,
-                summary.label,
-                summary.size as i64,
-                loaded.ids[summary.medoid],
-                encode_vector(&summary.centroid),
-                name
-            ])?;
-        }
-        let mut assignment = tx.prepare_cached(
-            "INSERT INTO cluster_assignment (clustering_id, embedding_id, label) VALUES (?1, ?2, ?3)",
-        )?;
-        for (embedding_id, label) in loaded.ids.iter().zip(&clustering.labels) {
-            assignment.execute(params![id, embedding_id, label])?;
-        }
-        Ok(())
-    })?;
+    let record = ClusteringRecord {
+        id: id.clone(),
+        embedding_model: model.clone(),
+        algorithm: ALGORITHM.to_owned(),
+        parameters_json,
+        scope_json,
+        created_at: crate::store::now(),
+        duration_ms,
+        experiment_ids: loaded.experiments.clone(),
+    };
+    let clusters: Vec<ClusterRecord> = clustering
+        .clusters
+        .iter()
+        .zip(names)
+        .map(|(summary, display_name)| ClusterRecord {
+            label: summary.label,
+            size: summary.size as u64,
+            medoid_embedding_id: Some(loaded.ids[summary.medoid].clone()),
+            centroid: summary.centroid.clone(),
+            display_name,
+        })
+        .collect();
+    let assignments: Vec<ClusterAssignment> = loaded
+        .ids
+        .iter()
+        .zip(&clustering.labels)
+        .map(|(embedding_id, &label)| ClusterAssignment {
+            embedding_id: embedding_id.clone(),
+            label,
+        })
+        .collect();
+    store.insert_clustering(&record, &clusters, &assignments)?;
     Ok(ClusteringOutcome {
         id,
         model,
@@ -378,77 +370,29 @@ fn display_names(store: &Store, clustering: &Clustering, ids: &[String]) -> Resu
         .collect()
 }
 
-fn resolve_clustering(store: &Store, prefix: &str) -> Result<String> {
-    let prefix = prefix.trim().to_lowercase();
-    if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ClusteringError::NotFound(prefix));
-    }
-    let upper = format!("{prefix}g");
-    let mut statement = store
-        .connection()
-        .prepare("SELECT id FROM clustering_result WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6")
-        .map_err(StoreError::from)?;
-    let matches = statement
-        .query_map([&prefix, &upper], |row| row.get::<_, String>(0))
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(StoreError::from)?;
-    match matches.as_slice() {
-        [] => Err(ClusteringError::NotFound(prefix)),
-        [one] => Ok(one.clone()),
-        _ => Err(ClusteringError::Ambiguous { prefix, matches }),
-    }
-}
-
-const SUMMARY_SQL: &str =
-    "SELECT c.id, c.embedding_model, c.algorithm, c.parameters_json, c.scope_json,
-        c.created_at, c.duration_ms,
-        (SELECT count(*) FROM cluster k WHERE k.clustering_id = c.id),
-        (SELECT count(*) FROM cluster_assignment a WHERE a.clustering_id = c.id),
-        (SELECT count(*) FROM cluster_assignment a WHERE a.clustering_id = c.id AND a.label = -1)
-     FROM clustering_result c";
-
-fn summary_from_row(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(ClusteringSummary, String, String)> {
-    Ok((
-        ClusteringSummary {
-            id: row.get(0)?,
-            embedding_model: row.get(1)?,
-            algorithm: row.get(2)?,
-            parameters: serde_json::Value::Null,
-            scope: serde_json::Value::Null,
-            created_at: row.get(5)?,
-            duration_ms: row.get(6)?,
-            cluster_count: row.get::<_, i64>(7)? as u64,
-            assignments: row.get::<_, i64>(8)? as u64,
-            outliers: row.get::<_, i64>(9)? as u64,
-        },
-        row.get(3)?,
-        row.get(4)?,
-    ))
-}
-
-fn finish_summary(
-    (mut summary, parameters, scope): (ClusteringSummary, String, String),
-) -> Result<ClusteringSummary> {
-    summary.parameters = serde_json::from_str(&parameters)?;
-    summary.scope = serde_json::from_str(&scope)?;
-    Ok(summary)
+fn summary_of(stored: crate::store::ClusteringSummary) -> Result<ClusteringSummary> {
+    let record = stored.record;
+    Ok(ClusteringSummary {
+        parameters: serde_json::from_str(&record.parameters_json)?,
+        scope: serde_json::from_str(&record.scope_json)?,
+        id: record.id,
+        embedding_model: record.embedding_model,
+        algorithm: record.algorithm,
+        created_at: record.created_at,
+        duration_ms: record.duration_ms,
+        cluster_count: stored.clusters,
+        assignments: stored.assignments,
+        outliers: stored.outliers,
+    })
 }
 
 /// All stored clustering results, newest first.
 pub fn list_clusterings(store: &Store) -> Result<Vec<ClusteringSummary>> {
-    let mut statement = store
-        .connection()
-        .prepare(&format!(
-            "{SUMMARY_SQL} ORDER BY c.created_at DESC, c.id DESC"
-        ))
-        .map_err(StoreError::from)?;
-    let rows = statement
-        .query_map([], summary_from_row)
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(StoreError::from)?;
-    rows.into_iter().map(finish_summary).collect()
+    store
+        .list_clusterings(None)?
+        .into_iter()
+        .map(summary_of)
+        .collect()
 }
 
 /// One result (id or unique prefix) with its `limit` largest clusters (all if `None`).
@@ -457,35 +401,22 @@ pub fn show_clustering(
     id_or_prefix: &str,
     limit: Option<usize>,
 ) -> Result<ClusteringDetail> {
-    let id = resolve_clustering(store, id_or_prefix)?;
-    let row = store
-        .connection()
-        .query_row(
-            &format!("{SUMMARY_SQL} WHERE c.id = ?1"),
-            [&id],
-            summary_from_row,
-        )
-        .map_err(StoreError::from)?;
-    let summary = finish_summary(row)?;
-    let mut statement = store
-        .connection()
-        .prepare(
-            "SELECT label, size, medoid_embedding_id, display_name FROM cluster
-             WHERE clustering_id = ?1 ORDER BY size DESC, label LIMIT ?2",
-        )
-        .map_err(StoreError::from)?;
-    let limit = limit.map_or(-1, |limit| limit as i64);
-    let clusters = statement
-        .query_map(params![id, limit], |row| {
-            Ok(StoredCluster {
-                label: row.get(0)?,
-                size: row.get::<_, i64>(1)? as u64,
-                medoid_embedding_id: row.get(2)?,
-                display_name: row.get(3)?,
-            })
+    let id = store.resolve_clustering(id_or_prefix)?;
+    let summary = summary_of(store.clustering_summary(&id)?)?;
+    let mut clusters: Vec<StoredCluster> = store
+        .clusters(&id)?
+        .into_iter()
+        .map(|c| StoredCluster {
+            label: c.label,
+            size: c.size,
+            medoid_embedding_id: c.medoid_embedding_id,
+            display_name: c.display_name,
         })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(StoreError::from)?;
+        .collect();
+    clusters.sort_by(|a, b| b.size.cmp(&a.size).then(a.label.cmp(&b.label)));
+    if let Some(limit) = limit {
+        clusters.truncate(limit);
+    }
     Ok(ClusteringDetail { summary, clusters })
 }
 
@@ -495,29 +426,21 @@ pub fn cluster_centroid(
     clustering_id: &str,
     label: i32,
 ) -> Result<Option<Vec<f32>>> {
-    let bytes: Option<Vec<u8>> = store
-        .connection()
-        .query_row(
-            "SELECT centroid FROM cluster WHERE clustering_id = ?1 AND label = ?2",
-            params![clustering_id, label],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(StoreError::from)?;
-    Ok(bytes.map(|bytes| decode_vector(&bytes)).transpose()?)
+    Ok(store
+        .clusters(clustering_id)?
+        .into_iter()
+        .find(|c| c.label == label)
+        .map(|c| c.centroid))
 }
 
 /// Deletes one result (id or unique prefix) and only its rows; returns its full id.
 pub fn delete_clustering(store: &mut Store, id_or_prefix: &str) -> Result<String> {
-    let id = resolve_clustering(store, id_or_prefix)?;
-    store.write(|tx| {
-        tx.execute("DELETE FROM clustering_result WHERE id = ?1", [&id])?;
-        Ok(())
-    })?;
+    let id = store.resolve_clustering(id_or_prefix)?;
+    store.delete_clustering(&id)?;
     Ok(id)
 }
 
 /// Deletes every clustering result; returns how many there were.
 pub fn delete_all_clusterings(store: &mut Store) -> Result<usize> {
-    Ok(store.write(|tx| Ok(tx.execute("DELETE FROM clustering_result", [])?))?)
+    Ok(store.delete_all_clusterings()?)
 }

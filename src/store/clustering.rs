@@ -197,18 +197,38 @@ impl Store {
 
     /// Every clustering (or those covering `experiment_id`), newest first, with counts.
     pub fn list_clusterings(&self, experiment_id: Option<&str>) -> Result<Vec<ClusteringSummary>> {
+        self.clustering_summaries(experiment_id, None)
+    }
+
+    /// One clustering with its counts.
+    pub fn clustering_summary(&self, id: &str) -> Result<ClusteringSummary> {
+        self.clustering_summaries(None, Some(id))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::NotFound {
+                what: "clustering",
+                id: id.to_owned(),
+            })
+    }
+
+    fn clustering_summaries(
+        &self,
+        experiment_id: Option<&str>,
+        id: Option<&str>,
+    ) -> Result<Vec<ClusteringSummary>> {
         let mut statement = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS},
                 (SELECT count(*) FROM cluster c WHERE c.clustering_id = r.id),
                 (SELECT count(*) FROM cluster_assignment a WHERE a.clustering_id = r.id),
                 (SELECT count(*) FROM cluster_assignment a WHERE a.clustering_id = r.id AND a.label = -1)
              FROM clustering_result r
-             WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM clustering_experiment e
-                                         WHERE e.clustering_id = r.id AND e.experiment_id = ?1)
+             WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM clustering_experiment e
+                                          WHERE e.clustering_id = r.id AND e.experiment_id = ?1))
+               AND (?2 IS NULL OR r.id = ?2)
              ORDER BY created_at DESC, id DESC"
         ))?;
         let rows = statement
-            .query_map([experiment_id], |row| {
+            .query_map(params![experiment_id, id], |row| {
                 Ok((
                     record_from_row(row)?,
                     row.get::<_, i64>(7)?,
@@ -228,6 +248,11 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Deletes every clustering; returns how many there were.
+    pub fn delete_all_clusterings(&mut self) -> Result<usize> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM clustering_result", [])?))
     }
 
     /// The clusters of a clustering by label.
