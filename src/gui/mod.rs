@@ -11,6 +11,7 @@ mod export;
 mod job;
 mod monitor;
 mod new_experiment;
+pub mod points;
 mod system;
 mod task;
 
@@ -143,7 +144,7 @@ impl PanicApp {
             section,
             experiments: ExperimentsPanel::new(),
             clusters: clusters::ClustersPanel::new(),
-            explorer: explorer::ExplorerPanel::default(),
+            explorer: explorer::ExplorerPanel::new(cc.wgpu_render_state.as_ref()),
             analyses: analyses::AnalysesPanel::default(),
             export: export::ExportPanel::default(),
             new_experiment: NewExperimentPanel::default(),

@@ -1,0 +1,102 @@
+//! Explorer scatter frame time: the wgpu point renderer against one egui_plot shape per point,
+//! at 10k and 100k points, rendered headless by egui_kittest's wgpu renderer (Mesa's software
+//! Vulkan on machines without a GPU). A frame is one egui pass (layout, tessellation) plus a
+//! wgpu render and the read-back of the image, so these are upper bounds on a window's frame.
+//!
+//! Run: `cargo bench --profile dev --bench explorer_points` (`--release` for optimised egui).
+
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::wgpu::{WgpuTestRenderer, create_render_state, default_wgpu_setup};
+use egui_plot::{Plot, PlotPoints, Points};
+use panic_tda::analysis::trajectories::cluster_rgb;
+use panic_tda::gui::points::{self, PointCloud};
+
+/// Deterministic points in 20 blobs, coloured by blob.
+fn layout(count: usize) -> Vec<([f32; 2], egui::Color32)> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32
+    };
+    (0..count)
+        .map(|index| {
+            let blob = (index % 20) as f32;
+            let (cx, cy) = ((blob * 2.4).cos() * 40.0, (blob * 2.4).sin() * 40.0);
+            let [r, g, b] = cluster_rgb((index % 20) as i32);
+            (
+                [cx + (next() - 0.5) * 18.0, cy + (next() - 0.5) * 18.0],
+                egui::Color32::from_rgb(r, g, b),
+            )
+        })
+        .collect()
+}
+
+fn measure(count: usize, gpu: bool) -> Duration {
+    let render_state = create_render_state(
+        default_wgpu_setup(),
+        eframe::egui_wgpu::RendererOptions::PREDICTABLE,
+    );
+    if gpu {
+        points::install(&render_state);
+    }
+    let data = layout(count);
+    let cloud = PointCloud::new(data.iter().copied());
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1000.0, 700.0))
+        .renderer(WgpuTestRenderer::from_render_state(render_state))
+        .build_ui(move |ui| {
+            let response = Plot::new("bench").data_aspect(1.0).show(ui, |plot| {
+                if !gpu {
+                    let points: Vec<[f64; 2]> = data
+                        .iter()
+                        .map(|(p, _)| [p[0] as f64, p[1] as f64])
+                        .collect();
+                    plot.points(Points::new("points", PlotPoints::from(points)).radius(2.0));
+                }
+            });
+            if gpu {
+                let frame = *response.transform.frame();
+                points::paint_in_plot(
+                    &ui.painter().with_clip_rect(frame),
+                    &response.transform,
+                    &cloud,
+                    2.0,
+                    1.0,
+                );
+            }
+        });
+    harness.run();
+    harness.render().expect("render");
+    let frames = 20;
+    let start = Instant::now();
+    for _ in 0..frames {
+        harness.step();
+        harness.render().expect("render");
+    }
+    start.elapsed() / frames
+}
+
+fn main() {
+    println!("| points | renderer | frame | fps |");
+    println!("|---|---|---|---|");
+    for count in [10_000, 100_000] {
+        for gpu in [true, false] {
+            let frame = measure(count, gpu);
+            println!(
+                "| {count} | {} | {:.1} ms | {:.1} |",
+                if gpu {
+                    "wgpu point renderer"
+                } else {
+                    "egui_plot shapes"
+                },
+                frame.as_secs_f64() * 1000.0,
+                1.0 / frame.as_secs_f64()
+            );
+        }
+    }
+}
