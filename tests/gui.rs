@@ -759,3 +759,22 @@ fn the_explorer_inspector_shows_a_step_and_walks_the_run() {
     harness.run();
     assert!(harness.query_by_label_contains("Model: ").is_none());
 }
+
+#[test]
+fn without_wgpu_the_explorer_draws_its_points_with_egui() {
+    // No render state: the fallback path (egui_plot points) must show the same panel.
+    let options = options("explorer-fallback");
+    deterministic_explorer_fixture(&options);
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1100.0, 700.0))
+        .build_eframe(move |cc| PanicApp::new(cc, options));
+    harness.get_by_label("Explorer").click();
+    harness.run();
+    assert!(
+        harness
+            .query_by_label_contains("t-SNE of 36 DummyText embeddings")
+            .is_some()
+    );
+    let (sequence, name) = harness.state().explorer_indicator().expect("an indicator");
+    assert_eq!((sequence, name.as_str()), (1, "a cat drifting, step 7"));
+}
