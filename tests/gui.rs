@@ -485,7 +485,11 @@ fn the_analyses_panel_computes_shows_and_saves_the_report() {
 /// of solid colours, captions whose 16-d "embeddings" start near their prompt's centre and drift
 /// towards a shared one, so HDBSCAN finds prompt clusters and an attractor. Clustered and laid
 /// out by t-SNE (seeded), so every snapshot of it is the same.
-fn deterministic_explorer_fixture(options: &AppOptions) -> String {
+fn deterministic_explorer_fixture(
+    options: &AppOptions,
+    runs_per_prompt: i64,
+    project: bool,
+) -> String {
     use panic_tda::models::Output;
     use panic_tda::store::{
         EmbeddingRecord, ExperimentRecord, ExperimentStatus, InvocationRecord, RunRecord,
@@ -494,7 +498,7 @@ fn deterministic_explorer_fixture(options: &AppOptions) -> String {
     let mut store = panic_tda::store::Store::open(&options.database).expect("store");
     let experiment = "0190f0000000700080000000000e0001".to_owned();
     let prompts = ["a cat", "a dog", "a fish"];
-    let seeds = [1i64, 2];
+    let seeds: Vec<i64> = (1..=runs_per_prompt).collect();
     let steps = 12u32;
     let network = vec!["DummyT2I".to_owned(), "DummyI2T".to_owned()];
     let config = serde_json::json!({
@@ -542,7 +546,7 @@ fn deterministic_explorer_fixture(options: &AppOptions) -> String {
                 Output::Image(image::RgbImage::from_pixel(
                     32,
                     32,
-                    image::Rgb([shade, 255 - shade, 90 + 40 * run.seed as u8]),
+                    image::Rgb([shade, 255 - shade, (90 + 25 * run.seed) as u8]),
                 ))
             } else {
                 Output::Text(format!("{} drifting, step {n}", run.initial_prompt))
@@ -595,6 +599,9 @@ fn deterministic_explorer_fixture(options: &AppOptions) -> String {
         &control,
     )
     .expect("cluster");
+    if !project {
+        return experiment;
+    }
     let scope = panic_tda::analysis::projection::Scope::for_experiments(
         &store,
         std::slice::from_ref(&experiment),
@@ -619,7 +626,7 @@ fn deterministic_explorer_fixture(options: &AppOptions) -> String {
 
 fn explorer_harness(name: &str) -> Harness<'static, PanicApp> {
     let options = options(name);
-    deterministic_explorer_fixture(&options);
+    deterministic_explorer_fixture(&options, 2, true);
     let mut harness = Harness::builder()
         .with_size(egui::Vec2::new(1100.0, 700.0))
         .wgpu()
@@ -764,7 +771,7 @@ fn the_explorer_inspector_shows_a_step_and_walks_the_run() {
 fn without_wgpu_the_explorer_draws_its_points_with_egui() {
     // No render state: the fallback path (egui_plot points) must show the same panel.
     let options = options("explorer-fallback");
-    deterministic_explorer_fixture(&options);
+    deterministic_explorer_fixture(&options, 2, true);
     let mut harness = Harness::builder()
         .with_size(egui::Vec2::new(1100.0, 700.0))
         .build_eframe(move |cc| PanicApp::new(cc, options));
@@ -777,4 +784,24 @@ fn without_wgpu_the_explorer_draws_its_points_with_egui() {
     );
     let (sequence, name) = harness.state().explorer_indicator().expect("an indicator");
     assert_eq!((sequence, name.as_str()), (1, "a cat drifting, step 7"));
+}
+
+#[test]
+fn the_explorer_computes_a_layout_showing_it_as_it_forms() {
+    let options = options("explorer-compute");
+    // 6 runs per prompt: 108 captions, enough for the default perplexity of 30.
+    deterministic_explorer_fixture(&options, 6, false);
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1100.0, 700.0))
+        .wgpu()
+        .build_eframe(move |cc| PanicApp::new(cc, options));
+    harness.get_by_label("Explorer").click();
+    harness.run();
+    harness.get_by_label("Compute t-SNE").click();
+    // Intermediate layouts are drawn (GPU points) while the thread runs; a progress bar spins.
+    harness.run_steps(3);
+    harness.render().expect("a frame with the live layout");
+    wait_for_label(&mut harness, "t-SNE of 108 DummyText embeddings", "t-SNE");
+    harness.run_steps(2);
+    assert!(harness.state().explorer_indicator().is_some());
 }

@@ -74,6 +74,10 @@ pub struct ExplorerPanel {
     loaded_for: Option<(String, Option<String>)>,
     inspector: Option<Inspector>,
     thumbnails: HashMap<String, Option<egui::TextureHandle>>,
+    /// The latest intermediate t-SNE layout while one is computed (and its GPU copy).
+    live: Option<(Vec<[f32; 2]>, Option<points::PointCloud>)>,
+    /// Parameters of the next t-SNE computed here.
+    tsne: TsneParams,
 }
 
 impl Default for ExplorerPanel {
@@ -109,6 +113,8 @@ impl ExplorerPanel {
             loaded_for: None,
             inspector: None,
             thumbnails: HashMap::new(),
+            live: None,
+            tsne: TsneParams::default(),
         }
     }
 
@@ -335,6 +341,7 @@ impl ExplorerPanel {
         let cancel = Arc::new(AtomicBool::new(false));
         let state = Arc::new(Mutex::new(("starting".to_owned(), 0, 1, None)));
         let (thread_cancel, thread_state, ctx) = (cancel.clone(), state.clone(), ctx.clone());
+        let params = self.tsne;
         let task = super::task::Task::spawn("t-SNE", move || {
             let mut store = Store::open(&database).map_err(|e| e.to_string())?;
             let scope = Scope::for_experiments(&store, &[experiment]).map_err(|e| e.to_string())?;
@@ -343,7 +350,7 @@ impl ExplorerPanel {
                 &mut store,
                 &model,
                 &scope,
-                &TsneParams::default(),
+                &params,
                 &thread_cancel,
                 25,
                 |progress| {
@@ -444,6 +451,24 @@ impl ExplorerPanel {
                     }
                 }
                 (None, None) => {
+                    // Parameters are chosen before computing; a layout is stored with them.
+                    let label = ui.label("Perplexity");
+                    ui.add(
+                        egui::DragValue::new(&mut self.tsne.perplexity)
+                            .range(2.0..=200.0)
+                            .speed(0.5),
+                    )
+                    .labelled_by(label.id);
+                    let label = ui.label("Iterations");
+                    ui.add(
+                        egui::DragValue::new(&mut self.tsne.iterations)
+                            .range(50..=10_000)
+                            .speed(10),
+                    )
+                    .labelled_by(label.id);
+                    let label = ui.label("Seed");
+                    ui.add(egui::DragValue::new(&mut self.tsne.seed))
+                        .labelled_by(label.id);
                     if ui.button("Compute t-SNE").clicked() {
                         self.start_projection(database, ui.ctx());
                     }
@@ -464,21 +489,42 @@ impl ExplorerPanel {
 
         // While a projection is computed, show its intermediate layouts.
         if let Some(job) = &self.job {
-            let layout = job.state.lock().ok().and_then(|state| state.3.clone());
-            Plot::new("explorer-live")
-                .data_aspect(1.0)
-                .show(ui, |plot| {
-                    if let Some(layout) = layout {
-                        let points: Vec<[f64; 2]> =
-                            layout.iter().map(|p| [p[0] as f64, p[1] as f64]).collect();
-                        plot.points(
-                            Points::new("layout so far", PlotPoints::from(points)).radius(1.5),
-                        );
-                    }
+            // A new layout is taken out of the shared state once, then drawn from here.
+            let fresh = job.state.lock().ok().and_then(|mut state| state.3.take());
+            if let Some(layout) = fresh {
+                let cloud = self.gpu.then(|| {
+                    points::PointCloud::new(
+                        layout
+                            .iter()
+                            .map(|p| (*p, ui.visuals().strong_text_color())),
+                    )
                 });
+                self.live = Some((layout, cloud));
+            }
+            let live = self.live.as_ref();
+            let mut plot = Plot::new("explorer-live").data_aspect(1.0);
+            if let Some((layout, _)) = live {
+                for p in layout {
+                    plot = plot.include_x(p[0]).include_y(p[1]);
+                }
+            }
+            let gpu = self.gpu;
+            let response = plot.show(ui, |plot| {
+                if let (Some((layout, _)), false) = (live, gpu) {
+                    let points: Vec<[f64; 2]> =
+                        layout.iter().map(|p| [p[0] as f64, p[1] as f64]).collect();
+                    plot.points(Points::new("layout so far", PlotPoints::from(points)).radius(1.5));
+                }
+            });
+            if let Some((_, Some(cloud))) = live {
+                let frame = *response.transform.frame();
+                let painter = ui.painter().with_clip_rect(frame.intersect(ui.clip_rect()));
+                points::paint_in_plot(&painter, &response.transform, cloud, 1.5, 1.0);
+            }
             ui.ctx().request_repaint_after(Duration::from_millis(100));
             return;
         }
+        self.live = None;
         let Some(data) = self.data.take() else {
             ui.label("No t-SNE layout for this experiment yet: Compute t-SNE lays out all of its embeddings (nothing is subsampled) and stores the result.");
             return;
