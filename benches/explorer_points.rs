@@ -36,8 +36,18 @@ fn layout(count: usize) -> Vec<([f32; 2], egui::Color32)> {
         .collect()
 }
 
-/// Mean time per frame of the egui pass and of the render with read-back.
-fn measure(count: usize, gpu: bool) -> (Duration, Duration) {
+/// CPU time of this process so far (all threads, lavapipe's included): unlike wall time it
+/// hardly depends on what else the machine runs.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// Mean per frame: wall time of the egui pass, of the render with read-back, and CPU time.
+fn measure(count: usize, gpu: bool) -> (Duration, Duration, Duration) {
     let render_state = create_render_state(
         default_wgpu_setup(),
         eframe::egui_wgpu::RendererOptions::PREDICTABLE,
@@ -75,6 +85,7 @@ fn measure(count: usize, gpu: bool) -> (Duration, Duration) {
     harness.render().expect("render");
     let frames = 20;
     let (mut pass, mut render) = (Duration::ZERO, Duration::ZERO);
+    let cpu = cpu_time();
     for _ in 0..frames {
         let start = Instant::now();
         harness.step();
@@ -83,12 +94,15 @@ fn measure(count: usize, gpu: bool) -> (Duration, Duration) {
         harness.render().expect("render");
         render += start.elapsed();
     }
-    (pass / frames, render / frames)
+    let cpu = cpu_time() - cpu;
+    (pass / frames, render / frames, cpu / frames)
 }
 
 fn main() {
-    println!("| points | renderer | egui pass | render + read-back | frame | fps |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| points | renderer | egui pass | render + read-back | frame | fps | CPU per frame |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     // The empty plot is the harness's own cost (egui pass, full-window render, read-back);
     // the points' cost is what a row adds to it.
     let cases = [
@@ -100,7 +114,7 @@ fn main() {
         (1_000_000, true),
     ];
     for (count, gpu) in cases {
-        let (pass, render) = measure(count, gpu);
+        let (pass, render, cpu) = measure(count, gpu);
         let frame = pass + render;
         let renderer = if gpu {
             "wgpu point renderer"
@@ -108,11 +122,12 @@ fn main() {
             "egui_plot shapes"
         };
         println!(
-            "| {count} | {renderer} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} |",
+            "| {count} | {renderer} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} | {:.1} ms |",
             pass.as_secs_f64() * 1000.0,
             render.as_secs_f64() * 1000.0,
             frame.as_secs_f64() * 1000.0,
-            1.0 / frame.as_secs_f64()
+            1.0 / frame.as_secs_f64(),
+            cpu.as_secs_f64() * 1000.0
         );
     }
 }
