@@ -5,6 +5,7 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use panic_tda::gui::{AppOptions, PanicApp, Section};
+use panic_tda::models::ProviderOptions;
 use panic_tda::paths::AppPaths;
 
 fn options(name: &str) -> AppOptions {
@@ -13,8 +14,14 @@ fn options(name: &str) -> AppOptions {
     let paths = AppPaths::rooted_at(&root);
     AppOptions {
         database: root.join("panic-tda.sqlite"),
+        database_chosen: true,
         paths,
         models: None,
+        // Tests never download.
+        provider: ProviderOptions {
+            offline: true,
+            ..ProviderOptions::default()
+        },
     }
 }
 
@@ -79,10 +86,13 @@ fn wait_until(
 fn wait_for_label(harness: &mut Harness<'static, PanicApp>, label: &str, what: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while harness.query_by_label_contains(label).is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} never finished"
-        );
+        if std::time::Instant::now() >= deadline {
+            let shown: Vec<String> = harness
+                .query_all_by_label_contains("")
+                .filter_map(|node| node.value())
+                .collect();
+            panic!("{what} never finished; showing: {shown:?}");
+        }
         std::thread::sleep(std::time::Duration::from_millis(50));
         harness.step();
     }
@@ -170,8 +180,12 @@ fn build_run_open_and_delete_an_experiment_point_and_click() {
     assert_eq!(harness.state().draft_config().seeds, Some(vec![-1, 3]));
 
     // Embed with the dummy text model instead of MiniLM (no model files in this sandbox).
-    harness.get_by_label_contains("MiniLM").click();
-    harness.get_by_label_contains("DummyText").click();
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::CheckBox, "MiniLM (text, 384-d)")
+        .click();
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::CheckBox, "DummyText (text, 768-d)")
+        .click();
     harness.run();
     let draft = harness.state().draft_config();
     assert_eq!(draft.embedding_models, vec!["DummyText"]);
@@ -182,6 +196,9 @@ fn build_run_open_and_delete_an_experiment_point_and_click() {
     assert!(harness.query_by_label_contains("Ready: 4 runs").is_some());
     harness.snapshot("new_experiment_form");
 
+    // Below the fold of the form: scroll to it as a user would.
+    harness.get_by_label("▶ Run experiment").scroll_to_me();
+    harness.run();
     harness.get_by_label("▶ Run experiment").click();
     harness.run_steps(2);
     assert_eq!(harness.state().section(), Section::Monitor);
@@ -230,6 +247,7 @@ fn build_run_open_and_delete_an_experiment_point_and_click() {
 #[test]
 fn clustering_runs_in_the_background_and_its_result_can_be_opened() {
     let options = options("clusters");
+    let database = options.database.clone();
     drop(dummy_experiment(&options));
     let mut harness = Harness::builder()
         .with_size(egui::Vec2::new(1000.0, 640.0))
@@ -242,6 +260,11 @@ fn clustering_runs_in_the_background_and_its_result_can_be_opened() {
             .query_by_label_contains("No clustering results yet")
             .is_some()
     );
+    // Small clusters, so this small experiment has several.
+    harness
+        .get_by_label("Min cluster size (0 = auto)")
+        .set_value_accesskit(3.0);
+    harness.run();
     harness.get_by_label("Run clustering").click();
     harness.run_steps(2);
     wait_for_label(&mut harness, "Show", "clustering");
@@ -250,6 +273,29 @@ fn clustering_runs_in_the_background_and_its_result_can_be_opened() {
         harness
             .query_by_label_contains("of 120 embeddings (DummyText)")
             .is_some()
+    );
+    // Each cluster shows a few of its members' images (captions' input images), loaded in
+    // the background. (The unseeded dummy data clusters differently on each run, so the
+    // expected count comes from the stored result, and there is no snapshot.)
+    step_until(&mut harness, "the example images", |harness| {
+        harness.state().cluster_examples_shown().is_some()
+    });
+    let expected: usize = {
+        let store = panic_tda::store::Store::open(&database).expect("store");
+        let results = panic_tda::analysis::clustering::list_clusterings(&store).expect("list");
+        let detail = panic_tda::analysis::clustering::show_clustering(&store, &results[0].id, None)
+            .expect("show");
+        detail
+            .clusters
+            .iter()
+            .map(|cluster| 4.min(cluster.size as usize))
+            .sum()
+    };
+    assert_eq!(harness.state().cluster_examples_shown(), Some(expected));
+    assert!(
+        harness
+            .query_by_label_contains("cannot show example images")
+            .is_none()
     );
     harness.get_by_label("Delete").click();
     harness.run_steps(3);
@@ -478,6 +524,320 @@ fn the_analyses_panel_computes_shows_and_saves_the_report() {
     wait_for_label(&mut harness, "files to", "saving");
     assert!(folder.join("transitions.png").is_file());
     assert!(folder.join("timing.svg").is_file());
+}
+
+/// Steps until `done`, without requiring the UI to settle (spinners, progress bars).
+fn step_until(
+    harness: &mut Harness<'static, PanicApp>,
+    what: &str,
+    done: impl Fn(&Harness<'static, PanicApp>) -> bool,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done(harness) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        harness.step();
+    }
+}
+
+#[test]
+fn cluster_examples_are_images_of_the_members() {
+    let options = options("cluster-examples");
+    let (mut store, _) = dummy_experiment(&options);
+    let clustering = panic_tda::analysis::clustering::run_clustering(
+        &mut store,
+        &panic_tda::analysis::clustering::ClusterRequest {
+            min_cluster_size: Some(3),
+            min_samples: Some(2),
+            ..Default::default()
+        },
+        &panic_tda::analysis::hdbscan::Control::new(None, None),
+    )
+    .expect("cluster");
+    let detail = panic_tda::analysis::clustering::show_clustering(&store, &clustering.id, None)
+        .expect("show");
+    // The unseeded dummy data clusters differently each time; the outliers (−1) count too, so
+    // some label always has members.
+    let labels = detail
+        .clusters
+        .iter()
+        .map(|cluster| (cluster.label, cluster.size))
+        .chain([(-1, detail.summary.outliers)]);
+    let mut seen = 0;
+    for (label, size) in labels {
+        let examples = store
+            .cluster_example_images(&clustering.id, label, 4)
+            .expect("examples");
+        // DummyText embeds captions, so each example is the caption's input: a 32-pixel
+        // solid cyan-ish DummyT2I image (red lowest).
+        assert_eq!(examples.len(), 4.min(size as usize));
+        seen += examples.len();
+        for image in &examples {
+            assert_eq!(image.dimensions(), (32, 32));
+            let [r, g, b] = image.get_pixel(0, 0).0;
+            assert!(r < g && r < b, "{r} {g} {b}");
+            assert!(image.pixels().all(|pixel| pixel == image.get_pixel(0, 0)));
+        }
+    }
+    assert!(seen > 0);
+}
+
+#[test]
+fn the_form_lists_models_with_their_files_and_a_failing_fetch_shows_its_error() {
+    // Offline (as every test is): fetching must fail, in the UI, without a crash.
+    let mut harness = harness("fetch");
+    harness.get_by_label("New experiment").click();
+    harness.run();
+    harness.get_by_label_contains("Models (").click();
+    harness.run();
+    // Rooted in an empty directory: the six downloadable models offer Fetch, MiniLM (installed
+    // by `make setup`) says so, the dummies are built in.
+    assert_eq!(harness.get_all_by_label("Fetch").count(), 6);
+    assert!(
+        harness
+            .query_by_label_contains("run `make setup`")
+            .is_some()
+    );
+    assert!(harness.get_all_by_label("built in").count() >= 4);
+    assert!(harness.query_by_label_contains("523 MB").is_some());
+    harness
+        .get_all_by_label("Fetch")
+        .next()
+        .expect("a Fetch button")
+        .click();
+    harness.run_steps(2);
+    step_until(&mut harness, "the fetch to fail", |harness| {
+        harness
+            .query_by_label_contains("offline mode forbids downloading")
+            .is_some()
+    });
+    harness.run_steps(2);
+    let error = harness
+        .get_by_label_contains("offline mode forbids downloading")
+        .value()
+        .unwrap_or_default();
+    assert!(error.contains("NomicText"), "{error}");
+    // The button is back for another try.
+    assert_eq!(harness.get_all_by_label("Fetch").count(), 6);
+    // The device choice is there and defaults to Auto.
+    assert!(harness.query_by_label("Device").is_some());
+    harness.snapshot("new_experiment_models");
+}
+
+#[test]
+fn prompts_reorder_by_dragging() {
+    let mut harness = harness("drag");
+    harness.get_by_label("New experiment").click();
+    harness.run();
+    for prompt in ["first", "second", "third"] {
+        harness.get_by_label("New prompt").click();
+        harness.run();
+        harness.get_by_label("New prompt").type_text(prompt);
+        harness.run();
+        harness.get_by_label("Add prompt").click();
+        harness.run();
+    }
+    let handles: Vec<egui::Rect> = harness
+        .get_all_by_label("⠿")
+        .map(|node| node.rect())
+        .collect();
+    assert_eq!(handles.len(), 3);
+    // Drag the first prompt's grip onto the lower half of the third row.
+    let from = handles[0].center();
+    let to = egui::pos2(handles[2].center().x, handles[2].center().y + 4.0);
+    harness.hover_at(from);
+    harness.step();
+    harness.drag_at(from);
+    harness.step();
+    for fraction in [0.25, 0.5, 0.75, 1.0] {
+        harness.hover_at(from + (to - from) * fraction);
+        harness.step();
+    }
+    harness.drop_at(to);
+    harness.step();
+    harness.run();
+    assert_eq!(
+        harness.state().draft_config().prompts,
+        vec!["second", "third", "first"]
+    );
+}
+
+/// An in-memory stand-in for eframe's on-disk app storage.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+fn harness_with_storage(
+    options: AppOptions,
+    storage: &'static MemoryStorage,
+) -> Harness<'static, PanicApp> {
+    Harness::builder()
+        .with_size(egui::Vec2::new(1000.0, 640.0))
+        .wgpu()
+        .build_eframe(move |cc| {
+            cc.storage = Some(storage);
+            PanicApp::new(cc, options)
+        })
+}
+
+#[test]
+fn the_last_database_is_reopened_unless_one_is_named_or_it_is_gone() {
+    let first = options("remember-first");
+    let mut harness = harness_with_storage(first.clone(), Box::leak(Box::default()));
+    harness.run();
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(harness.state_mut(), &mut storage);
+    drop(harness);
+    let storage: &'static MemoryStorage = Box::leak(Box::new(storage));
+
+    // Started without --db: the database of last time.
+    let mut second = options("remember-second");
+    second.database_chosen = false;
+    let harness = harness_with_storage(second.clone(), storage);
+    assert_eq!(harness.state().database(), first.database);
+    drop(harness);
+    // Started with --db: that one.
+    let mut named = second.clone();
+    named.database_chosen = true;
+    let harness = harness_with_storage(named, storage);
+    assert_eq!(harness.state().database(), second.database);
+    drop(harness);
+    // The remembered file is gone: the default.
+    std::fs::remove_file(&first.database).expect("remove");
+    let harness = harness_with_storage(second.clone(), storage);
+    assert_eq!(harness.state().database(), second.database);
+}
+
+#[test]
+fn an_interrupted_experiment_is_offered_for_resume_at_launch() {
+    let options = options("resume");
+    {
+        let mut store = panic_tda::store::Store::open(&options.database).expect("store");
+        let provider = panic_tda::models::provider::CatalogProvider::new(
+            options.paths.clone(),
+            options.provider,
+        );
+        let raw = panic_tda::config::parse(
+            r#"{"networks": [["DummyT2I", "DummyI2T"]], "prompts": ["a"], "num_runs": 2,
+                "embedding_models": ["DummyText"], "max_length": 10, "image_size": 32}"#,
+            "test",
+        )
+        .expect("config");
+        let config = panic_tda::config::validate(&raw, &provider).expect("valid");
+        let id = panic_tda::engine::create_experiment(&mut store, &config).expect("create");
+        // As a crash leaves it: marked running, nothing finished.
+        store
+            .set_experiment_status(
+                &id,
+                panic_tda::store::ExperimentStatus::Running,
+                panic_tda::store::now(),
+            )
+            .expect("status");
+    }
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1000.0, 640.0))
+        .wgpu()
+        .build_eframe(move |cc| PanicApp::new(cc, options));
+    harness.run_steps(3);
+    assert_eq!(harness.state().section(), Section::Experiments);
+    assert_eq!(harness.state().resume_offers().len(), 1);
+    assert!(harness.query_by_label_contains("was interrupted").is_some());
+    harness.get_by_label("▶ Resume").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().section(), Section::Monitor);
+    wait_until(&mut harness, "the resumed experiment to finish", |app| {
+        app.job_progress().is_some_and(|(_, _, finished)| finished)
+    });
+    assert!(
+        harness
+            .query_by_label_contains("Finished: completed")
+            .is_some()
+    );
+    assert!(harness.state().resume_offers().is_empty());
+}
+
+#[test]
+fn the_monitor_stops_and_resumes_an_experiment() {
+    let options = options("stop-resume");
+    {
+        let mut store = panic_tda::store::Store::open(&options.database).expect("store");
+        let provider = panic_tda::models::provider::CatalogProvider::new(
+            options.paths.clone(),
+            options.provider,
+        );
+        // Far longer than the test lasts, so Stop always lands mid-run.
+        let raw = panic_tda::config::parse(
+            r#"{"networks": [["DummyT2I", "DummyI2T"]], "prompts": ["a"], "num_runs": 1,
+                "embedding_models": ["DummyText"], "max_length": 1000000, "image_size": 16}"#,
+            "test",
+        )
+        .expect("config");
+        let config = panic_tda::config::validate(&raw, &provider).expect("valid");
+        panic_tda::engine::create_experiment(&mut store, &config).expect("create");
+    }
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1000.0, 640.0))
+        .wgpu()
+        .build_eframe(move |cc| PanicApp::new(cc, options));
+    harness.run();
+    harness.get_by_label("Resume").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().section(), Section::Monitor);
+    for round in 0..2 {
+        step_until(&mut harness, "some progress", |harness| {
+            harness
+                .state()
+                .job_progress()
+                .is_some_and(|(done, _, _)| done > 0)
+        });
+        harness.get_by_label("■ Stop").click();
+        harness.run_steps(2);
+        step_until(&mut harness, "the stop", |harness| {
+            harness
+                .state()
+                .job_progress()
+                .is_some_and(|(_, _, finished)| finished)
+        });
+        harness.run_steps(2);
+        assert!(
+            harness
+                .query_by_label_contains("Everything done so far is kept")
+                .is_some(),
+            "round {round}"
+        );
+        let (done, total, _) = harness.state().job_progress().expect("a job");
+        assert!(done < total);
+        if round == 0 {
+            // Resume continues from what is stored rather than starting over.
+            harness.get_by_label("▶ Resume").click();
+            harness.run_steps(2);
+            assert!(!harness.state().job_progress().expect("a job").2);
+            step_until(&mut harness, "the resumed run to report", |harness| {
+                harness
+                    .state()
+                    .job_progress()
+                    .is_some_and(|(now, _, _)| now > 0)
+            });
+            // The first count reported already includes what was stored before the stop.
+            let (resumed_at, _, _) = harness.state().job_progress().expect("a job");
+            assert!(resumed_at >= done, "{resumed_at} < {done}");
+        }
+    }
 }
 
 /// A deterministic experiment written straight into the store (dummy models would loop-stop

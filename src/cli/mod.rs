@@ -151,8 +151,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             panic_tda::gui::run(panic_tda::gui::AppOptions {
                 database,
+                database_chosen: cli.db.is_some(),
                 paths,
                 models: None,
+                provider: provider_options,
             })
             .map_err(|e| anyhow::anyhow!("the app window failed: {e}"))?;
             Ok(ExitCode::SUCCESS)

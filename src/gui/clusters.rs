@@ -1,6 +1,7 @@
 //! Clusters panel: clustering results (run in the background with progress and cancel, list,
-//! delete) and each result's clusters with their display names and sizes.
+//! delete) and each result's clusters with their display names, sizes and example images.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,15 @@ use egui_plot::{Bar, BarChart, Plot};
 use crate::analysis::clustering::{self, ClusterRequest, ClusteringDetail, ClusteringSummary};
 use crate::analysis::hdbscan::Control;
 use crate::store::{Store, format_timestamp};
+
+/// Example images per cluster shown: enough to recognise it, few enough to load quickly.
+const EXAMPLES_PER_CLUSTER: usize = 4;
+/// Examples are loaded for this many of the largest clusters.
+const CLUSTERS_WITH_EXAMPLES: usize = 60;
+const THUMBNAIL: u32 = 56;
+
+/// Thumbnails of each cluster's examples, decoded off the UI thread.
+type Examples = Vec<(i32, Vec<egui::ColorImage>)>;
 
 struct ClusteringJob {
     cancel: Arc<AtomicBool>,
@@ -30,6 +40,10 @@ pub struct ClustersPanel {
     message: Option<(bool, String)>,
     confirm_delete: Option<String>,
     stale: bool,
+    /// (clustering id, loader) while examples load.
+    examples_task: Option<(String, super::task::Task<Examples>)>,
+    /// (clustering id, per label the textures) once loaded.
+    examples: Option<(String, BTreeMap<i32, Vec<egui::TextureHandle>>)>,
 }
 
 impl ClustersPanel {
@@ -98,6 +112,100 @@ impl ClustersPanel {
         });
     }
 
+    /// How many example thumbnails the shown result has; `None` until they are loaded.
+    pub fn examples_shown(&self) -> Option<usize> {
+        let shown = &self.selected.as_ref()?.summary.id;
+        self.examples
+            .as_ref()
+            .filter(|(id, _)| id == shown)
+            .map(|(_, examples)| examples.values().map(Vec::len).sum())
+    }
+
+    /// Starts loading the selected result's example images unless they are loaded or loading.
+    fn load_examples(&mut self, database: PathBuf) {
+        let Some(detail) = &self.selected else { return };
+        let id = detail.summary.id.clone();
+        let loaded = self
+            .examples
+            .as_ref()
+            .is_some_and(|(shown, _)| *shown == id);
+        let loading = self
+            .examples_task
+            .as_ref()
+            .is_some_and(|(shown, _)| *shown == id);
+        if loaded || loading {
+            return;
+        }
+        let labels: Vec<i32> = detail
+            .clusters
+            .iter()
+            .take(CLUSTERS_WITH_EXAMPLES)
+            .map(|cluster| cluster.label)
+            .collect();
+        let clustering = id.clone();
+        let task = super::task::Task::spawn("example images", move || {
+            let store = Store::open(&database).map_err(|e| e.to_string())?;
+            labels
+                .into_iter()
+                .map(|label| {
+                    let images = store
+                        .cluster_example_images(&clustering, label, EXAMPLES_PER_CLUSTER)
+                        .map_err(|e| e.to_string())?;
+                    let thumbnails = images
+                        .iter()
+                        .map(|image| {
+                            let small = image::imageops::thumbnail(image, THUMBNAIL, THUMBNAIL);
+                            egui::ColorImage::from_rgb(
+                                [small.width() as usize, small.height() as usize],
+                                small.as_raw(),
+                            )
+                        })
+                        .collect();
+                    Ok((label, thumbnails))
+                })
+                .collect()
+        });
+        self.examples_task = Some((id, task));
+    }
+
+    fn poll_examples(&mut self, ctx: &egui::Context) {
+        let Some((id, task)) = &mut self.examples_task else {
+            return;
+        };
+        let Some(outcome) = task.finished() else {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+            return;
+        };
+        let id = id.clone();
+        self.examples_task = None;
+        match outcome {
+            Ok(examples) => {
+                let textures = examples
+                    .into_iter()
+                    .map(|(label, images)| {
+                        let handles = images
+                            .into_iter()
+                            .enumerate()
+                            .map(|(n, image)| {
+                                ctx.load_texture(
+                                    format!("cluster-example-{id}-{label}-{n}"),
+                                    image,
+                                    egui::TextureOptions::LINEAR,
+                                )
+                            })
+                            .collect();
+                        (label, handles)
+                    })
+                    .collect();
+                self.examples = Some((id, textures));
+            }
+            Err(error) => {
+                self.message = Some((false, format!("cannot show example images: {error}")));
+                self.examples = Some((id, BTreeMap::new()));
+            }
+        }
+    }
+
     fn poll(&mut self, store: &Store) {
         let Some(outcome) = self.job.as_mut().and_then(|job| job.task.finished()) else {
             return;
@@ -118,6 +226,8 @@ impl ClustersPanel {
 
     pub fn ui(&mut self, ui: &mut egui::Ui, store: &mut Store, database: PathBuf) {
         self.poll(store);
+        self.poll_examples(ui.ctx());
+        self.load_examples(database.clone());
         if self.stale {
             self.refresh(store);
         }
@@ -284,15 +394,38 @@ impl ClustersPanel {
             egui::ScrollArea::vertical()
                 .auto_shrink([false, false])
                 .show(ui, |ui| {
+                    let examples = self
+                        .examples
+                        .as_ref()
+                        .filter(|(id, _)| *id == detail.summary.id)
+                        .map(|(_, examples)| examples);
                     egui::Grid::new("clusters").striped(true).show(ui, |ui| {
-                        for header in ["Label", "Size", "Display name (medoid)"] {
+                        for header in ["Label", "Size", "Display name (medoid)", "Examples"] {
                             ui.label(egui::RichText::new(header).strong());
                         }
                         ui.end_row();
-                        for cluster in &detail.clusters {
+                        for (rank, cluster) in detail.clusters.iter().enumerate() {
                             ui.label(cluster.label.to_string());
                             ui.label(cluster.size.to_string());
                             ui.label(&cluster.display_name);
+                            ui.horizontal(|ui| match examples {
+                                Some(examples) => {
+                                    for texture in
+                                        examples.get(&cluster.label).into_iter().flatten()
+                                    {
+                                        ui.add(egui::Image::new(texture).fit_to_exact_size(
+                                            egui::vec2(THUMBNAIL as f32, THUMBNAIL as f32),
+                                        ))
+                                        .on_hover_text(
+                                            format!("an image of cluster {}", cluster.display_name),
+                                        );
+                                    }
+                                }
+                                None if rank < CLUSTERS_WITH_EXAMPLES => {
+                                    ui.spinner();
+                                }
+                                None => {}
+                            });
                             ui.end_row();
                         }
                     });

@@ -12,6 +12,8 @@ pub enum ExperimentAction {
     Resume(String),
     Duplicate(String),
     Delete(String),
+    /// Hide the "resume interrupted experiments" banner.
+    DismissResume,
     RunDemo,
 }
 
@@ -52,6 +54,11 @@ impl ExperimentsPanel {
         Ok(())
     }
 
+    /// Whether the list has been read from the database at least once.
+    pub fn has_listed(&self) -> bool {
+        self.last_refresh.is_some()
+    }
+
     pub fn summaries(&self) -> &[ExperimentSummary] {
         &self.experiments
     }
@@ -68,8 +75,12 @@ impl ExperimentsPanel {
         ui: &mut egui::Ui,
         store: &Store,
         running: Option<&str>,
+        resume_offers: &[String],
     ) -> Option<ExperimentAction> {
         let mut action = None;
+        if !resume_offers.is_empty() {
+            self.resume_banner_ui(ui, resume_offers, running.is_some(), &mut action);
+        }
         if let Some((id, preview)) = &self.confirm_delete {
             let mut close = false;
             egui::Modal::new(egui::Id::unique("confirm-delete")).show(ui.ctx(), |ui| {
@@ -260,6 +271,49 @@ impl ExperimentsPanel {
             ui.colored_label(ui.visuals().error_fg_color, error);
         }
         action
+    }
+}
+
+impl ExperimentsPanel {
+    /// "These experiments did not finish": one Resume button each, and Dismiss.
+    fn resume_banner_ui(
+        &self,
+        ui: &mut egui::Ui,
+        offers: &[String],
+        busy: bool,
+        action: &mut Option<ExperimentAction>,
+    ) {
+        egui::Frame::group(ui.style())
+            .fill(ui.visuals().faint_bg_color)
+            .show(ui, |ui| {
+                ui.label(egui::RichText::new("Unfinished experiments from last time").strong());
+                for id in offers {
+                    let summary = self.experiments.iter().find(|s| s.record.id == *id);
+                    ui.horizontal(|ui| {
+                        let how = match summary.map(|s| s.record.status) {
+                            Some(ExperimentStatus::Running) => "was interrupted",
+                            _ => "was stopped when the app quit",
+                        };
+                        let done = summary.map_or(0, |s| s.invocations);
+                        ui.label(format!(
+                            "Experiment {} {how} ({done} invocations done).",
+                            &id[..12.min(id.len())]
+                        ));
+                        if ui
+                            .add_enabled(!busy, egui::Button::new("▶ Resume"))
+                            .on_hover_text("Continues exactly where it stopped")
+                            .on_disabled_hover_text("another experiment is running")
+                            .clicked()
+                        {
+                            *action = Some(ExperimentAction::Resume(id.clone()));
+                        }
+                    });
+                }
+                if ui.small_button("Dismiss").clicked() {
+                    *action = Some(ExperimentAction::DismissResume);
+                }
+            });
+        ui.add_space(6.0);
     }
 }
 

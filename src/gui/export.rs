@@ -1,5 +1,5 @@
 //! Export panel: the same mosaic-video export as `panic-tda export video`, with the prompt
-//! order set by reordering a list, run in the background with progress and cancel.
+//! order set by reordering a list (drag or ↑/↓), run in the background with progress and cancel.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -166,9 +166,11 @@ impl ExportPanel {
         });
         ui.label(egui::RichText::new("Prompt order (top to bottom in the mosaic)").strong());
         let mut swap = None;
+        let mut dropped = None;
         let count = self.prompts.len();
         for (index, prompt) in self.prompts.iter().enumerate() {
-            ui.horizontal(|ui| {
+            let row = ui.horizontal(|ui| {
+                super::reorder::handle(ui, "export-prompts", index);
                 if ui
                     .add_enabled(index > 0, egui::Button::new("↑").small())
                     .clicked()
@@ -183,9 +185,17 @@ impl ExportPanel {
                 }
                 ui.label(prompt);
             });
+            if let Some(moved) =
+                super::reorder::drop_target(ui, &row.response, "export-prompts", index)
+            {
+                dropped = Some(moved);
+            }
         }
         if let Some((a, b)) = swap {
             self.prompts.swap(a, b);
+        }
+        if let Some((from, to)) = dropped {
+            super::reorder::move_item(&mut self.prompts, from, to);
         }
         egui::Grid::new("export-options").show(ui, |ui| {
             ui.label("Resolution");

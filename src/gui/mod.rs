@@ -9,9 +9,11 @@ mod experiments;
 mod explorer;
 mod export;
 mod job;
+mod models;
 mod monitor;
 mod new_experiment;
 pub mod points;
+mod reorder;
 mod system;
 mod task;
 
@@ -24,7 +26,7 @@ use crate::engine::{self, EngineOptions};
 use crate::models::ModelProvider;
 use crate::models::provider::{CatalogProvider, ProviderOptions};
 use crate::paths::AppPaths;
-use crate::store::Store;
+use crate::store::{ExperimentStatus, Store};
 
 use experiments::{ExperimentAction, ExperimentsPanel};
 use job::ExperimentJob;
@@ -57,9 +59,15 @@ fn install_fonts(ctx: &egui::Context) {
 #[derive(Clone)]
 pub struct AppOptions {
     pub database: PathBuf,
+    /// Whether the user named `database` (`--db`); if not, the app reopens the database it had
+    /// open last time, when that file still exists.
+    pub database_chosen: bool,
     pub paths: AppPaths,
     /// Models to use; `None` = the catalog with files from the model cache.
     pub models: Option<Arc<dyn ModelProvider>>,
+    /// How catalog models run (`--device`, `--offline`); the app's device setting overrides
+    /// the device once the user picks one.
+    pub provider: ProviderOptions,
 }
 
 /// The sections of the app, in navigation order.
@@ -117,26 +125,54 @@ pub struct PanicApp {
     error: Option<String>,
     confirm_quit: bool,
     quitting: bool,
+    /// Experiments to offer to resume on Experiments (checked once the database is read).
+    resume_offer: ResumeOffer,
+    /// The experiment "Stop and quit" stopped, remembered so the next launch offers it.
+    stopped_on_quit: Option<String>,
+}
+
+enum ResumeOffer {
+    /// Not looked at yet.
+    Unchecked,
+    Offer(Vec<String>),
 }
 
 const SECTION_KEY: &str = "panic-tda.section";
+const DATABASE_KEY: &str = "panic-tda.database";
+const DEVICE_KEY: &str = "panic-tda.device";
+const STOPPED_KEY: &str = "panic-tda.stopped-on-quit";
 
 impl PanicApp {
-    pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> Self {
+    pub fn new(cc: &eframe::CreationContext<'_>, mut options: AppOptions) -> Self {
         install_fonts(&cc.egui_ctx);
+        let remembered = |key: &str| cc.storage.and_then(|storage| storage.get_string(key));
         let section = cc
             .storage
             .and_then(|storage| eframe::get_value(storage, SECTION_KEY))
             .filter(|section| *section != Section::Monitor)
             .unwrap_or(Section::Experiments);
+        if !options.database_chosen
+            && let Some(last) = remembered(DATABASE_KEY).map(PathBuf::from)
+            && last.is_file()
+        {
+            options.database = last;
+        }
+        let device = cc
+            .storage
+            .and_then(|storage| eframe::get_value(storage, DEVICE_KEY))
+            .unwrap_or(options.provider.device);
+        let stopped_on_quit = remembered(STOPPED_KEY).filter(|id| !id.is_empty());
         let models = options.models.clone().unwrap_or_else(|| {
             Arc::new(CatalogProvider::new(
                 options.paths.clone(),
-                ProviderOptions::default(),
+                options.provider,
             ))
         });
         let store = Store::open(&options.database).map_err(|e| e.to_string());
         let system = system::SystemPanel::new(options.paths.clone(), options.database.clone());
+        let mut new_experiment =
+            NewExperimentPanel::new(options.paths.clone(), options.provider.offline);
+        new_experiment.device = device;
         Self {
             options,
             models,
@@ -147,12 +183,78 @@ impl PanicApp {
             explorer: explorer::ExplorerPanel::new(cc.wgpu_render_state.as_ref()),
             analyses: analyses::AnalysesPanel::default(),
             export: export::ExportPanel::default(),
-            new_experiment: NewExperimentPanel::default(),
+            new_experiment,
             job: None,
             system,
             error: None,
             confirm_quit: false,
             quitting: false,
+            resume_offer: ResumeOffer::Unchecked,
+            stopped_on_quit,
+        }
+    }
+
+    /// How many cluster example thumbnails the Clusters section shows (`None`: loading).
+    pub fn cluster_examples_shown(&self) -> Option<usize> {
+        self.clusters.examples_shown()
+    }
+
+    /// The database the app has open.
+    pub fn database(&self) -> &std::path::Path {
+        &self.options.database
+    }
+
+    /// The experiments the Experiments section offers to resume.
+    pub fn resume_offers(&self) -> &[String] {
+        match &self.resume_offer {
+            ResumeOffer::Offer(ids) => ids,
+            ResumeOffer::Unchecked => &[],
+        }
+    }
+
+    /// On the first look at the database: experiments left `running` (the app or machine
+    /// stopped mid-run) and the one "Stop and quit" stopped, unless finished since.
+    fn check_resume_offer(&mut self) {
+        if !matches!(self.resume_offer, ResumeOffer::Unchecked) {
+            return;
+        }
+        let ids = self
+            .experiments
+            .summaries()
+            .iter()
+            .map(|summary| &summary.record)
+            .filter(|record| {
+                record.status == ExperimentStatus::Running
+                    || (self.stopped_on_quit.as_deref() == Some(record.id.as_str())
+                        && record.status != ExperimentStatus::Completed)
+            })
+            .map(|record| record.id.clone())
+            .collect::<Vec<_>>();
+        if !ids.is_empty() {
+            self.section = Section::Experiments;
+        }
+        // Remembered until resumed or dismissed (or gone, or finished).
+        if self
+            .stopped_on_quit
+            .as_ref()
+            .is_some_and(|id| !ids.contains(id))
+        {
+            self.stopped_on_quit = None;
+        }
+        self.resume_offer = ResumeOffer::Offer(ids);
+    }
+
+    /// The provider a run uses: the injected one, or the catalog on the chosen device.
+    fn run_provider(&self) -> Arc<dyn ModelProvider> {
+        match &self.options.models {
+            Some(models) => models.clone(),
+            None => Arc::new(CatalogProvider::new(
+                self.options.paths.clone(),
+                ProviderOptions {
+                    device: self.new_experiment.device,
+                    ..self.options.provider
+                },
+            )),
         }
     }
 
@@ -190,9 +292,15 @@ impl PanicApp {
     }
 
     fn start_job(&mut self, ctx: &egui::Context, experiment_id: String) {
+        if let ResumeOffer::Offer(ids) = &mut self.resume_offer {
+            ids.retain(|id| *id != experiment_id);
+        }
+        if self.stopped_on_quit.as_ref() == Some(&experiment_id) {
+            self.stopped_on_quit = None;
+        }
         self.job = Some(ExperimentJob::start(
             self.options.database.clone(),
-            self.models.clone(),
+            self.run_provider(),
             experiment_id,
             EngineOptions::default(),
             ctx.clone(),
@@ -235,6 +343,10 @@ impl PanicApp {
                     self.error = Some(error.to_string());
                 }
                 self.experiments.needs_refresh = true;
+            }
+            ExperimentAction::DismissResume => {
+                self.resume_offer = ResumeOffer::Offer(Vec::new());
+                self.stopped_on_quit = None;
             }
             ExperimentAction::RunDemo => {
                 let validated = crate::config::parse(DEMO_CONFIG, "demo config")
@@ -304,6 +416,7 @@ impl PanicApp {
                 if ui.button("Stop and quit").clicked() {
                     if let Some(job) = &self.job {
                         job.cancel();
+                        self.stopped_on_quit = Some(job.experiment_id.clone());
                     }
                     self.quitting = true;
                     self.confirm_quit = false;
@@ -357,6 +470,9 @@ impl eframe::App for PanicApp {
                 });
                 ui.separator();
             }
+            if self.store.is_ok() && self.experiments.has_listed() {
+                self.check_resume_offer();
+            }
             let store = match &self.store {
                 Ok(store) => store,
                 Err(error) => {
@@ -375,7 +491,8 @@ impl eframe::App for PanicApp {
             match self.section {
                 Section::Experiments => {
                     let running = self.running_id().map(str::to_owned);
-                    if let Some(action) = self.experiments.ui(ui, store, running.as_deref()) {
+                    let offers = self.resume_offers().to_vec();
+                    if let Some(action) = self.experiments.ui(ui, store, running.as_deref(), &offers) {
                         self.handle_experiment_action(&ctx, action);
                     }
                 }
@@ -391,11 +508,14 @@ impl eframe::App for PanicApp {
                     }
                 }
                 Section::Monitor => match &self.job {
-                    Some(job) => {
-                        if monitor::monitor_ui(ui, job) {
-                            job.cancel();
+                    Some(job) => match monitor::monitor_ui(ui, job) {
+                        Some(monitor::MonitorAction::Stop) => job.cancel(),
+                        Some(monitor::MonitorAction::Resume) => {
+                            let id = job.experiment_id.clone();
+                            self.start_job(&ctx, id);
                         }
-                    }
+                        None => {}
+                    },
                     None => Self::placeholder_ui(
                         ui,
                         "Monitor",
@@ -434,6 +554,15 @@ impl eframe::App for PanicApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, SECTION_KEY, &self.section);
+        eframe::set_value(storage, DEVICE_KEY, &self.new_experiment.device);
+        storage.set_string(
+            DATABASE_KEY,
+            self.options.database.to_string_lossy().into_owned(),
+        );
+        storage.set_string(
+            STOPPED_KEY,
+            self.stopped_on_quit.clone().unwrap_or_default(),
+        );
     }
 }
 

@@ -5,6 +5,7 @@ use eframe::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::job::ExperimentJob;
+use crate::store::ExperimentStatus;
 
 fn human_duration(seconds: f64) -> String {
     let seconds = seconds.max(0.0).round() as u64;
@@ -15,9 +16,15 @@ fn human_duration(seconds: f64) -> String {
     }
 }
 
-/// Returns true when the user asked to cancel.
-pub fn monitor_ui(ui: &mut egui::Ui, job: &ExperimentJob) -> bool {
-    let mut cancel = false;
+/// What the user asked for. There is no pause: Stop ends the run after the current batch with
+/// everything kept, and Resume continues exactly where it stopped, which is what a pause does.
+pub enum MonitorAction {
+    Stop,
+    Resume,
+}
+
+pub fn monitor_ui(ui: &mut egui::Ui, job: &ExperimentJob) -> Option<MonitorAction> {
+    let mut action = None;
     ui.horizontal(|ui| {
         ui.heading(format!(
             "Experiment {}",
@@ -32,15 +39,26 @@ pub fn monitor_ui(ui: &mut egui::Ui, job: &ExperimentJob) -> bool {
             if ui
                 .add_enabled(!job.is_cancelling(), egui::Button::new(label))
                 .on_hover_text(
-                    "Stops after the current batch; Resume continues exactly where it stopped",
+                    "Stops after the current batch, keeping everything; Resume continues exactly where it stopped",
                 )
                 .clicked()
             {
-                cancel = true;
+                action = Some(MonitorAction::Stop);
             }
+            ui.weak("(Stop + Resume is the pause: nothing done is lost)");
+        } else if !matches!(&job.outcome, Some(Ok(outcome)) if outcome.status == ExperimentStatus::Completed)
+            && ui
+                .button("▶ Resume")
+                .on_hover_text("Continue this experiment where it stopped")
+                .clicked()
+        {
+            action = Some(MonitorAction::Resume);
         }
     });
     match &job.outcome {
+        Some(Ok(outcome)) if outcome.status == ExperimentStatus::Cancelled => {
+            ui.label("Stopped. Everything done so far is kept; ▶ Resume continues it.");
+        }
         Some(Ok(outcome)) => {
             ui.label(format!(
                 "Finished: {} ({} failed runs).",
@@ -137,5 +155,5 @@ pub fn monitor_ui(ui: &mut egui::Ui, job: &ExperimentJob) -> bool {
                 }
             });
     }
-    cancel
+    action
 }

@@ -1,13 +1,19 @@
 //! The new-experiment form: networks built from the catalog (only valid chains can be formed),
-//! prompts, seeds or run count, lengths, embedding models. It produces the same JSON config the
-//! CLI reads and validates it live with the same messages.
+//! the models with their files (Fetch), prompts (drag or ↑/↓ to reorder), seeds or run count,
+//! lengths, embedding models, device. It produces the same JSON config the CLI reads and
+//! validates it live with the same messages. The device is an app setting, not part of the
+//! config (the config format has no place for it, as with the CLI's `--device`).
 
 use std::path::PathBuf;
 
 use eframe::egui;
 
+use super::models::{FilesState, ModelFiles};
+use super::reorder;
 use crate::config::{self, ConfigError, ExperimentConfig, ValidatedConfig};
+use crate::models::onnx::DevicePreference;
 use crate::models::{Modality, ModelKind, ModelProvider};
+use crate::paths::AppPaths;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SeedMode {
@@ -29,6 +35,9 @@ pub struct NewExperimentPanel {
     embedding_models: Vec<String>,
     config_path: String,
     message: Option<(bool, String)>,
+    model_files: ModelFiles,
+    /// Where models run; passed to the model provider when an experiment runs or resumes.
+    pub device: DevicePreference,
 }
 
 /// What the form asks the app to do.
@@ -36,8 +45,26 @@ pub enum FormAction {
     Run(ValidatedConfig),
 }
 
-impl Default for NewExperimentPanel {
-    fn default() -> Self {
+fn device_label(device: DevicePreference) -> &'static str {
+    match device {
+        DevicePreference::Auto => "Auto (CUDA if available, else CPU)",
+        DevicePreference::Cuda => "CUDA",
+        DevicePreference::Tensorrt => "TensorRT",
+        DevicePreference::Cpu => "CPU",
+    }
+}
+
+fn models_of(models: &dyn ModelProvider, wanted: impl Fn(&ModelKind) -> bool) -> Vec<String> {
+    models
+        .names()
+        .into_iter()
+        .filter(|name| models.describe(name).is_some_and(|kind| wanted(&kind)))
+        .collect()
+}
+
+impl NewExperimentPanel {
+    /// `paths` and `offline` locate and fetch model files, as the CLI's `models fetch` does.
+    pub fn new(paths: AppPaths, offline: bool) -> Self {
         Self {
             networks: Vec::new(),
             prompts: Vec::new(),
@@ -52,19 +79,11 @@ impl Default for NewExperimentPanel {
             embedding_models: vec!["MiniLM".into()],
             config_path: "experiment.json".into(),
             message: None,
+            model_files: ModelFiles::new(paths, offline),
+            device: DevicePreference::Auto,
         }
     }
-}
 
-fn models_of(models: &dyn ModelProvider, wanted: impl Fn(&ModelKind) -> bool) -> Vec<String> {
-    models
-        .names()
-        .into_iter()
-        .filter(|name| models.describe(name).is_some_and(|kind| wanted(&kind)))
-        .collect()
-}
-
-impl NewExperimentPanel {
     /// Fills the form from an existing config (Duplicate).
     pub fn load_config(&mut self, config: &ExperimentConfig) {
         self.networks = config.networks.clone();
@@ -153,11 +172,26 @@ impl NewExperimentPanel {
 
         ui.heading("New experiment");
         egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
+            self.model_files.update(models);
+            if self.model_files.is_fetching() {
+                ui.ctx().request_repaint_after(std::time::Duration::from_millis(250));
+            }
+            let missing = self.model_files.missing_count();
+            let header = match missing {
+                0 => "Models".to_owned(),
+                n => format!("Models ({n} without their files yet)"),
+            };
+            egui::CollapsingHeader::new(egui::RichText::new(header).strong())
+                .id_salt("models")
+                .show(ui, |ui| self.model_files.ui(ui, models));
+            ui.separator();
             self.networks_ui(ui, models);
             ui.separator();
             self.prompts_ui(ui);
             ui.separator();
             self.runs_ui(ui, models);
+            ui.separator();
+            self.device_ui(ui);
             ui.separator();
             self.file_ui(ui, &raw);
             ui.separator();
@@ -172,6 +206,9 @@ impl NewExperimentPanel {
                         validated.seeds().len(),
                         validated.run_count() as u64 * u64::from(validated.max_length())
                     ));
+                }
+                for note in self.file_notes(&raw) {
+                    ui.colored_label(ui.visuals().warn_fg_color, note);
                 }
             } else {
                 ui.label(egui::RichText::new("To fix before running:").strong());
@@ -285,8 +322,10 @@ impl NewExperimentPanel {
         let mut remove = None;
         let mut swap = None;
         let count = self.prompts.len();
+        let mut dropped = None;
         for (p, prompt) in self.prompts.iter_mut().enumerate() {
-            ui.horizontal(|ui| {
+            let row = ui.horizontal(|ui| {
+                reorder::handle(ui, "prompts", p);
                 let label = ui.label(format!("Prompt {}", p + 1));
                 ui.add(
                     egui::TextEdit::singleline(prompt)
@@ -316,9 +355,15 @@ impl NewExperimentPanel {
                     remove = Some(p);
                 }
             });
+            if let Some(moved) = reorder::drop_target(ui, &row.response, "prompts", p) {
+                dropped = Some(moved);
+            }
         }
         if let Some((a, b)) = swap {
             self.prompts.swap(a, b);
+        }
+        if let Some((from, to)) = dropped {
+            reorder::move_item(&mut self.prompts, from, to);
         }
         if let Some(p) = remove {
             self.prompts.remove(p);
@@ -449,6 +494,51 @@ impl NewExperimentPanel {
                 }
             }
         }
+    }
+
+    fn device_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label("Device");
+            egui::ComboBox::from_id_salt("device")
+                .selected_text(device_label(self.device))
+                .show_ui(ui, |ui| {
+                    for device in [
+                        DevicePreference::Auto,
+                        DevicePreference::Cuda,
+                        DevicePreference::Tensorrt,
+                        DevicePreference::Cpu,
+                    ] {
+                        ui.selectable_value(&mut self.device, device, device_label(device));
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            ui.weak("where ONNX models run: an app setting used by every run and resume, not part of the config");
+        });
+    }
+
+    /// Warnings (not errors) about chosen models whose files are not here yet.
+    fn file_notes(&self, raw: &ExperimentConfig) -> Vec<String> {
+        let mut names: Vec<&String> = raw.networks.iter().flatten().collect();
+        names.extend(&raw.embedding_models);
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|name| match self.model_files.state(name) {
+                FilesState::Missing {
+                    fetchable: true, ..
+                } => Some(format!(
+                    "{name}'s files are not here yet: Fetch them above, or the run downloads them first"
+                )),
+                FilesState::Missing {
+                    fetchable: false, ..
+                } => Some(format!(
+                    "{name}'s files are not here: they are installed by `make setup`, so the run will fail without them"
+                )),
+                _ => None,
+            })
+            .collect()
     }
 
     fn file_ui(&mut self, ui: &mut egui::Ui, raw: &ExperimentConfig) {

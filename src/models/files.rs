@@ -11,6 +11,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -53,6 +54,11 @@ pub enum FetchError {
         expected: u64,
         actual: u64,
     },
+    #[error(
+        "downloading {} was cancelled; the part already downloaded is kept and the next fetch resumes it",
+        .path.display()
+    )]
+    Cancelled { path: PathBuf },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_ {
@@ -233,6 +239,18 @@ pub fn fetch(
     options: &FetchOptions,
     progress: &mut dyn FnMut(FetchEvent<'_>),
 ) -> Result<ModelStatus, FetchError> {
+    fetch_cancellable(entry, location, options, &AtomicBool::new(false), progress)
+}
+
+/// [`fetch`] that stops with [`FetchError::Cancelled`] soon after `cancel` is set, keeping the
+/// `.partial` file so the next fetch resumes it.
+pub fn fetch_cancellable(
+    entry: &CatalogEntry,
+    location: &ModelLocation,
+    options: &FetchOptions,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(FetchEvent<'_>),
+) -> Result<ModelStatus, FetchError> {
     let Some(dir) = location.dir() else {
         return Ok(status(entry, location));
     };
@@ -271,7 +289,7 @@ pub fn fetch(
         let endpoint = options.endpoint.trim_end_matches('/');
         for file in missing {
             let url = format!("{endpoint}/{repo}/resolve/{revision}/{}", file.path);
-            download(&agent, &url, file, &dir.join(file.path), progress)?;
+            download(&agent, &url, file, &dir.join(file.path), cancel, progress)?;
         }
     }
     Ok(status(entry, location))
@@ -332,6 +350,7 @@ fn download(
     url: &str,
     file: &ModelFile,
     dest: &Path,
+    cancel: &AtomicBool,
     progress: &mut dyn FnMut(FetchEvent<'_>),
 ) -> Result<(), FetchError> {
     let http = |message: String| FetchError::Http {
@@ -399,6 +418,12 @@ fn download(
     let mut buffer = vec![0u8; 1 << 16];
     let mut bytes = offset;
     loop {
+        if cancel.load(Ordering::Relaxed) {
+            out.flush().map_err(io_error(&partial))?;
+            return Err(FetchError::Cancelled {
+                path: dest.to_owned(),
+            });
+        }
         let read = reader.read(&mut buffer).map_err(|e| http(e.to_string()))?;
         if read == 0 {
             break;
@@ -621,6 +646,41 @@ mod tests {
         })
         .expect("resume");
         assert_eq!(resumed_from, Some(kept));
+        assert_eq!(fs::read(&local).expect("read"), data);
+        let ranges = server.ranges.lock().expect("lock").clone();
+        assert_eq!(
+            ranges.last().map(String::as_str),
+            Some(format!("bytes={kept}-").as_str())
+        );
+    }
+
+    #[test]
+    fn a_cancelled_download_keeps_its_part_and_the_next_fetch_resumes_it() {
+        let data = body();
+        let server = serve(data.clone());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entry = entry(Some(&sha(&data)), Some(data.len() as u64));
+        let location = ModelLocation::Directory(dir.path().to_owned());
+        let options = FetchOptions {
+            offline: false,
+            endpoint: server.endpoint.clone(),
+        };
+        let cancel = AtomicBool::new(false);
+        let err = fetch_cancellable(&entry, &location, &options, &cancel, &mut |event| {
+            if matches!(event, FetchEvent::Progress { .. }) {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        })
+        .expect_err("cancelled");
+        assert!(matches!(err, FetchError::Cancelled { .. }), "{err}");
+        let local = dir.path().join("onnx/model.onnx");
+        let kept = fs::metadata(partial_path(&local))
+            .expect("partial kept")
+            .len();
+        assert!(kept > 0 && kept < data.len() as u64, "{kept}");
+        assert!(!local.exists());
+        let done = fetch(&entry, &location, &options, &mut |_| {}).expect("resume");
+        assert!(done.is_complete());
         assert_eq!(fs::read(&local).expect("read"), data);
         let ranges = server.ranges.lock().expect("lock").clone();
         assert_eq!(

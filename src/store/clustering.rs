@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::codec::{decode_vector, encode_vector};
+use super::codec::{decode_image, decode_vector, encode_vector};
 use super::{Result, Store, StoreError, Timestamp};
 
 /// The label HDBSCAN gives points that belong to no cluster.
@@ -283,6 +283,32 @@ impl Store {
             .query_map(params![clustering_id, label], |row| row.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(rows)
+    }
+
+    /// Up to `limit` images showing members of one cluster (or the outliers, −1): an image
+    /// embedding's own image, a caption embedding's input image; by embedding id, so stable.
+    pub fn cluster_example_images(
+        &self,
+        clustering_id: &str,
+        label: i32,
+        limit: usize,
+    ) -> Result<Vec<image::RgbImage>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT coalesce(i.output_image, p.output_image)
+             FROM cluster_assignment a
+             JOIN embedding e ON e.id = a.embedding_id
+             JOIN invocation i ON i.id = e.invocation_id
+             LEFT JOIN invocation p ON p.id = i.input_invocation_id
+             WHERE a.clustering_id = ?1 AND a.label = ?2
+               AND coalesce(i.output_image, p.output_image) IS NOT NULL
+             ORDER BY a.embedding_id LIMIT ?3",
+        )?;
+        let blobs = statement
+            .query_map(params![clustering_id, label, limit as i64], |row| {
+                row.get::<_, Vec<u8>>(0)
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        blobs.iter().map(|bytes| decode_image(bytes)).collect()
     }
 
     /// A run's labels in sequence order (only its clustered invocations appear).
