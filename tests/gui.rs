@@ -1165,3 +1165,46 @@ fn the_explorer_computes_a_layout_showing_it_as_it_forms() {
     harness.run_steps(2);
     assert!(harness.state().explorer_indicator().is_some());
 }
+
+#[test]
+fn hovering_a_point_shows_its_caption_and_image_and_clicking_inspects_it() {
+    let mut harness = explorer_harness("explorer-hover");
+    // The first run's last caption, where its trajectory ends on the seeded layout (see the
+    // explorer_map snapshot).
+    let point = egui::pos2(383.0, 272.0);
+    harness.hover_at(point);
+    harness.run();
+    assert!(harness.query_by_label_contains("a cat · step 11").is_some());
+    assert!(
+        harness
+            .query_by_label("cluster: a cat drifting, step 7")
+            .is_some()
+    );
+    harness.snapshot("explorer_hover");
+    harness.event(egui::Event::PointerButton {
+        pos: point,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.event(egui::Event::PointerButton {
+        pos: point,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.run();
+    // The click selects the run and step and opens the inspector on that invocation.
+    let (sequence, _) = harness.state().explorer_indicator().expect("an indicator");
+    assert_eq!(sequence, 11);
+    assert!(
+        harness
+            .query_by_label_contains("a cat · step 11 of 11")
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("Model: DummyI2T · seed 1")
+            .is_some()
+    );
+}
