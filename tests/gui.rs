@@ -839,3 +839,372 @@ fn the_monitor_stops_and_resumes_an_experiment() {
         }
     }
 }
+
+/// A deterministic experiment written straight into the store (dummy models would loop-stop
+/// when seeded and draw random captions when not): 3 prompts × 2 seeds × 12 steps, image steps
+/// of solid colours, captions whose 16-d "embeddings" start near their prompt's centre and drift
+/// towards a shared one, so HDBSCAN finds prompt clusters and an attractor. Clustered and laid
+/// out by t-SNE (seeded), so every snapshot of it is the same.
+fn deterministic_explorer_fixture(
+    options: &AppOptions,
+    runs_per_prompt: i64,
+    project: bool,
+) -> String {
+    use panic_tda::models::Output;
+    use panic_tda::store::{
+        EmbeddingRecord, ExperimentRecord, ExperimentStatus, InvocationRecord, RunRecord,
+        StepWrite, StopReason,
+    };
+    let mut store = panic_tda::store::Store::open(&options.database).expect("store");
+    let experiment = "0190f0000000700080000000000e0001".to_owned();
+    let prompts = ["a cat", "a dog", "a fish"];
+    let seeds: Vec<i64> = (1..=runs_per_prompt).collect();
+    let steps = 12u32;
+    let network = vec!["DummyT2I".to_owned(), "DummyI2T".to_owned()];
+    let config = serde_json::json!({
+        "networks": [network], "prompts": prompts, "seeds": seeds,
+        "embedding_models": ["DummyText"], "max_length": steps, "image_size": 32
+    });
+    let t0 = 1_750_000_000_000_000i64;
+    store
+        .insert_experiment(&ExperimentRecord {
+            id: experiment.clone(),
+            config_json: config.to_string(),
+            created_at: t0,
+            started_at: Some(t0),
+            completed_at: Some(t0 + 60_000_000),
+            status: ExperimentStatus::Completed,
+        })
+        .expect("experiment");
+    let mut runs = Vec::new();
+    for (p, prompt) in prompts.iter().enumerate() {
+        for (s, seed) in seeds.iter().enumerate() {
+            runs.push(RunRecord {
+                id: format!("0190f00000007000800000000000{p}{s}aa"),
+                experiment_id: experiment.clone(),
+                network_index: 0,
+                network: network.clone(),
+                prompt_index: p as u32,
+                initial_prompt: (*prompt).to_owned(),
+                seed_index: s as u32,
+                seed: *seed,
+                max_length: steps,
+                stop: None,
+            });
+        }
+    }
+    store.insert_runs(&runs).expect("runs");
+    let mut embeddings = Vec::new();
+    for (r, run) in runs.iter().enumerate() {
+        let p = r / seeds.len();
+        let mut step = StepWrite::default();
+        for n in 0..steps {
+            let id = format!("{}{n:04x}", run.id);
+            let started = t0 + i64::from(n) * 1_000_000 + r as i64 * 10_000;
+            let output = if n % 2 == 0 {
+                let shade = (40 + 60 * p as u32 + 10 * n) as u8;
+                Output::Image(image::RgbImage::from_pixel(
+                    32,
+                    32,
+                    image::Rgb([shade, 255 - shade, (90 + 25 * run.seed) as u8]),
+                ))
+            } else {
+                Output::Text(format!("{} drifting, step {n}", run.initial_prompt))
+            };
+            step.invocations.push(InvocationRecord {
+                id: id.clone(),
+                run_id: run.id.clone(),
+                sequence_number: n,
+                model: network[(n % 2) as usize].clone(),
+                input_invocation_id: (n > 0).then(|| format!("{}{:04x}", run.id, n - 1)),
+                seed: run.seed,
+                output,
+                batch_size: 1,
+                started_at: started,
+                completed_at: started + 2_500 + 500 * i64::from(n % 2),
+            });
+            if n % 2 == 1 {
+                // Drift from the prompt's centre (early steps) to a shared attractor (late ones).
+                let weight = (n as f32 / steps as f32).powi(2);
+                let vector: Vec<f32> = (0..16)
+                    .map(|d| {
+                        let own = if d % 3 == p { 1.0 } else { 0.0 };
+                        let shared = if d == 15 { 1.0 } else { 0.0 };
+                        let wobble = 0.04 * ((d as f32 + n as f32 * 1.7 + r as f32 * 2.3).sin());
+                        (1.0 - weight) * own + weight * shared + wobble
+                    })
+                    .collect();
+                embeddings.push(EmbeddingRecord {
+                    id: format!("{id}e"),
+                    invocation_id: id,
+                    embedding_model: "DummyText".into(),
+                    vector,
+                    started_at: started,
+                    completed_at: started + 100,
+                });
+            }
+        }
+        step.stops.push((run.id.clone(), StopReason::Length));
+        store.commit_step(&step).expect("invocations");
+    }
+    store.insert_embeddings(&embeddings).expect("embeddings");
+    let control = panic_tda::analysis::hdbscan::Control::new(None, None);
+    panic_tda::analysis::clustering::run_clustering(
+        &mut store,
+        &panic_tda::analysis::clustering::ClusterRequest {
+            min_cluster_size: Some(3),
+            min_samples: Some(2),
+            ..Default::default()
+        },
+        &control,
+    )
+    .expect("cluster");
+    if !project {
+        return experiment;
+    }
+    let scope = panic_tda::analysis::projection::Scope::for_experiments(
+        &store,
+        std::slice::from_ref(&experiment),
+    )
+    .expect("scope");
+    let params = panic_tda::analysis::tsne::TsneParams {
+        perplexity: 8.0,
+        ..Default::default()
+    };
+    panic_tda::analysis::projection::compute(
+        &mut store,
+        "DummyText",
+        &scope,
+        &params,
+        &std::sync::atomic::AtomicBool::new(false),
+        0,
+        |_| {},
+    )
+    .expect("projection");
+    experiment
+}
+
+fn explorer_harness(name: &str) -> Harness<'static, PanicApp> {
+    let options = options(name);
+    deterministic_explorer_fixture(&options, 2, true);
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1100.0, 700.0))
+        .wgpu()
+        .build_eframe(move |cc| PanicApp::new(cc, options));
+    harness.get_by_label("Explorer").click();
+    harness.run();
+    assert!(
+        harness
+            .query_by_label_contains("t-SNE of 36 DummyText embeddings")
+            .is_some()
+    );
+    harness
+}
+
+#[test]
+fn the_explorer_map_and_trajectory_snapshots() {
+    let mut harness = explorer_harness("explorer-snapshots");
+    harness.snapshot("explorer_map");
+    for _ in 0..3 {
+        harness
+            .get_by_role_and_label(egui::accesskit::Role::Slider, "Step")
+            .focus();
+        harness.key_press(egui::Key::ArrowRight);
+        harness.run();
+    }
+    let (sequence, _) = harness.state().explorer_indicator().expect("an indicator");
+    assert_eq!(
+        sequence, 7,
+        "the fourth embedded step is the caption at step 7"
+    );
+    harness.snapshot("explorer_trajectory");
+}
+
+#[test]
+fn the_explorer_filters_by_prompt_and_network() {
+    let mut harness = explorer_harness("explorer-filters");
+    assert_eq!(harness.query_all_by_label_contains("a cat · ").count(), 2);
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::ComboBox, "Prompt")
+        .click();
+    harness.run();
+    harness.get_by_label("a dog").click();
+    harness.run();
+    // Only the two "a dog" runs are listed, and the first of them is selected.
+    assert_eq!(harness.query_all_by_label_contains("a cat · ").count(), 0);
+    assert_eq!(harness.query_all_by_label_contains("a fish · ").count(), 0);
+    assert_eq!(
+        harness
+            .query_all_by_label_contains("a dog · DummyT2I → DummyI2T · seed")
+            .count(),
+        2
+    );
+    let (sequence, _) = harness.state().explorer_indicator().expect("an indicator");
+    assert_eq!(sequence, 1);
+    harness.snapshot("explorer_filtered");
+    // The network filter lists the one network; choosing it keeps the same runs.
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::ComboBox, "Network")
+        .click();
+    harness.run();
+    harness
+        .get_all_by_label("DummyT2I → DummyI2T")
+        .last()
+        .expect("the network option")
+        .click();
+    harness.run();
+    assert_eq!(
+        harness
+            .query_all_by_label_contains("a dog · DummyT2I → DummyI2T · seed")
+            .count(),
+        2
+    );
+    // No clustering: the points are not clustered any more.
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::ComboBox, "Clustering")
+        .click();
+    harness.run();
+    harness.get_by_label("none").click();
+    harness.run();
+    let (_, name) = harness.state().explorer_indicator().expect("an indicator");
+    assert_eq!(name, "not clustered");
+}
+
+#[test]
+fn the_explorer_inspector_shows_a_step_and_walks_the_run() {
+    let mut harness = explorer_harness("explorer-inspector");
+    harness.get_by_label("Inspect").click();
+    harness.run();
+    // The first run's first caption: its input is the image of step 0, its model the captioner.
+    assert!(
+        harness
+            .query_by_label_contains("a cat · step 1 of 11")
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("Model: DummyI2T · seed 1")
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("Took 3.0 ms (batch of 1)")
+            .is_some()
+    );
+    // The caption shows under the indicator and as the inspected output.
+    assert_eq!(
+        harness.query_all_by_label("a cat drifting, step 1").count(),
+        2
+    );
+    harness.snapshot("explorer_inspector");
+    harness.get_by_label("← Previous step").click();
+    harness.run();
+    assert!(
+        harness
+            .query_by_label_contains("a cat · step 0 of 11")
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("Model: DummyT2I · seed 1")
+            .is_some()
+    );
+    assert!(harness.query_by_label_contains("Took 2.5 ms").is_some());
+    for _ in 0..3 {
+        harness.get_by_label("Next step →").click();
+        harness.run();
+    }
+    // Step 3 is a caption plotted as the run's second point: the slider follows.
+    assert!(
+        harness
+            .query_by_label_contains("a cat · step 3 of 11")
+            .is_some()
+    );
+    let (sequence, _) = harness.state().explorer_indicator().expect("an indicator");
+    assert_eq!(sequence, 3);
+    harness.get_by_label("Close inspector").click();
+    harness.run();
+    assert!(harness.query_by_label_contains("Model: ").is_none());
+}
+
+#[test]
+fn without_wgpu_the_explorer_draws_its_points_with_egui() {
+    // No render state: the fallback path (egui_plot points) must show the same panel.
+    let options = options("explorer-fallback");
+    deterministic_explorer_fixture(&options, 2, true);
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1100.0, 700.0))
+        .build_eframe(move |cc| PanicApp::new(cc, options));
+    harness.get_by_label("Explorer").click();
+    harness.run();
+    assert!(
+        harness
+            .query_by_label_contains("t-SNE of 36 DummyText embeddings")
+            .is_some()
+    );
+    let (sequence, name) = harness.state().explorer_indicator().expect("an indicator");
+    assert_eq!((sequence, name.as_str()), (1, "a cat drifting, step 7"));
+}
+
+#[test]
+fn the_explorer_computes_a_layout_showing_it_as_it_forms() {
+    let options = options("explorer-compute");
+    // 6 runs per prompt: 108 captions, enough for the default perplexity of 30.
+    deterministic_explorer_fixture(&options, 6, false);
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1100.0, 700.0))
+        .wgpu()
+        .build_eframe(move |cc| PanicApp::new(cc, options));
+    harness.get_by_label("Explorer").click();
+    harness.run();
+    harness.get_by_label("Compute t-SNE").click();
+    // Intermediate layouts are drawn (GPU points) while the thread runs; a progress bar spins.
+    harness.run_steps(3);
+    harness.render().expect("a frame with the live layout");
+    wait_for_label(&mut harness, "t-SNE of 108 DummyText embeddings", "t-SNE");
+    harness.run_steps(2);
+    assert!(harness.state().explorer_indicator().is_some());
+}
+
+#[test]
+fn hovering_a_point_shows_its_caption_and_image_and_clicking_inspects_it() {
+    let mut harness = explorer_harness("explorer-hover");
+    // The first run's last caption, where its trajectory ends on the seeded layout (see the
+    // explorer_map snapshot).
+    let point = egui::pos2(383.0, 272.0);
+    harness.hover_at(point);
+    harness.run();
+    assert!(harness.query_by_label_contains("a cat · step 11").is_some());
+    assert!(
+        harness
+            .query_by_label("cluster: a cat drifting, step 7")
+            .is_some()
+    );
+    harness.snapshot("explorer_hover");
+    harness.event(egui::Event::PointerButton {
+        pos: point,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.event(egui::Event::PointerButton {
+        pos: point,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.run();
+    // The click selects the run and step and opens the inspector on that invocation.
+    let (sequence, _) = harness.state().explorer_indicator().expect("an indicator");
+    assert_eq!(sequence, 11);
+    assert!(
+        harness
+            .query_by_label_contains("a cat · step 11 of 11")
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("Model: DummyI2T · seed 1")
+            .is_some()
+    );
+}

@@ -143,6 +143,18 @@ fn every_entity_round_trips() {
         Some(invocations[2].id.as_str())
     );
 
+    // One invocation by id reads the same record, image and text alike; an unknown id is named.
+    assert_eq!(
+        store.invocation(&invocations[3].id).expect("one"),
+        invocations[3]
+    );
+    assert_eq!(
+        store.invocation(&invocations[0].id).expect("one"),
+        invocations[0]
+    );
+    let missing = store.invocation("nope").expect_err("unknown id");
+    assert!(missing.to_string().contains("nope"), "{missing}");
+
     let vector = store
         .embedding_vector(&invocations[1].id, "DummyText")
         .expect("vector")

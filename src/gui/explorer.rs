@@ -3,19 +3,24 @@
 //! timeline strip of the run's clusters. Projections are computed in the background (their
 //! intermediate layouts are shown as they arrive) and stored for reuse.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use eframe::egui;
-use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
+use egui_plot::{Plot, PlotPoint, PlotPoints, Points};
+use image::RgbImage;
+
+use super::points;
 
 use crate::analysis::clustering;
 use crate::analysis::projection::{self, ProjectionRecord, Scope};
-use crate::analysis::trajectories::{Trajectories, cluster_rgb};
+use crate::analysis::trajectories::{Trajectories, TrajectoryPoint, TrajectoryRun, cluster_rgb};
 use crate::analysis::tsne::TsneParams;
-use crate::store::{ExperimentSummary, Store};
+use crate::models::Output;
+use crate::store::{ExperimentSummary, InvocationRecord, Store, format_timestamp};
 
 fn colour(label: Option<i32>) -> egui::Color32 {
     let [r, g, b] = cluster_rgb(label.unwrap_or(-1));
@@ -31,11 +36,35 @@ struct ProjectionJob {
     task: super::task::Task,
 }
 
+/// The invocation inspector: one run's invocations (all steps, images included) and the one shown.
+struct Inspector {
+    run_id: String,
+    prompt: String,
+    invocations: Vec<InvocationRecord>,
+    index: usize,
+    textures: HashMap<String, egui::TextureHandle>,
+}
+
+/// Hover thumbnails are cached per invocation; this many at most.
+const THUMBNAIL_CACHE: usize = 512;
+
 pub struct ExplorerPanel {
+    /// Points are drawn by the wgpu point renderer (else as egui shapes).
+    gpu: bool,
     experiment: Option<String>,
+    /// The experiment's stored projections, one per embedding model chosen from.
+    projections: Vec<ProjectionRecord>,
     projection: Option<ProjectionRecord>,
+    /// Clustering results of the projection's model that cover the experiment: (id, label).
+    clusterings: Vec<(String, String)>,
     clustering: Option<String>,
+    prompt_filter: Option<String>,
+    network_filter: Option<Vec<String>>,
     data: Option<Trajectories>,
+    /// Per run of `data`: whether the filters let it through.
+    visible: Vec<bool>,
+    /// The visible points uploaded to the GPU; rebuilt when data or filters change.
+    cloud: Option<points::PointCloud>,
     selected_run: Option<usize>,
     step: usize,
     playing: bool,
@@ -43,15 +72,38 @@ pub struct ExplorerPanel {
     job: Option<ProjectionJob>,
     message: Option<String>,
     loaded_for: Option<(String, Option<String>)>,
+    inspector: Option<Inspector>,
+    thumbnails: HashMap<String, Option<egui::TextureHandle>>,
+    /// The latest intermediate t-SNE layout while one is computed (and its GPU copy).
+    live: Option<(Vec<[f32; 2]>, Option<points::PointCloud>)>,
+    /// Parameters of the next t-SNE computed here.
+    tsne: TsneParams,
 }
 
 impl Default for ExplorerPanel {
     fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+impl ExplorerPanel {
+    /// With a wgpu render state the scatter is drawn by the GPU point renderer.
+    pub fn new(render_state: Option<&eframe::egui_wgpu::RenderState>) -> Self {
+        if let Some(render_state) = render_state {
+            points::install(render_state);
+        }
         Self {
+            gpu: render_state.is_some(),
             experiment: None,
+            projections: Vec::new(),
             projection: None,
+            clusterings: Vec::new(),
             clustering: None,
+            prompt_filter: None,
+            network_filter: None,
             data: None,
+            visible: Vec::new(),
+            cloud: None,
             selected_run: None,
             step: 0,
             playing: false,
@@ -59,11 +111,13 @@ impl Default for ExplorerPanel {
             job: None,
             message: None,
             loaded_for: None,
+            inspector: None,
+            thumbnails: HashMap::new(),
+            live: None,
+            tsne: TsneParams::default(),
         }
     }
-}
 
-impl ExplorerPanel {
     /// The cluster shown by the per-step indicator: (step, cluster name).
     pub fn indicator(&self) -> Option<(u32, String)> {
         let data = self.data.as_ref()?;
@@ -76,6 +130,7 @@ impl ExplorerPanel {
         self.step = step;
     }
 
+    /// Reads the experiment's projections and the clusterings that fit the chosen one.
     fn find_projection(&mut self, store: &Store) {
         let Some(experiment) = &self.experiment else {
             return;
@@ -88,28 +143,73 @@ impl ExplorerPanel {
                 Vec::new()
             }
         };
-        self.projection = projections
+        // Newest first; one per embedding model.
+        let mut models = std::collections::HashSet::new();
+        self.projections = projections
             .into_iter()
-            .find(|record| record.scope.experiments() == std::slice::from_ref(experiment));
-        // Newest clustering of the projection's model.
-        let clusterings = match clustering::list_clusterings(store) {
+            .filter(|record| record.scope.experiments() == std::slice::from_ref(experiment))
+            .filter(|record| models.insert(record.embedding_model.clone()))
+            .collect();
+        let model = self
+            .projection
+            .as_ref()
+            .map(|record| record.embedding_model.clone());
+        self.projection = self
+            .projections
+            .iter()
+            .find(|record| Some(&record.embedding_model) == model.as_ref())
+            .or(self.projections.first())
+            .cloned();
+        self.find_clusterings(store);
+    }
+
+    fn find_clusterings(&mut self, store: &Store) {
+        let (Some(experiment), Some(record)) = (&self.experiment, &self.projection) else {
+            self.clusterings.clear();
+            self.clustering = None;
+            return;
+        };
+        let results = match clustering::list_clusterings(store) {
             Ok(results) => results,
             Err(error) => {
                 self.message = Some(error.to_string());
                 Vec::new()
             }
         };
-        self.clustering = self.projection.as_ref().and_then(|record| {
-            clusterings
-                .into_iter()
-                .find(|result| result.embedding_model == record.embedding_model)
-                .map(|result| result.id)
-        });
+        self.clusterings = results
+            .into_iter()
+            .filter(|result| result.embedding_model == record.embedding_model)
+            .filter(|result| {
+                match serde_json::from_value::<clustering::Scope>(result.scope.clone()) {
+                    Ok(clustering::Scope::All) => true,
+                    Ok(clustering::Scope::Experiments(ids)) => ids.contains(experiment),
+                    Err(_) => false,
+                }
+            })
+            .map(|result| {
+                let label = format!(
+                    "{} · {} clusters · {}",
+                    result.algorithm,
+                    result.cluster_count,
+                    &result.id[..8.min(result.id.len())]
+                );
+                (result.id, label)
+            })
+            .collect();
+        // Keep the chosen result if it still fits, else the newest.
+        if !self
+            .clusterings
+            .iter()
+            .any(|(id, _)| Some(id) == self.clustering.as_ref())
+        {
+            self.clustering = self.clusterings.first().map(|(id, _)| id.clone());
+        }
     }
 
     fn load(&mut self, store: &Store) {
         let Some(record) = &self.projection else {
             self.data = None;
+            self.cloud = None;
             return;
         };
         let key = (record.id.clone(), self.clustering.clone());
@@ -118,13 +218,120 @@ impl ExplorerPanel {
         }
         match Trajectories::load(store, &record.id, self.clustering.as_deref()) {
             Ok(data) => {
-                self.selected_run = if data.runs.is_empty() { None } else { Some(0) };
-                self.step = 0;
                 self.data = Some(data);
+                self.selected_run = None;
+                self.inspector = None;
+                self.apply_filters();
             }
-            Err(error) => self.message = Some(error.to_string()),
+            Err(error) => {
+                self.data = None;
+                self.message = Some(error.to_string());
+            }
         }
+        self.cloud = None;
         self.loaded_for = Some(key);
+    }
+
+    /// Recomputes which runs the prompt / network filters let through and keeps the selected run
+    /// among them.
+    fn apply_filters(&mut self) {
+        self.cloud = None;
+        let Some(data) = &self.data else {
+            self.visible.clear();
+            return;
+        };
+        self.visible = data
+            .runs
+            .iter()
+            .map(|run| {
+                self.prompt_filter
+                    .as_ref()
+                    .is_none_or(|prompt| *prompt == run.prompt)
+                    && self
+                        .network_filter
+                        .as_ref()
+                        .is_none_or(|network| *network == run.network)
+            })
+            .collect();
+        if !self
+            .selected_run
+            .is_some_and(|run| self.visible.get(run).copied().unwrap_or(false))
+        {
+            self.selected_run = self.visible.iter().position(|visible| *visible);
+            self.step = 0;
+            self.playing = false;
+        }
+    }
+
+    fn point_visible(&self, point: &TrajectoryPoint) -> bool {
+        self.visible.get(point.run_index).copied().unwrap_or(false)
+    }
+
+    /// The visible point nearest to (x, y) within `radius`.
+    fn nearest_visible(&self, data: &Trajectories, x: f32, y: f32, radius: f32) -> Option<usize> {
+        data.points
+            .iter()
+            .enumerate()
+            .filter(|(_, point)| self.point_visible(point))
+            .map(|(index, point)| (index, (point.x - x).powi(2) + (point.y - y).powi(2)))
+            .filter(|(_, distance)| *distance <= radius * radius)
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(index, _)| index)
+    }
+
+    /// The image of a step, or for a text step the image it captioned (cached, `None` if there
+    /// is none or it cannot be read).
+    fn thumbnail(
+        &mut self,
+        store: &Store,
+        ctx: &egui::Context,
+        invocation_id: &str,
+    ) -> Option<egui::TextureHandle> {
+        if let Some(cached) = self.thumbnails.get(invocation_id) {
+            return cached.clone();
+        }
+        let image = store
+            .invocation(invocation_id)
+            .ok()
+            .and_then(|record| match record.output {
+                Output::Image(image) => Some(image),
+                Output::Text(_) => record
+                    .input_invocation_id
+                    .and_then(|input| store.invocation(&input).ok())
+                    .and_then(|input| match input.output {
+                        Output::Image(image) => Some(image),
+                        Output::Text(_) => None,
+                    }),
+            });
+        let texture = image.map(|image| texture(ctx, invocation_id, &image));
+        if self.thumbnails.len() >= THUMBNAIL_CACHE {
+            self.thumbnails.clear();
+        }
+        self.thumbnails
+            .insert(invocation_id.to_owned(), texture.clone());
+        texture
+    }
+
+    /// Opens the inspector on an invocation of a run.
+    fn inspect(&mut self, store: &Store, run_id: &str, prompt: &str, invocation_id: &str) {
+        let invocations = match store.invocations(run_id) {
+            Ok(invocations) => invocations,
+            Err(error) => {
+                self.message = Some(error.to_string());
+                return;
+            }
+        };
+        let index = invocations
+            .iter()
+            .position(|invocation| invocation.id == invocation_id)
+            .unwrap_or(0);
+        self.inspector = Some(Inspector {
+            run_id: run_id.to_owned(),
+            prompt: prompt.to_owned(),
+            invocations,
+            index,
+            textures: HashMap::new(),
+        });
     }
 
     fn start_projection(&mut self, database: PathBuf, ctx: &egui::Context) {
@@ -134,6 +341,7 @@ impl ExplorerPanel {
         let cancel = Arc::new(AtomicBool::new(false));
         let state = Arc::new(Mutex::new(("starting".to_owned(), 0, 1, None)));
         let (thread_cancel, thread_state, ctx) = (cancel.clone(), state.clone(), ctx.clone());
+        let params = self.tsne;
         let task = super::task::Task::spawn("t-SNE", move || {
             let mut store = Store::open(&database).map_err(|e| e.to_string())?;
             let scope = Scope::for_experiments(&store, &[experiment]).map_err(|e| e.to_string())?;
@@ -142,7 +350,7 @@ impl ExplorerPanel {
                 &mut store,
                 &model,
                 &scope,
-                &TsneParams::default(),
+                &params,
                 &thread_cancel,
                 25,
                 |progress| {
@@ -224,6 +432,7 @@ impl ExplorerPanel {
             if self.experiment != before {
                 self.find_projection(store);
                 self.loaded_for = None;
+                self.inspector = None;
             }
             match (&self.projection, &self.job) {
                 (_, Some(job)) => {
@@ -242,6 +451,24 @@ impl ExplorerPanel {
                     }
                 }
                 (None, None) => {
+                    // Parameters are chosen before computing; a layout is stored with them.
+                    let label = ui.label("Perplexity");
+                    ui.add(
+                        egui::DragValue::new(&mut self.tsne.perplexity)
+                            .range(2.0..=200.0)
+                            .speed(0.5),
+                    )
+                    .labelled_by(label.id);
+                    let label = ui.label("Iterations");
+                    ui.add(
+                        egui::DragValue::new(&mut self.tsne.iterations)
+                            .range(50..=10_000)
+                            .speed(10),
+                    )
+                    .labelled_by(label.id);
+                    let label = ui.label("Seed");
+                    ui.add(egui::DragValue::new(&mut self.tsne.seed))
+                        .labelled_by(label.id);
                     if ui.button("Compute t-SNE").clicked() {
                         self.start_projection(database, ui.ctx());
                     }
@@ -257,30 +484,167 @@ impl ExplorerPanel {
         if let Some(message) = &self.message {
             ui.colored_label(ui.visuals().error_fg_color, message);
         }
+        self.filters_ui(ui, store);
         self.load(store);
 
         // While a projection is computed, show its intermediate layouts.
         if let Some(job) = &self.job {
-            let layout = job.state.lock().ok().and_then(|state| state.3.clone());
-            Plot::new("explorer-live")
-                .data_aspect(1.0)
-                .show(ui, |plot| {
-                    if let Some(layout) = layout {
-                        let points: Vec<[f64; 2]> =
-                            layout.iter().map(|p| [p[0] as f64, p[1] as f64]).collect();
-                        plot.points(
-                            Points::new("layout so far", PlotPoints::from(points)).radius(1.5),
-                        );
-                    }
+            // A new layout is taken out of the shared state once, then drawn from here.
+            let fresh = job.state.lock().ok().and_then(|mut state| state.3.take());
+            if let Some(layout) = fresh {
+                let cloud = self.gpu.then(|| {
+                    points::PointCloud::new(
+                        layout
+                            .iter()
+                            .map(|p| (*p, ui.visuals().strong_text_color())),
+                    )
                 });
+                self.live = Some((layout, cloud));
+            }
+            let live = self.live.as_ref();
+            let mut plot = Plot::new("explorer-live").data_aspect(1.0);
+            if let Some((layout, _)) = live {
+                for p in layout {
+                    plot = plot.include_x(p[0]).include_y(p[1]);
+                }
+            }
+            let gpu = self.gpu;
+            let response = plot.show(ui, |plot| {
+                if let (Some((layout, _)), false) = (live, gpu) {
+                    let points: Vec<[f64; 2]> =
+                        layout.iter().map(|p| [p[0] as f64, p[1] as f64]).collect();
+                    plot.points(Points::new("layout so far", PlotPoints::from(points)).radius(1.5));
+                }
+            });
+            if let Some((_, Some(cloud))) = live {
+                let frame = *response.transform.frame();
+                let painter = ui.painter().with_clip_rect(frame.intersect(ui.clip_rect()));
+                points::paint_in_plot(&painter, &response.transform, cloud, 1.5, 1.0);
+            }
             ui.ctx().request_repaint_after(Duration::from_millis(100));
             return;
         }
-        let Some(data) = &self.data else {
+        self.live = None;
+        let Some(data) = self.data.take() else {
             ui.label("No t-SNE layout for this experiment yet: Compute t-SNE lays out all of its embeddings (nothing is subsampled) and stores the result.");
             return;
         };
+        self.explore_ui(ui, store, &data);
+        self.data = Some(data);
+    }
 
+    /// Embedding model (which projection), clustering result, prompt and network choices.
+    fn filters_ui(&mut self, ui: &mut egui::Ui, store: &Store) {
+        if self.projections.is_empty() {
+            return;
+        }
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label("Embedding model");
+            let before = self.projection.as_ref().map(|record| record.id.clone());
+            let mut chosen = before.clone();
+            egui::ComboBox::from_id_salt("explorer-model")
+                .selected_text(
+                    self.projection
+                        .as_ref()
+                        .map_or(String::new(), |record| record.embedding_model.clone()),
+                )
+                .show_ui(ui, |ui| {
+                    for record in &self.projections {
+                        ui.selectable_value(
+                            &mut chosen,
+                            Some(record.id.clone()),
+                            &record.embedding_model,
+                        );
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            if chosen != before {
+                self.projection = self
+                    .projections
+                    .iter()
+                    .find(|record| Some(&record.id) == chosen.as_ref())
+                    .cloned();
+                self.find_clusterings(store);
+                self.inspector = None;
+            }
+
+            let label = ui.label("Clustering");
+            let selected = self
+                .clusterings
+                .iter()
+                .find(|(id, _)| Some(id) == self.clustering.as_ref())
+                .map_or("none".to_owned(), |(_, label)| {
+                    // The id suffix differs between databases; the list shows it.
+                    label
+                        .rsplit_once(" · ")
+                        .map_or(label.clone(), |(head, _)| head.to_owned())
+                });
+            egui::ComboBox::from_id_salt("explorer-clustering")
+                .selected_text(selected)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.clustering, None, "none");
+                    for (id, label) in &self.clusterings {
+                        ui.selectable_value(&mut self.clustering, Some(id.clone()), label);
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+
+            let Some(data) = &self.data else {
+                return;
+            };
+            let mut prompts: Vec<&String> = Vec::new();
+            let mut networks: Vec<&Vec<String>> = Vec::new();
+            for run in &data.runs {
+                if !prompts.contains(&&run.prompt) {
+                    prompts.push(&run.prompt);
+                }
+                if !networks.contains(&&run.network) {
+                    networks.push(&run.network);
+                }
+            }
+            let (mut prompt, mut network) =
+                (self.prompt_filter.clone(), self.network_filter.clone());
+            let label = ui.label("Prompt");
+            egui::ComboBox::from_id_salt("explorer-prompt")
+                .selected_text(prompt.clone().unwrap_or_else(|| "all".into()))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut prompt, None, "all");
+                    for candidate in prompts {
+                        ui.selectable_value(&mut prompt, Some(candidate.clone()), candidate);
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            let label = ui.label("Network");
+            egui::ComboBox::from_id_salt("explorer-network")
+                .selected_text(
+                    network
+                        .as_ref()
+                        .map_or_else(|| "all".into(), |network| network.join(" → ")),
+                )
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut network, None, "all");
+                    for candidate in networks {
+                        ui.selectable_value(
+                            &mut network,
+                            Some(candidate.clone()),
+                            candidate.join(" → "),
+                        );
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            if prompt != self.prompt_filter || network != self.network_filter {
+                self.prompt_filter = prompt;
+                self.network_filter = network;
+                self.apply_filters();
+            }
+        });
+    }
+
+    fn explore_ui(&mut self, ui: &mut egui::Ui, store: &Store, data: &Trajectories) {
         if self.playing && self.last_tick.elapsed() > Duration::from_millis(300) {
             self.last_tick = Instant::now();
             let last = self
@@ -298,15 +662,19 @@ impl ExplorerPanel {
         }
 
         let mut select_point = None;
+        let mut inspect = None;
         egui::Panel::right("explorer-side")
             .default_size(300.0)
             .show(ui, |ui| {
                 ui.label(egui::RichText::new("Runs").strong());
                 egui::ScrollArea::vertical()
                     .id_salt("explorer-runs")
-                    .max_height(180.0)
+                    .max_height(150.0)
                     .show(ui, |ui| {
                         for (index, run) in data.runs.iter().enumerate() {
+                            if !self.visible.get(index).copied().unwrap_or(false) {
+                                continue;
+                            }
                             let label = format!(
                                 "{} · {} · seed {}",
                                 run.prompt,
@@ -354,43 +722,25 @@ impl ExplorerPanel {
                                 .allocate_exact_size(egui::vec2(16.0, 16.0), egui::Sense::hover());
                             ui.painter().rect_filled(rect, 3.0, colour(point.label));
                             ui.label(format!("Step {}: {name}", point.sequence_number));
+                            if ui.small_button("Inspect").clicked() {
+                                inspect = Some((
+                                    run.id.clone(),
+                                    run.prompt.clone(),
+                                    point.invocation_id.clone(),
+                                ));
+                            }
                         });
                         if let Some(caption) = &point.caption {
                             ui.label(egui::RichText::new(caption).italics());
                         }
                     }
-                    // Timeline strip: the run's cluster at every embedded step, current one marked.
-                    let width = ui.available_width();
-                    let (rect, response) =
-                        ui.allocate_exact_size(egui::vec2(width, 22.0), egui::Sense::click());
-                    let count = run.points.len().max(1) as f32;
-                    for (position, index) in run.points.iter().enumerate() {
-                        let Some(point) = data.points.get(*index) else {
-                            continue;
-                        };
-                        let x0 = rect.left() + rect.width() * position as f32 / count;
-                        let x1 = rect.left() + rect.width() * (position + 1) as f32 / count;
-                        let cell = egui::Rect::from_min_max(
-                            egui::pos2(x0, rect.top() + 3.0),
-                            egui::pos2(x1, rect.bottom() - 3.0),
-                        );
-                        ui.painter().rect_filled(cell, 0.0, colour(point.label));
-                        if position == self.step {
-                            ui.painter().rect_stroke(
-                                cell.expand(2.0),
-                                0.0,
-                                egui::Stroke::new(2.0, ui.visuals().strong_text_color()),
-                                egui::StrokeKind::Outside,
-                            );
-                        }
-                    }
-                    if let Some(position) = response.interact_pointer_pos() {
-                        let fraction =
-                            ((position.x - rect.left()) / rect.width()).clamp(0.0, 0.999);
-                        self.step = (fraction * count) as usize;
-                    }
+                    timeline(ui, data, run, &mut self.step);
                 }
                 ui.separator();
+                if self.inspector.is_some() {
+                    self.inspector_ui(ui, data);
+                    ui.separator();
+                }
                 ui.label(egui::RichText::new("Clusters").strong());
                 egui::ScrollArea::vertical()
                     .id_salt("explorer-legend")
@@ -406,66 +756,138 @@ impl ExplorerPanel {
                                 ui.label(format!("{} ({})", cluster.name, cluster.size));
                             });
                         }
+                        if data.clusters.len() > 50 {
+                            ui.weak(format!(
+                                "… and {} smaller clusters",
+                                data.clusters.len() - 50
+                            ));
+                        }
                         if data.clusters.is_empty() {
-                            ui.weak("No clustering of this model yet (Clusters panel).");
+                            ui.weak("No clustering of this model chosen (Clusters panel).");
                         }
                     });
             });
-
-        // Points grouped by cluster so the legend names them; one egui_plot item per cluster.
-        let mut groups: std::collections::BTreeMap<i32, Vec<[f64; 2]>> =
-            std::collections::BTreeMap::new();
-        for point in &data.points {
-            groups
-                .entry(point.label.unwrap_or(-1))
-                .or_default()
-                .push([point.x as f64, point.y as f64]);
+        if let Some((run_id, prompt, invocation_id)) = inspect {
+            self.inspect(store, &run_id, &prompt, &invocation_id);
         }
-        let response = Plot::new("explorer-plot")
-            .data_aspect(1.0)
-            .legend(Legend::default())
-            .show(ui, |plot| {
-                for (label, points) in &groups {
-                    let name = data.cluster_name(Some(*label));
+
+        let faded = self.selected_run.is_some();
+        let alpha = if faded { 0.45 } else { 1.0 };
+        let (mut min, mut max) = ([f32::MAX; 2], [f32::MIN; 2]);
+        for point in &data.points {
+            min = [min[0].min(point.x), min[1].min(point.y)];
+            max = [max[0].max(point.x), max[1].max(point.y)];
+        }
+        let mut plot = Plot::new("explorer-plot").data_aspect(1.0);
+        if !data.points.is_empty() {
+            // Bounds from every point, so filtering doesn't move the layout.
+            plot = plot
+                .include_x(min[0])
+                .include_x(max[0])
+                .include_y(min[1])
+                .include_y(max[1]);
+        }
+        let gpu = self.gpu;
+        let response = plot.show(ui, |plot| {
+            if !gpu {
+                // Fallback without wgpu: one egui_plot item per cluster.
+                let mut groups: std::collections::BTreeMap<i32, Vec<[f64; 2]>> =
+                    std::collections::BTreeMap::new();
+                for point in data.points.iter().filter(|point| self.point_visible(point)) {
+                    groups
+                        .entry(point.label.unwrap_or(-1))
+                        .or_default()
+                        .push([point.x as f64, point.y as f64]);
+                }
+                for (label, points) in groups {
                     plot.points(
-                        Points::new(name, PlotPoints::from(points.clone()))
-                            .radius(2.0)
-                            .color(colour(Some(*label)).gamma_multiply(
-                                if self.selected_run.is_some() {
-                                    0.45
-                                } else {
-                                    1.0
-                                },
-                            )),
+                        Points::new(data.cluster_name(Some(label)), PlotPoints::from(points))
+                            .radius(POINT_RADIUS)
+                            .color(colour(Some(label)).gamma_multiply(alpha)),
                     );
                 }
-                if let Some(run) = self.selected_run.and_then(|index| data.runs.get(index)) {
-                    let path: Vec<[f64; 2]> = run
-                        .points
+            }
+            plot.pointer_coordinate()
+        });
+        let frame = *response.transform.frame();
+        let painter = ui.painter().with_clip_rect(frame.intersect(ui.clip_rect()));
+        if gpu {
+            let cloud = self.cloud.get_or_insert_with(|| {
+                points::PointCloud::new(
+                    data.points
                         .iter()
-                        .filter_map(|index| data.points.get(*index))
-                        .map(|point| [point.x as f64, point.y as f64])
-                        .collect();
-                    plot.line(Line::new("trajectory", PlotPoints::from(path.clone())).width(1.5));
-                    if let Some(current) = path.get(self.step) {
-                        plot.points(
-                            Points::new("current step", PlotPoints::from(vec![*current]))
-                                .radius(7.0)
-                                .color(egui::Color32::WHITE),
-                        );
-                    }
-                }
-                plot.pointer_coordinate()
+                        .filter(|point| self.visible.get(point.run_index).copied().unwrap_or(false))
+                        .map(|point| ([point.x, point.y], colour(point.label))),
+                )
             });
-        // Hover: caption of the nearest point; click: select its run and step.
+            points::paint_in_plot(&painter, &response.transform, cloud, POINT_RADIUS, alpha);
+        }
+        // The selected run on top: its path with arrows giving the direction, and the current step.
+        if let Some(run) = self.selected_run.and_then(|index| data.runs.get(index)) {
+            let path: Vec<egui::Pos2> = run
+                .points
+                .iter()
+                .filter_map(|index| data.points.get(*index))
+                .map(|point| {
+                    response
+                        .transform
+                        .position_from_point(&PlotPoint::new(point.x, point.y))
+                })
+                .collect();
+            let stroke = egui::Stroke::new(1.5, ui.visuals().strong_text_color());
+            for pair in path.windows(2) {
+                let (from, to) = (pair[0], pair[1]);
+                painter.line_segment([from, to], stroke);
+                let direction = (to - from).normalized();
+                if (to - from).length() > 12.0 {
+                    // Arrowhead at the middle of the segment.
+                    let tip = from + (to - from) * 0.5 + direction * 4.0;
+                    let side = direction.rot90() * 3.5;
+                    painter.add(egui::Shape::convex_polygon(
+                        vec![
+                            tip,
+                            tip - direction * 8.0 + side,
+                            tip - direction * 8.0 - side,
+                        ],
+                        stroke.color,
+                        egui::Stroke::NONE,
+                    ));
+                }
+            }
+            for (position, index) in run.points.iter().enumerate() {
+                if let (Some(at), Some(point)) = (path.get(position), data.points.get(*index)) {
+                    painter.circle_filled(*at, POINT_RADIUS + 1.0, colour(point.label));
+                }
+            }
+            if let Some(current) = path.get(self.step) {
+                painter.circle(
+                    *current,
+                    7.0,
+                    egui::Color32::TRANSPARENT,
+                    egui::Stroke::new(2.5, ui.visuals().strong_text_color()),
+                );
+            }
+        }
+        // Hover: caption and image of the nearest point; click: select its run, step and inspect it.
         if let Some(pointer) = response.inner {
             let scale = response.transform.dvalue_dpos()[0].abs() as f32 * 6.0;
-            if let Some(index) = data.nearest(pointer.x as f32, pointer.y as f32, scale) {
+            if let Some(index) =
+                self.nearest_visible(data, pointer.x as f32, pointer.y as f32, scale)
+            {
                 let point = &data.points[index];
                 let run = &data.runs[point.run_index];
+                let thumbnail = self.thumbnail(store, ui.ctx(), &point.invocation_id);
                 response.response.clone().on_hover_ui_at_pointer(|ui| {
                     ui.label(format!("{} · step {}", run.prompt, point.sequence_number));
                     ui.label(format!("cluster: {}", data.cluster_name(point.label)));
+                    if let Some(texture) = &thumbnail {
+                        ui.add(
+                            egui::Image::from_texture(egui::load::SizedTexture::from_handle(
+                                texture,
+                            ))
+                            .fit_to_exact_size(egui::vec2(96.0, 96.0)),
+                        );
+                    }
                     if let Some(caption) = &point.caption {
                         ui.label(caption);
                     }
@@ -475,9 +897,7 @@ impl ExplorerPanel {
                 }
             }
         }
-        if let Some(index) = select_point
-            && let Some(data) = &self.data
-        {
+        if let Some(index) = select_point {
             let point = &data.points[index];
             let run = point.run_index;
             self.step = data.runs[run]
@@ -486,6 +906,174 @@ impl ExplorerPanel {
                 .position(|candidate| *candidate == index)
                 .unwrap_or(0);
             self.selected_run = Some(run);
+            let (run_id, prompt) = (data.runs[run].id.clone(), data.runs[run].prompt.clone());
+            self.inspect(store, &run_id, &prompt, &point.invocation_id.clone());
         }
+    }
+
+    /// The inspected invocation: input, output, model, timings, and links along its run.
+    fn inspector_ui(&mut self, ui: &mut egui::Ui, data: &Trajectories) {
+        let Some(inspector) = &mut self.inspector else {
+            return;
+        };
+        let mut close = false;
+        let mut moved = None;
+        ui.horizontal(|ui| {
+            ui.label(egui::RichText::new("Inspector").strong());
+            if ui.small_button("Close inspector").clicked() {
+                close = true;
+            }
+        });
+        let count = inspector.invocations.len();
+        let Some(invocation) = inspector.invocations.get(inspector.index) else {
+            ui.weak("This run has no invocations.");
+            if close {
+                self.inspector = None;
+            }
+            return;
+        };
+        ui.label(format!(
+            "{} · step {} of {}",
+            inspector.prompt,
+            invocation.sequence_number,
+            count.saturating_sub(1)
+        ));
+        ui.label(format!(
+            "Model: {} · seed {}",
+            invocation.model, invocation.seed
+        ));
+        let micros = invocation
+            .completed_at
+            .saturating_sub(invocation.started_at);
+        ui.label(format!(
+            "Took {:.1} ms (batch of {}), started {}",
+            micros as f64 / 1000.0,
+            invocation.batch_size,
+            format_timestamp(invocation.started_at)
+        ));
+        let input = invocation.input_invocation_id.as_ref().and_then(|id| {
+            inspector
+                .invocations
+                .iter()
+                .find(|candidate| &candidate.id == id)
+        });
+        egui::Grid::new("explorer-inspector")
+            .num_columns(2)
+            .show(ui, |ui| {
+                ui.label("Input");
+                match input {
+                    Some(input) => show_output(ui, &mut inspector.textures, input),
+                    None => {
+                        ui.label(egui::RichText::new(&inspector.prompt).italics());
+                    }
+                }
+                ui.end_row();
+                ui.label("Output");
+                show_output(ui, &mut inspector.textures, invocation);
+                ui.end_row();
+            });
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(inspector.index > 0, egui::Button::new("← Previous step"))
+                .clicked()
+            {
+                moved = Some(inspector.index - 1);
+            }
+            if ui
+                .add_enabled(
+                    inspector.index + 1 < count,
+                    egui::Button::new("Next step →"),
+                )
+                .clicked()
+            {
+                moved = Some(inspector.index + 1);
+            }
+        });
+        if let Some(index) = moved {
+            inspector.index = index;
+            // Follow along the slider when the step is one of the plotted points.
+            if let Some(id) = inspector
+                .invocations
+                .get(index)
+                .map(|record| record.id.clone())
+                && let Some(run) = data.runs.iter().position(|run| run.id == inspector.run_id)
+                && let Some(step) = data.runs[run].points.iter().position(|point| {
+                    data.points
+                        .get(*point)
+                        .is_some_and(|p| p.invocation_id == id)
+                })
+            {
+                self.selected_run = Some(run);
+                self.step = step;
+            }
+        }
+        if close {
+            self.inspector = None;
+        }
+    }
+}
+
+const POINT_RADIUS: f32 = 2.5;
+
+fn texture(ctx: &egui::Context, name: &str, image: &RgbImage) -> egui::TextureHandle {
+    let size = [image.width() as usize, image.height() as usize];
+    ctx.load_texture(
+        format!("explorer-{name}"),
+        egui::ColorImage::from_rgb(size, image.as_raw()),
+        egui::TextureOptions::LINEAR,
+    )
+}
+
+/// A step's output: its text, or its image (texture cached by invocation id).
+fn show_output(
+    ui: &mut egui::Ui,
+    textures: &mut HashMap<String, egui::TextureHandle>,
+    invocation: &InvocationRecord,
+) {
+    match &invocation.output {
+        Output::Text(text) => {
+            ui.label(text);
+        }
+        Output::Image(image) => {
+            let handle = textures
+                .entry(invocation.id.clone())
+                .or_insert_with(|| texture(ui.ctx(), &invocation.id, image));
+            ui.add(
+                egui::Image::from_texture(egui::load::SizedTexture::from_handle(handle))
+                    .fit_to_exact_size(egui::vec2(128.0, 128.0)),
+            );
+        }
+    }
+}
+
+/// Timeline strip: the run's cluster at every embedded step, the current one marked; clicking it
+/// moves the step.
+fn timeline(ui: &mut egui::Ui, data: &Trajectories, run: &TrajectoryRun, step: &mut usize) {
+    let width = ui.available_width();
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(width, 22.0), egui::Sense::click());
+    let count = run.points.len().max(1) as f32;
+    for (position, index) in run.points.iter().enumerate() {
+        let Some(point) = data.points.get(*index) else {
+            continue;
+        };
+        let x0 = rect.left() + rect.width() * position as f32 / count;
+        let x1 = rect.left() + rect.width() * (position + 1) as f32 / count;
+        let cell = egui::Rect::from_min_max(
+            egui::pos2(x0, rect.top() + 3.0),
+            egui::pos2(x1, rect.bottom() - 3.0),
+        );
+        ui.painter().rect_filled(cell, 0.0, colour(point.label));
+        if position == *step {
+            ui.painter().rect_stroke(
+                cell.expand(2.0),
+                0.0,
+                egui::Stroke::new(2.0, ui.visuals().strong_text_color()),
+                egui::StrokeKind::Outside,
+            );
+        }
+    }
+    if let Some(position) = response.interact_pointer_pos() {
+        let fraction = ((position.x - rect.left()) / rect.width()).clamp(0.0, 0.999);
+        *step = (fraction * count) as usize;
     }
 }

@@ -12,6 +12,7 @@ mod job;
 mod models;
 mod monitor;
 mod new_experiment;
+pub mod points;
 mod reorder;
 mod system;
 mod task;
@@ -179,7 +180,7 @@ impl PanicApp {
             section,
             experiments: ExperimentsPanel::new(),
             clusters: clusters::ClustersPanel::new(),
-            explorer: explorer::ExplorerPanel::default(),
+            explorer: explorer::ExplorerPanel::new(cc.wgpu_render_state.as_ref()),
             analyses: analyses::AnalysesPanel::default(),
             export: export::ExportPanel::default(),
             new_experiment,

@@ -149,6 +149,10 @@ pub(super) const INVOCATIONS_OF_RUN: &str =
     "SELECT id, run_id, sequence_number, model, input_invocation_id, seed, output_type,
             output_text, output_image, started_at, completed_at, batch_size
      FROM invocation WHERE run_id = ?1 ORDER BY sequence_number";
+pub(super) const INVOCATION_BY_ID: &str =
+    "SELECT id, run_id, sequence_number, model, input_invocation_id, seed, output_type,
+            output_text, output_image, started_at, completed_at, batch_size
+     FROM invocation WHERE id = ?1";
 pub(super) const PENDING_EMBEDDINGS: &str = "SELECT i.id, i.output_type, i.output_text, i.output_image
      FROM invocation i JOIN run r ON i.run_id = r.id
      WHERE r.experiment_id = ?1 AND (?2 IS NULL OR r.network_index = ?2)
@@ -515,6 +519,60 @@ impl Store {
                 },
             )
             .collect()
+    }
+
+    /// One invocation by id, with its output (the explorer's inspector and hover thumbnails).
+    pub fn invocation(&self, id: &str) -> Result<InvocationRecord> {
+        let mut statement = self.conn.prepare_cached(INVOCATION_BY_ID)?;
+        let row = statement
+            .query_row([id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, u32>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, i64>(5)?,
+                    row.get::<_, String>(6)?,
+                    row.get::<_, Option<String>>(7)?,
+                    row.get::<_, Option<Vec<u8>>>(8)?,
+                    row.get::<_, i64>(9)?,
+                    row.get::<_, i64>(10)?,
+                    row.get::<_, u32>(11)?,
+                ))
+            })
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "invocation",
+                id: id.to_owned(),
+            })?;
+        let (
+            id,
+            run_id,
+            sequence_number,
+            model,
+            input,
+            seed,
+            kind,
+            text,
+            image,
+            started,
+            completed,
+            batch_size,
+        ) = row;
+        let output = output_from_columns(&kind, text, image, &id)?;
+        Ok(InvocationRecord {
+            id,
+            run_id,
+            sequence_number,
+            model,
+            input_invocation_id: input,
+            seed,
+            output,
+            batch_size,
+            started_at: started,
+            completed_at: completed,
+        })
     }
 
     /// Outputs of `modality` in an experiment (optionally one network) that have no embedding
