@@ -73,6 +73,12 @@ impl eframe::App for Bench {
 
 fn main() -> Result<(), eframe::Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo test --all-targets` runs bench binaries too, without `--bench` and usually without
+    // a display: opening a window there would fail the test run, so only `cargo bench` measures.
+    if !args.iter().any(|arg| arg == "--bench") {
+        println!("explorer_window: a benchmark; run it with `cargo bench --bench explorer_window`");
+        return Ok(());
+    }
     let count = args
         .iter()
         .find_map(|arg| arg.parse::<usize>().ok())
