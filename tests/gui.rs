@@ -1021,6 +1021,30 @@ fn the_explorer_map_and_trajectory_snapshots() {
 }
 
 #[test]
+fn runs_can_be_compared_on_the_map() {
+    let mut harness = explorer_harness("explorer-compare");
+    assert_eq!(harness.state().explorer_compared_runs(), 0);
+    // Tick two other runs: both are drawn with the selected one, at the same step.
+    // Runs are listed in config order: two of "a cat", then two of "a dog".
+    harness.get_by_label("Compare run 3").click();
+    harness.run();
+    harness.get_by_label("Compare run 4").click();
+    harness.run();
+    assert_eq!(harness.state().explorer_compared_runs(), 2);
+    harness.state_mut().explorer_set_step(3);
+    harness.run();
+    harness.snapshot("explorer_compare");
+    // Filtering a compared run away drops it from the comparison.
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::ComboBox, "Prompt")
+        .click();
+    harness.run();
+    harness.get_by_label("a cat").click();
+    harness.run();
+    assert_eq!(harness.state().explorer_compared_runs(), 0);
+}
+
+#[test]
 fn the_explorer_filters_by_prompt_and_network() {
     let mut harness = explorer_harness("explorer-filters");
     assert_eq!(harness.query_all_by_label_contains("a cat · ").count(), 2);

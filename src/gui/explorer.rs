@@ -66,6 +66,8 @@ pub struct ExplorerPanel {
     /// The visible points uploaded to the GPU; rebuilt when data or filters change.
     cloud: Option<points::PointCloud>,
     selected_run: Option<usize>,
+    /// Further runs drawn for comparison (their paths and their position at the same step).
+    compared: std::collections::BTreeSet<usize>,
     step: usize,
     playing: bool,
     last_tick: Instant,
@@ -105,6 +107,7 @@ impl ExplorerPanel {
             visible: Vec::new(),
             cloud: None,
             selected_run: None,
+            compared: std::collections::BTreeSet::new(),
             step: 0,
             playing: false,
             last_tick: Instant::now(),
@@ -124,6 +127,14 @@ impl ExplorerPanel {
         let run = data.runs.get(self.selected_run?)?;
         let point = data.points.get(*run.points.get(self.step)?)?;
         Some((point.sequence_number, data.cluster_name(point.label)))
+    }
+
+    /// How many runs are drawn for comparison besides the selected one.
+    pub fn compared_runs(&self) -> usize {
+        self.compared
+            .iter()
+            .filter(|run| Some(**run) != self.selected_run)
+            .count()
     }
 
     pub fn set_step(&mut self, step: usize) {
@@ -220,6 +231,7 @@ impl ExplorerPanel {
             Ok(data) => {
                 self.data = Some(data);
                 self.selected_run = None;
+                self.compared.clear();
                 self.inspector = None;
                 self.apply_filters();
             }
@@ -253,6 +265,9 @@ impl ExplorerPanel {
                         .is_none_or(|network| *network == run.network)
             })
             .collect();
+        let visible = &self.visible;
+        self.compared
+            .retain(|run| visible.get(*run).copied().unwrap_or(false));
         if !self
             .selected_run
             .is_some_and(|run| self.visible.get(run).copied().unwrap_or(false))
@@ -681,13 +696,35 @@ impl ExplorerPanel {
                                 run.network.join(" → "),
                                 run.seed
                             );
-                            if ui
-                                .selectable_label(self.selected_run == Some(index), label)
-                                .clicked()
-                            {
-                                self.selected_run = Some(index);
-                                self.step = 0;
-                            }
+                            ui.horizontal(|ui| {
+                                let mut compared = self.compared.contains(&index);
+                                let checkbox = ui.checkbox(&mut compared, "");
+                                checkbox.widget_info(|| {
+                                    egui::WidgetInfo::selected(
+                                        egui::accesskit::Role::CheckBox,
+                                        true,
+                                        compared,
+                                        format!("Compare run {}", index + 1),
+                                    )
+                                });
+                                if checkbox
+                                    .on_hover_text("Also draw this run, for comparison")
+                                    .changed()
+                                {
+                                    if compared {
+                                        self.compared.insert(index);
+                                    } else {
+                                        self.compared.remove(&index);
+                                    }
+                                }
+                                if ui
+                                    .selectable_label(self.selected_run == Some(index), label)
+                                    .clicked()
+                                {
+                                    self.selected_run = Some(index);
+                                    self.step = 0;
+                                }
+                            });
                         }
                     });
                 ui.separator();
@@ -821,6 +858,34 @@ impl ExplorerPanel {
                 )
             });
             points::paint_in_plot(&painter, &response.transform, cloud, POINT_RADIUS, alpha);
+        }
+        // Compared runs under the selected one: each path in its own colour, and where it is at
+        // the current step, so runs can be followed side by side.
+        for (order, index) in self
+            .compared
+            .iter()
+            .filter(|index| Some(**index) != self.selected_run)
+            .enumerate()
+        {
+            let Some(run) = data.runs.get(*index) else {
+                continue;
+            };
+            let [r, g, b] = crate::export::charts::series_colour(order + 1);
+            let stroke = egui::Stroke::new(1.5, egui::Color32::from_rgb(r, g, b));
+            let path: Vec<egui::Pos2> = run
+                .points
+                .iter()
+                .filter_map(|index| data.points.get(*index))
+                .map(|point| {
+                    response
+                        .transform
+                        .position_from_point(&PlotPoint::new(point.x, point.y))
+                })
+                .collect();
+            painter.add(egui::Shape::line(path.clone(), stroke));
+            if let Some(current) = path.get(self.step.min(path.len().saturating_sub(1))) {
+                painter.circle(*current, 6.0, egui::Color32::TRANSPARENT, stroke);
+            }
         }
         // The selected run on top: its path with arrows giving the direction, and the current step.
         if let Some(run) = self.selected_run.and_then(|index| data.runs.get(index)) {

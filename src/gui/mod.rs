@@ -267,6 +267,11 @@ impl PanicApp {
         self.explorer.indicator()
     }
 
+    /// Runs the explorer draws for comparison besides the selected one.
+    pub fn explorer_compared_runs(&self) -> usize {
+        self.explorer.compared_runs()
+    }
+
     /// Moves the explorer's step slider (tests drive it like a user would drag it).
     pub fn explorer_set_step(&mut self, step: usize) {
         self.explorer.set_step(step);
