@@ -7,7 +7,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering as AtomicOrdering};
 
 use rayon::prelude::*;
 
@@ -353,6 +353,29 @@ pub fn nn_descent(
     settings: &NnDescentSettings,
     control: &Control<'_>,
 ) -> Result<Knn, HdbscanError> {
+    nn_descent_with(points, k, settings, control.cancel, &mut |fraction| {
+        control.report(Phase::Neighbours, fraction)
+    })
+    .map_err(|Cancelled| HdbscanError::Cancelled)
+}
+
+/// Returned when the caller's cancellation flag was raised mid-search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+/// [`nn_descent`] for callers with their own progress type: `on_progress` gets the fraction
+/// done and is only called from the calling thread.
+pub fn nn_descent_with(
+    points: Points<'_>,
+    k: usize,
+    settings: &NnDescentSettings,
+    cancel: Option<&AtomicBool>,
+    on_progress: &mut dyn FnMut(f64),
+) -> Result<Knn, Cancelled> {
+    let check = || match cancel {
+        Some(flag) if flag.load(AtomicOrdering::Relaxed) => Err(Cancelled),
+        _ => Ok(()),
+    };
     let n = points.len();
     let k = k.min(n.saturating_sub(1));
     if k == 0 {
@@ -363,12 +386,12 @@ pub fn nn_descent(
         });
     }
     let graph = Graph::new(n, k);
-    control.report(Phase::Neighbours, 0.0);
+    on_progress(0.0);
     // Starting graph: all pairs within each leaf of several random-projection trees.
     let leaf_size = settings.leaf_size.max(k + 1).max(8);
     let trees: Vec<u64> = (0..settings.trees.max(1) as u64).collect();
     for (t, tree) in trees.iter().enumerate() {
-        control.check()?;
+        check()?;
         let leaves = rp_tree_leaves(
             points,
             leaf_size,
@@ -381,7 +404,7 @@ pub fn nn_descent(
                 }
             }
         });
-        control.report(Phase::Neighbours, 0.1 * (t + 1) as f64 / trees.len() as f64);
+        on_progress(0.1 * (t + 1) as f64 / trees.len() as f64);
     }
     // Points in short leaves may still lack k neighbours: fill with seeded random points.
     (0..n as u32).into_par_iter().for_each(|i| {
@@ -394,12 +417,22 @@ pub fn nn_descent(
             }
             round += 1;
         }
+        // Still short (tiny inputs): the next points in index order.
+        let mut j = i;
+        while graph.bound(i).is_infinite() {
+            j = (j + 1) % n as u32;
+            if j == i {
+                break;
+            }
+            let distance = squared_euclidean(points.row(i as usize), points.row(j as usize));
+            graph.offer(i, distance, j, 0);
+        }
     });
     let limit = settings.max_candidates.max(4);
     let threshold = (settings.delta * (n * k) as f64) as usize;
     let iterations = settings.max_iterations.max(1);
     for round in 0..iterations {
-        control.check()?;
+        check()?;
         // Candidates: new and old neighbours, forward and reverse, sampled by seeded priority.
         let mut new: Vec<Vec<(u64, u32)>> = vec![Vec::new(); n];
         let mut old: Vec<Vec<(u64, u32)>> = vec![Vec::new(); n];
@@ -431,7 +464,7 @@ pub fn nn_descent(
         let stamp = round as u32 + 1;
         // Local join, in blocks for progress and cancellation.
         for start in (0..n).step_by(BLOCK * 4) {
-            control.check()?;
+            check()?;
             let end = (start + BLOCK * 4).min(n);
             (start..end).into_par_iter().for_each(|u| {
                 let (fresh, seen) = (&new[u], &old[u]);
@@ -445,7 +478,7 @@ pub fn nn_descent(
                 }
             });
             let done = (round as f64 + (end as f64 / n as f64)) / iterations as f64;
-            control.report(Phase::Neighbours, 0.1 + 0.9 * done);
+            on_progress(0.1 + 0.9 * done);
         }
         // Entries that came in this round and stayed: independent of thread timing.
         let changed: usize = graph
@@ -462,15 +495,11 @@ pub fn nn_descent(
             break;
         }
     }
-    control.report(Phase::Neighbours, 1.0);
+    on_progress(1.0);
     let mut indices = Vec::with_capacity(n * k);
     let mut distances = Vec::with_capacity(n * k);
-    for (i, list) in graph.into_lists().into_iter().enumerate() {
-        if list.entries.len() < k {
-            return Err(HdbscanError::InvalidInput(format!(
-                "found fewer than {k} neighbours of point {i}"
-            )));
-        }
+    for list in graph.into_lists() {
+        // Every list is full: the fill above offers every other point if need be.
         for (distance, j, _, _) in list.entries {
             indices.push(j);
             distances.push(distance.max(0.0).sqrt());
@@ -710,8 +739,8 @@ mod tests {
 
     #[test]
     fn nn_descent_finds_nearly_all_exact_neighbours_deterministically() {
-        let (n, dim, k) = (3000, 48, 20);
-        let data = clustered(n, dim, 12, 3);
+        let (n, dim, k) = (2000, 32, 15);
+        let data = clustered(n, dim, 10, 3);
         let points = Points::new(&data, dim).expect("points");
         let control = Control::default();
         let exact = exact_knn(points, k, &control).expect("exact");
