@@ -102,7 +102,7 @@ fn knn_recall(
     let knn = nn_descent(points, k, &settings, &Control::default())?;
     let seconds = start.elapsed().as_secs_f64();
     let step = (n / sample.max(1)).max(1);
-    let (mut hits, mut total) = (0usize, 0usize);
+    let (mut hits, mut total, mut core_error) = (0usize, 0usize, 0f64);
     for i in (0..n).step_by(step) {
         let mut all: Vec<(f32, usize)> = (0..n)
             .filter(|&j| j != i)
@@ -115,10 +115,15 @@ fn knn_recall(
             .filter(|(_, j)| found.contains(&(*j as u32)))
             .count();
         total += k;
+        // Relative error of the k-th neighbour distance, which sets the core distance.
+        let exact_kth = f64::from(all[k - 1].0.sqrt());
+        let found_kth = f64::from(knn.neighbours(i).1[k - 1]);
+        core_error += (found_kth - exact_kth) / exact_kth.max(1e-12);
     }
     eprintln!(
-        "{{\"k\": {k}, \"knn_seconds\": {seconds:.2}, \"recall\": {:.4}, \"sampled\": {}}}",
+        "{{\"k\": {k}, \"knn_seconds\": {seconds:.2}, \"recall\": {:.4}, \"kth_distance_error\": {:.2e}, \"sampled\": {}}}",
         hits as f64 / total as f64,
+        core_error / (total / k) as f64,
         total / k
     );
     Ok(())
