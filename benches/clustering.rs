@@ -2,12 +2,15 @@
 //! f32 matrix and writes the labels as raw i32, printing timings as one JSON line.
 //!
 //! cargo bench --bench clustering -- DATA.f32 DIM LABELS.i32 [MIN_CLUSTER_SIZE [MIN_SAMPLES [EPSILON]]]
+//!
+//! With `KNN_RECALL=N` set it also times the NN-descent k-NN graph alone and prints (to stderr)
+//! its recall against exact neighbours of N sampled points.
 
 use std::sync::Mutex;
 use std::time::Instant;
 
 use panic_tda::analysis::hdbscan::{Control, HdbscanParams, Phase, hdbscan};
-use panic_tda::analysis::knn::Points;
+use panic_tda::analysis::knn::{NnDescentSettings, Points, nn_descent, squared_euclidean};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args()
@@ -66,12 +69,62 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("\"{}\": {:.2}", phase.label(), end - at)
         })
         .collect();
+    if let Some(sample) = std::env::var("KNN_RECALL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        let k = params.min_samples.saturating_sub(1).max(15).min(n - 1);
+        knn_recall(points, k, sample, params.seed)?;
+    }
     println!(
         "{{\"n\": {n}, \"seconds\": {total:.2}, \"clusters\": {}, \"noise\": {}, \"params\": {}, \"phases\": {{{}}}}}",
         result.clusters.len(),
         result.noise_count(),
         serde_json::to_string(&result.params)?,
         phases.join(", ")
+    );
+    Ok(())
+}
+
+/// Recall of the NN-descent graph against brute force on `sample` evenly spaced points.
+fn knn_recall(
+    points: Points<'_>,
+    k: usize,
+    sample: usize,
+    seed: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let n = points.len();
+    let settings = NnDescentSettings {
+        seed,
+        ..NnDescentSettings::default()
+    };
+    let start = Instant::now();
+    let knn = nn_descent(points, k, &settings, &Control::default())?;
+    let seconds = start.elapsed().as_secs_f64();
+    let step = (n / sample.max(1)).max(1);
+    let (mut hits, mut total, mut core_error) = (0usize, 0usize, 0f64);
+    for i in (0..n).step_by(step) {
+        let mut all: Vec<(f32, usize)> = (0..n)
+            .filter(|&j| j != i)
+            .map(|j| (squared_euclidean(points.row(i), points.row(j)), j))
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let found = knn.neighbours(i).0;
+        hits += all[..k]
+            .iter()
+            .filter(|(_, j)| found.contains(&(*j as u32)))
+            .count();
+        total += k;
+        // Relative error of the k-th neighbour distance, which sets the core distance.
+        let exact_kth = f64::from(all[k - 1].0.sqrt());
+        let found_kth = f64::from(knn.neighbours(i).1[k - 1]);
+        core_error += (found_kth - exact_kth) / exact_kth.max(1e-12);
+    }
+    eprintln!(
+        "{{\"k\": {k}, \"knn_seconds\": {seconds:.2}, \"recall\": {:.4}, \"kth_distance_error\": {:.2e}, \"sampled\": {}}}",
+        hits as f64 / total as f64,
+        core_error / (total / k) as f64,
+        total / k
     );
     Ok(())
 }

@@ -7,7 +7,7 @@ use panic_tda::analysis::clustering::{
 use panic_tda::analysis::hdbscan::{
     Control, HdbscanParams, NeighbourSearch, adjusted_rand_index, hdbscan,
 };
-use panic_tda::analysis::knn::{HnswSettings, Points};
+use panic_tda::analysis::knn::{NnDescentSettings, Points};
 use panic_tda::models::Output;
 use panic_tda::store::{
     EmbeddingRecord, ExperimentRecord, ExperimentStatus, InvocationRecord, RunRecord, StepWrite,
@@ -112,11 +112,11 @@ fn blobs_on_the_sphere_are_found_exactly() {
 }
 
 #[test]
-fn blobs_on_the_sphere_are_found_with_hnsw() {
+fn blobs_on_the_sphere_are_found_with_nn_descent() {
     let (data, truth) = sphere_blobs(&[400, 700, 250, 500, 350], 400, 2);
     let points = Points::new(&data, DIM).expect("points");
     let mut params = params(truth.len());
-    params.neighbours = NeighbourSearch::Hnsw(HnswSettings::default());
+    params.neighbours = NeighbourSearch::NnDescent(NnDescentSettings::default());
     let fractions = std::sync::Mutex::new(Vec::new());
     let progress = |phase, fraction| fractions.lock().expect("lock").push((phase, fraction));
     let control = Control::new(None, Some(&progress));

@@ -1,14 +1,14 @@
 //! HDBSCAN over unit vectors without any n × n matrix.
 //!
-//! Steps: k-NN (exact for small inputs, HNSW above [`EXACT_LIMIT`]) → core distances → minimum
+//! Steps: k-NN (exact for small inputs, NN-descent above [`EXACT_LIMIT`]) → core distances → minimum
 //! spanning tree of the mutual reachability distance (exact Prim on the exact path; Borůvka over
-//! the k-NN graph plus nearest-outside-component index searches on the HNSW path) →
+//! the k-NN graph plus nearest-outside-component graph searches on the NN-descent path) →
 //! single-linkage hierarchy → condensed tree (`min_cluster_size`) → selection by excess of mass
 //! or leaves, with `cluster_selection_epsilon` → labels (−1 = noise).
 //!
 //! Distances are Euclidean; on unit vectors they order pairs exactly as cosine distance does
-//! (`|a − b|² = 2 − 2·cos`). Memory is O(n·k); the exact path costs O(n²·d) time, the HNSW path
-//! about O(n·log n·d).
+//! (`|a − b|² = 2 − 2·cos`). Memory is O(n·k); the exact path costs O(n²·d) time, the NN-descent
+//! path about O(n·k²·d) per round, with a handful of rounds.
 //!
 //! `min_samples` counts the point itself (scikit-learn's convention): the core distance is the
 //! distance to the (min_samples − 1)-th other point.
@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::knn::{AnnIndex, HnswSettings, Knn, Points, euclidean, exact_knn};
+use super::knn::{GraphIndex, Knn, NnDescentSettings, Points, euclidean, exact_knn, nn_descent};
 
 /// Up to this many points the k-NN graph is exact (deterministic, O(n²) but fast at this size).
 pub const EXACT_LIMIT: usize = 8_000;
@@ -117,10 +117,10 @@ impl std::str::FromStr for Selection {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "lowercase")]
 pub enum NeighbourSearch {
-    /// Exact up to [`EXACT_LIMIT`] points, HNSW above.
+    /// Exact up to [`EXACT_LIMIT`] points, NN-descent above.
     Auto,
     Exact,
-    Hnsw(HnswSettings),
+    NnDescent(NnDescentSettings),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,7 +160,10 @@ impl HdbscanParams {
             params.neighbours = if n <= EXACT_LIMIT {
                 NeighbourSearch::Exact
             } else {
-                NeighbourSearch::Hnsw(HnswSettings::default())
+                NeighbourSearch::NnDescent(NnDescentSettings {
+                    seed: params.seed,
+                    ..NnDescentSettings::default()
+                })
             };
         }
         params
@@ -313,9 +316,9 @@ pub(crate) fn spanning_tree(
     let k = core_rank.max(MIN_GRAPH_K).min(n - 1);
     control.report(Phase::Neighbours, 0.0);
     let (knn, index) = match params.neighbours {
-        NeighbourSearch::Hnsw(settings) => {
-            let index = AnnIndex::build(points, settings, control, (0.0, 0.6))?;
-            let knn = index.knn(points, k, control, (0.6, 1.0))?;
+        NeighbourSearch::NnDescent(settings) => {
+            let knn = nn_descent(points, k, &settings, control)?;
+            let index = GraphIndex::new(&knn);
             (knn, Some(index))
         }
         NeighbourSearch::Exact | NeighbourSearch::Auto => (exact_knn(points, k, control)?, None),
@@ -392,14 +395,14 @@ fn exact_mst(
 /// Approximate MST by Borůvka rounds over the k-NN graph. Each component takes its lightest
 /// k-NN edge to another component; where a member's k-NN list ends before that weight (its k-th
 /// neighbour is nearer), a lighter edge could lie beyond the list, so such members also search
-/// the HNSW index for their nearest points outside the component (all of them in small
+/// the k-NN graph for their nearest points outside the component (all of them in small
 /// components, a sample in large ones). Without these searches clusters would join through
 /// noise points instead of their true nearest neighbours, and noise would be absorbed.
 fn boruvka_mst(
     points: Points<'_>,
     knn: &Knn,
     core: &[f32],
-    index: &AnnIndex,
+    index: &GraphIndex,
     seed: u64,
     control: &Control<'_>,
 ) -> Result<Vec<Edge>, HdbscanError> {
@@ -467,7 +470,9 @@ fn boruvka_mst(
             .par_iter()
             .map(|&(c, p)| {
                 let keep = |q: usize| components[q] != c;
-                let mut near = index.nearest_where(points.row(p as usize), 4, &keep);
+                let mut near = index
+                    .nearest_where(points, p as usize, 4, &keep)
+                    .unwrap_or_default();
                 if near.is_empty() {
                     near = outside_brute_force(points, &components, c, p as usize);
                 }

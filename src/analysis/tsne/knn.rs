@@ -1,11 +1,15 @@
 //! Nearest neighbours by cosine distance on unit vectors: exact (blocked brute force) for small
-//! inputs, where it is cheap and bit-for-bit reproducible, and HNSW (`hnsw_rs`) above, where exact
-//! search in 384-d is O(n²).
+//! inputs, where it is cheap, and the crate's NN-descent ([`crate::analysis::knn`], shared with
+//! HDBSCAN) above, where exact search in 384-d is O(n²). Both are reproducible for a seed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hnsw_rs::prelude::{Distance, Hnsw};
 use rayon::prelude::*;
+
+pub use crate::analysis::knn::dot;
+use crate::analysis::knn::{NnDescentSettings, Points, nn_descent_with};
+
+use super::TsneError;
 
 /// One neighbour: its index and the squared Euclidean distance between the unit vectors
 /// (= 2 − 2·cosine similarity).
@@ -15,32 +19,12 @@ pub struct Neighbour {
     pub sq_distance: f32,
 }
 
-/// Up to this many points the neighbours are exact; above, approximate (HNSW).
+/// Up to this many points the neighbours are exact; above, approximate (NN-descent).
 pub const EXACT_MAX_POINTS: usize = 5_000;
 
 /// Returned when the caller's cancellation flag was raised mid-search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interrupted;
-
-/// Dot product with sixteen independent accumulators so the compiler can vectorise it; compiled
-/// for AVX2/NEON too and picked at run time (the distance is most of the neighbour search).
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 16;
-    let mut acc = [0.0f32; LANES];
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (a_rest, b_rest) = (a_chunks.remainder(), b_chunks.remainder());
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for lane in 0..LANES {
-            acc[lane] += x[lane] * y[lane];
-        }
-    }
-    let mut sum: f32 = acc.iter().sum();
-    for (x, y) in a_rest.iter().zip(b_rest) {
-        sum += x * y;
-    }
-    sum
-}
 
 /// Copies `vectors` into one row-major buffer of unit vectors (zero vectors stay zero).
 pub fn unit_rows<V: AsRef<[f32]> + Sync>(vectors: &[V], dim: usize) -> Vec<f32> {
@@ -122,113 +106,42 @@ pub fn exact(
     Ok(result)
 }
 
-/// Integer dot product of quantised vectors (exact, so the compiler may reorder and vectorise).
-#[multiversion::multiversion(targets("x86_64+avx2", "aarch64+neon"))]
-fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| i32::from(x) * i32::from(y))
-        .sum()
-}
-
-/// Cosine distance for `hnsw_rs` on unit vectors quantised to i8: a quarter of the f32 memory
-/// traffic, which dominates graph search once the vectors outgrow the CPU cache (~10k × 384).
-/// The final neighbours are re-ranked with exact f32 distances.
-struct QuantisedCosine {
-    /// 1 / scale², to turn integer dot products back into cosines.
-    inverse_scale_sq: f32,
-}
-
-impl Distance<i8> for QuantisedCosine {
-    fn eval(&self, a: &[i8], b: &[i8]) -> f32 {
-        (1.0 - dot_i8(a, b) as f32 * self.inverse_scale_sq).max(0.0)
-    }
-}
-
-/// Rounds unit vectors to i8 with one scale for all, so the largest component maps to ±127.
-fn quantise(data: &[f32]) -> (Vec<i8>, f32) {
-    let largest = data.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-    let scale = if largest > 0.0 { 127.0 / largest } else { 1.0 };
-    let quantised = data
-        .par_iter()
-        .map(|x| (x * scale).round().clamp(-127.0, 127.0) as i8)
-        .collect();
-    (quantised, scale)
-}
-
-/// HNSW graph: 16 links per node (32 on the base layer, set by `hnsw_rs`), construction beam 64,
-/// search beam 1.5 k: the cheapest setting measured that kept layout quality (see BENCHMARKS.md).
-const HNSW_LINKS: usize = 16;
-const HNSW_EF_CONSTRUCTION: usize = 64;
-const HNSW_MAX_LAYERS: usize = 16;
-/// Points inserted between cancellation checks.
-const BATCH: usize = 4_096;
-
-/// Approximate `k` nearest neighbours of every row of `data` (excluding itself). `hnsw_rs`
-/// inserts in parallel, so the graph (and rarely a neighbour) can differ between runs.
+/// Approximate `k` nearest neighbours of every row of `data` (excluding itself) by NN-descent
+/// with the given seed; `on_progress(done, total)`.
 pub fn approximate(
     data: &[f32],
     dim: usize,
     k: usize,
+    seed: u64,
     cancel: &AtomicBool,
     mut on_progress: impl FnMut(usize, usize),
-) -> Result<Vec<Vec<Neighbour>>, Interrupted> {
-    let n = data.len() / dim.max(1);
-    let k = k.min(n.saturating_sub(1));
-    let (quantised, scale) = quantise(data);
-    let mut hnsw = Hnsw::<i8, QuantisedCosine>::new(
-        HNSW_LINKS,
-        n,
-        HNSW_MAX_LAYERS,
-        HNSW_EF_CONSTRUCTION,
-        QuantisedCosine {
-            inverse_scale_sq: 1.0 / (scale * scale),
-        },
-    );
-    let rows: Vec<(&[i8], usize)> = quantised.chunks_exact(dim).zip(0..n).collect();
-    for batch in rows.chunks(BATCH) {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(Interrupted);
-        }
-        hnsw.parallel_insert_slice(&batch.to_vec());
-        on_progress(batch.last().map_or(0, |row| row.1 + 1), 2 * n);
-    }
-    hnsw.set_searching_mode(true);
-    let ef_search = (k + 1).max(3 * k / 2);
-    let mut result = Vec::with_capacity(n);
-    for batch in rows.chunks(BATCH) {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(Interrupted);
-        }
-        let found: Vec<Vec<Neighbour>> = batch
-            .par_iter()
-            .map(|&(row, index)| {
-                let query = &data[index * dim..(index + 1) * dim];
-                let mut neighbours: Vec<Neighbour> = hnsw
-                    .search(row, k + 1, ef_search)
-                    .into_iter()
-                    .filter(|found| found.d_id != index && found.d_id < n)
-                    .map(|found| Neighbour {
-                        index: found.d_id as u32,
-                        sq_distance: sq_distance_from_dot(dot(
-                            query,
-                            &data[found.d_id * dim..(found.d_id + 1) * dim],
-                        )),
-                    })
-                    .collect();
-                neighbours.sort_by(|a, b| {
-                    a.sq_distance
-                        .total_cmp(&b.sq_distance)
-                        .then(a.index.cmp(&b.index))
-                });
-                neighbours.truncate(k);
-                neighbours
-            })
-            .collect();
-        result.extend(found);
-        on_progress(n + result.len(), 2 * n);
-    }
-    Ok(result)
+) -> Result<Vec<Vec<Neighbour>>, TsneError> {
+    let points = Points::new(data, dim).map_err(|error| TsneError::InvalidParameter {
+        name: "vectors",
+        detail: error.to_string(),
+    })?;
+    let n = points.len();
+    let settings = NnDescentSettings {
+        seed,
+        ..NnDescentSettings::default()
+    };
+    let knn = nn_descent_with(points, k, &settings, Some(cancel), &mut |fraction| {
+        on_progress((fraction * n as f64) as usize, n)
+    })
+    .map_err(|_| TsneError::Cancelled)?;
+    Ok((0..knn.len())
+        .map(|i| {
+            let (indices, distances) = knn.neighbours(i);
+            indices
+                .iter()
+                .zip(distances)
+                .map(|(&index, &distance)| Neighbour {
+                    index,
+                    sq_distance: distance * distance,
+                })
+                .collect()
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -247,7 +160,7 @@ mod tests {
     }
 
     #[test]
-    fn hnsw_recall_is_high_on_clustered_data() {
+    fn approximate_recall_is_high_on_clustered_data() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let dim = 32;
         let n = 1_500;
@@ -266,7 +179,7 @@ mod tests {
         let cancel = AtomicBool::new(false);
         let all: Vec<usize> = (0..n).collect();
         let truth = exact(&data, dim, &all, 15, &cancel).expect("exact");
-        let approx = approximate(&data, dim, 15, &cancel, |_, _| {}).expect("hnsw");
+        let approx = approximate(&data, dim, 15, 1, &cancel, |_, _| {}).expect("nn-descent");
         let hits: usize = truth
             .iter()
             .zip(&approx)
@@ -277,6 +190,6 @@ mod tests {
             })
             .sum();
         let recall = hits as f64 / (n * 15) as f64;
-        assert!(recall > 0.9, "recall {recall}");
+        assert!(recall > 0.95, "recall {recall}");
     }
 }

@@ -1,6 +1,7 @@
 //! 2-D t-SNE layouts of embedding vectors, built for 10k–100k points on a laptop CPU:
-//! cosine k-nearest neighbours (exact when small, HNSW when large), perplexity-calibrated sparse
-//! affinities, PCA initialisation, and gradient descent with FFT-interpolated repulsion (FIt-SNE).
+//! cosine k-nearest neighbours (exact when small, NN-descent when large), perplexity-calibrated
+//! sparse affinities, PCA initialisation, and gradient descent with FFT-interpolated repulsion
+//! (FIt-SNE).
 //! Optimiser conventions follow openTSNE so layouts and parameters are comparable with it.
 //! The optimisation streams intermediate layouts and stops promptly when cancelled.
 
@@ -184,18 +185,17 @@ pub fn layout_with_progress<V: AsRef<[f32]> + Sync>(
     });
     let neighbours = if n <= knn::EXACT_MAX_POINTS {
         let all: Vec<usize> = (0..n).collect();
-        knn::exact(&data, dim, &all, k, cancel)
+        knn::exact(&data, dim, &all, k, cancel).map_err(|_| TsneError::Cancelled)?
     } else {
-        knn::approximate(&data, dim, k, cancel, |done, total| {
+        knn::approximate(&data, dim, k, params.seed, cancel, |done, total| {
             on_progress(Progress {
                 stage: Stage::Neighbours,
                 done: done * n / total.max(1),
                 total: n,
                 layout: None,
             })
-        })
-    }
-    .map_err(|_| TsneError::Cancelled)?;
+        })?
+    };
     check(cancel)?;
 
     on_progress(Progress {
