@@ -474,7 +474,8 @@ fn boruvka_mst(
                     .nearest_where(points, p as usize, 4, &keep)
                     .unwrap_or_default();
                 if near.is_empty() {
-                    near = outside_brute_force(points, &components, c, p as usize);
+                    let limit = best.get(&c).map_or(f32::INFINITY, |edge| edge.weight);
+                    near = outside_brute_force(points, &components, core, limit, c, p as usize);
                 }
                 near.into_iter()
                     .map(|(d, q)| make_edge(p, q, reachability(core, p as usize, q as usize, d)))
@@ -527,17 +528,22 @@ fn keep_lighter(best: &mut HashMap<u32, Edge>, component: u32, edge: Edge) {
         .or_insert(edge);
 }
 
-/// All points outside component `c`, as (distance, index) pairs — the exact fallback. For the
-/// Borůvka choice only the nearest by mutual reachability matters, which the caller takes.
+/// Points outside component `c` that could give it an edge lighter than `limit`, as
+/// (distance, index) pairs — the exact fallback. A mutual reachability edge weighs at least
+/// the core distance of both ends, so points whose core distance is already `limit` or more
+/// cannot beat the component's best edge and are not measured. For the Borůvka choice only the
+/// nearest by mutual reachability matters, which the caller takes.
 fn outside_brute_force(
     points: Points<'_>,
     components: &[u32],
+    core: &[f32],
+    limit: f32,
     c: u32,
     p: usize,
 ) -> Vec<(f32, u32)> {
     let query = points.row(p);
     (0..points.len())
-        .filter(|&q| components[q] != c)
+        .filter(|&q| components[q] != c && core[q] < limit)
         .map(|q| (euclidean(query, points.row(q)), q as u32))
         .collect()
 }
