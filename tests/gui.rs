@@ -518,6 +518,8 @@ fn the_analyses_panel_computes_shows_and_saves_the_report() {
     harness
         .get_by_label("Folder")
         .type_text(&folder.to_string_lossy());
+    // Leave the text field first, so the button's click is not spent on taking focus away.
+    harness.key_press(egui::Key::Enter);
     harness.run_steps(2);
     harness.get_by_label("Save tables and charts").click();
     harness.run_steps(2);

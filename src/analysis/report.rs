@@ -303,13 +303,25 @@ fn pick_clusterings(
         .collect()
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+/// Linear-interpolated quantile `q` (0–1) of sorted values; NaN when there are none.
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
     let position = q * (sorted.len() - 1) as f64;
     let (low, high) = (position.floor() as usize, position.ceil() as usize);
     sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
+}
+
+/// What a box plot draws: the 5th, 25th, 50th, 75th and 95th percentiles of the finite
+/// values; `None` without any.
+pub fn box_summary(values: &[f64]) -> Option<[f64; 5]> {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    Some([0.05, 0.25, 0.5, 0.75, 0.95].map(|q| percentile(&sorted, q)))
 }
 
 /// Runs every analysis over one experiment. `progress(step)` is called with an index into

@@ -11,6 +11,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use thiserror::Error;
 
+use crate::analysis::report::box_summary;
+
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const FONT: &str = "sans-serif";
 
@@ -242,12 +244,6 @@ fn padded(low: f64, high: f64) -> (f64, f64) {
     }
     let pad = (high - low) * 0.05;
     (low - pad, high + pad)
-}
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let position = q * (sorted.len().saturating_sub(1)) as f64;
-    let (low, high) = (position.floor() as usize, position.ceil() as usize);
-    sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
 }
 
 /// Draws names at category centres (the mesh's own labels sit on grid lines, between
@@ -572,14 +568,9 @@ fn draw_panel<DB: DrawingBackend>(
                 below(),
             )?;
             for (i, (_, values)) in groups.iter().enumerate() {
-                let mut sorted: Vec<f64> =
-                    values.iter().copied().filter(|v| v.is_finite()).collect();
-                if sorted.is_empty() {
+                let Some([low, q1, median, q3, high]) = box_summary(values) else {
                     continue;
-                }
-                sorted.sort_by(f64::total_cmp);
-                let [low, q1, median, q3, high] =
-                    [0.05, 0.25, 0.5, 0.75, 0.95].map(|q| quantile(&sorted, q));
+                };
                 let x = i as f64;
                 let colour = rgb(series_colour(i));
                 chart

@@ -15,7 +15,7 @@ use egui_plot::{
 
 use crate::analysis::persistence::{PersistenceRequest, compute_persistence_diagrams};
 use crate::analysis::report::{
-    AnalysisOptions, Report, STEPS, analyse_experiment, transition_matrix,
+    AnalysisOptions, Report, STEPS, analyse_experiment, box_summary, transition_matrix,
 };
 use crate::analysis::sequences::STAGES;
 use crate::analysis::trajectories::cluster_rgb;
@@ -31,19 +31,160 @@ fn faceted(view: Analysis) -> bool {
     )
 }
 
+/// Lines of one (model, network) drift chart: each run's points, and the mean per step.
+#[derive(Default)]
+struct DriftLines {
+    runs: Vec<Vec<[f64; 2]>>,
+    mean: Vec<[f64; 2]>,
+}
+
+/// A report with what its heavier views need, grouped once on the worker thread so the UI
+/// thread only draws (drift and timing tables grow with every output of the experiment).
+struct Shown {
+    report: Arc<Report>,
+    /// Per faceted view, its (model, network) facets.
+    facets: Vec<(Analysis, Vec<(String, String)>)>,
+    drift: BTreeMap<(String, String), DriftLines>,
+    /// (model, box) of seconds per output.
+    timing: Vec<(String, [f64; 5])>,
+    /// ("H<d> · model · network", box) of persistent entropy.
+    entropy: Vec<(String, [f64; 5])>,
+    /// Finite persistence bars by homology dimension: (birth, persistence).
+    bars: BTreeMap<u32, Vec<[f64; 2]>>,
+}
+
+impl Shown {
+    fn new(report: Report) -> Self {
+        let keys = |rows: &mut dyn Iterator<Item = (&String, &String)>| -> Vec<(String, String)> {
+            rows.map(|(m, n)| (m.clone(), n.clone()))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        };
+        let facets = vec![
+            (
+                Analysis::Transitions,
+                keys(
+                    &mut report
+                        .transitions
+                        .iter()
+                        .map(|r| (&r.embedding_model, &r.network)),
+                ),
+            ),
+            (
+                Analysis::Bigrams,
+                keys(
+                    &mut report
+                        .bigrams
+                        .iter()
+                        .map(|r| (&r.embedding_model, &r.network)),
+                ),
+            ),
+            (
+                Analysis::Stages,
+                keys(
+                    &mut report
+                        .stages
+                        .iter()
+                        .map(|r| (&r.embedding_model, &r.network)),
+                ),
+            ),
+            (
+                Analysis::Drift,
+                keys(
+                    &mut report
+                        .drift
+                        .iter()
+                        .map(|r| (&r.embedding_model, &r.network)),
+                ),
+            ),
+        ];
+        // Drift rows come by run, then step.
+        let mut drift: BTreeMap<(String, String), DriftLines> = BTreeMap::new();
+        let mut sums: BTreeMap<(String, String), BTreeMap<u32, (f64, u32)>> = BTreeMap::new();
+        let mut previous: Option<(&str, &str)> = None;
+        for row in &report.drift {
+            let key = (row.embedding_model.clone(), row.network.clone());
+            let lines = drift.entry(key.clone()).or_default();
+            let this = (row.embedding_model.as_str(), row.run_id.as_str());
+            if previous != Some(this) || lines.runs.is_empty() {
+                lines.runs.push(Vec::new());
+                previous = Some(this);
+            }
+            if let Some(run) = lines.runs.last_mut() {
+                run.push([row.sequence_number as f64, row.cosine]);
+            }
+            let sum = sums
+                .entry(key)
+                .or_default()
+                .entry(row.sequence_number)
+                .or_default();
+            sum.0 += row.cosine;
+            sum.1 += 1;
+        }
+        for (key, steps) in sums {
+            if let Some(lines) = drift.get_mut(&key) {
+                lines.mean = steps
+                    .into_iter()
+                    .map(|(step, (sum, n))| [step as f64, sum / f64::from(n)])
+                    .collect();
+            }
+        }
+        let timing = report
+            .timing_samples
+            .iter()
+            .filter_map(|(model, values)| Some((model.clone(), box_summary(values)?)))
+            .collect();
+        let mut groups: BTreeMap<(usize, &str, &str), Vec<f64>> = BTreeMap::new();
+        for row in &report.entropy {
+            groups
+                .entry((row.dimension, &row.embedding_model, &row.network))
+                .or_default()
+                .push(row.entropy);
+        }
+        let entropy = groups
+            .into_iter()
+            .filter_map(|((d, m, n), values)| {
+                Some((format!("H{d} · {m} · {n}"), box_summary(&values)?))
+            })
+            .collect();
+        let mut bars: BTreeMap<u32, Vec<[f64; 2]>> = BTreeMap::new();
+        for bar in &report.persistence_bars {
+            bars.entry(bar.dimension)
+                .or_default()
+                .push([bar.birth as f64, bar.persistence as f64]);
+        }
+        Self {
+            report: Arc::new(report),
+            facets,
+            drift,
+            timing,
+            entropy,
+            bars,
+        }
+    }
+
+    fn facets(&self, view: Analysis) -> &[(String, String)] {
+        self.facets
+            .iter()
+            .find(|(v, _)| *v == view)
+            .map_or(&[], |(_, facets)| facets.as_slice())
+    }
+}
+
 struct Job {
     cancel: Arc<AtomicBool>,
     step: Arc<AtomicUsize>,
     /// Persistence diagrams (done, total) while they are computed first.
     diagrams: Arc<Mutex<Option<(usize, usize)>>>,
-    task: super::task::Task<Box<Report>>,
+    task: super::task::Task<Box<Shown>>,
 }
 
 pub struct AnalysesPanel {
     experiment: Option<String>,
     include_outliers: bool,
     compute_diagrams: bool,
-    report: Option<Report>,
+    shown: Option<Shown>,
     view: Analysis,
     facet: Option<(String, String)>,
     job: Option<Job>,
@@ -58,7 +199,7 @@ impl Default for AnalysesPanel {
             experiment: None,
             include_outliers: false,
             compute_diagrams: true,
-            report: None,
+            shown: None,
             view: Analysis::Transitions,
             facet: None,
             job: None,
@@ -136,7 +277,7 @@ impl AnalysesPanel {
                 analyse_experiment(&store, &experiment, &options, &mut on_step, &thread_cancel)
                     .map_err(|e| e.to_string());
             ctx.request_repaint();
-            report.map(Box::new)
+            report.map(|report| Box::new(Shown::new(report)))
         });
         self.message = None;
         self.job = Some(Job {
@@ -151,9 +292,9 @@ impl AnalysesPanel {
         if let Some(outcome) = self.job.as_mut().and_then(|job| job.task.finished()) {
             self.job = None;
             match outcome {
-                Ok(report) => {
+                Ok(shown) => {
                     self.facet = None;
-                    self.report = Some(*report);
+                    self.shown = Some(*shown);
                 }
                 Err(error) => self.message = Some((false, error)),
             }
@@ -168,7 +309,7 @@ impl AnalysesPanel {
     }
 
     fn save_files(&mut self) {
-        let Some(report) = self.report.clone() else {
+        let Some(report) = self.shown.as_ref().map(|shown| Arc::clone(&shown.report)) else {
             return;
         };
         let folder = PathBuf::from(&self.folder);
@@ -201,7 +342,7 @@ impl AnalysesPanel {
                         let id = &summary.record.id;
                         if ui.selectable_label(current == *id, short(id)).clicked() {
                             self.experiment = Some(id.clone());
-                            self.report = None;
+                            self.shown = None;
                         }
                     }
                 })
@@ -252,7 +393,7 @@ impl AnalysesPanel {
                 ui.colored_label(ui.visuals().error_fg_color, message);
             }
         }
-        let Some(report) = &self.report else {
+        let Some(report) = self.shown.as_ref().map(|shown| &shown.report) else {
             ui.label("Press Analyse to compute transitions, stable runs, bigrams, stages, returns, agreement, drift, the drift model, timing and persistence for the experiment.");
             return;
         };
@@ -284,11 +425,11 @@ impl AnalysesPanel {
                 ui.selectable_value(&mut self.view, view, view.title());
             }
         });
-        let Some(report) = self.report.as_ref() else {
+        let Some(shown) = self.shown.as_ref() else {
             return;
         };
         if faceted(self.view) {
-            let facets = facets(report, self.view);
+            let facets = shown.facets(self.view);
             if self.facet.as_ref().is_none_or(|f| !facets.contains(f)) {
                 self.facet = facets.first().cloned();
             }
@@ -302,7 +443,7 @@ impl AnalysesPanel {
                 egui::ComboBox::from_id_salt("analyses-facet")
                     .selected_text(current)
                     .show_ui(ui, |ui| {
-                        for facet in &facets {
+                        for facet in facets {
                             let text = format!("{} · {}", facet.0, facet.1);
                             if ui
                                 .selectable_label(self.facet.as_ref() == Some(facet), text)
@@ -317,35 +458,8 @@ impl AnalysesPanel {
             });
         }
         let facet = self.facet.clone().unwrap_or_default();
-        draw_view(ui, report, self.view, &facet);
+        draw_view(ui, shown, self.view, &facet);
     }
-}
-
-fn facets(report: &Report, view: Analysis) -> Vec<(String, String)> {
-    let keys: BTreeSet<(String, String)> = match view {
-        Analysis::Transitions => report
-            .transitions
-            .iter()
-            .map(|r| (r.embedding_model.clone(), r.network.clone()))
-            .collect(),
-        Analysis::Bigrams => report
-            .bigrams
-            .iter()
-            .map(|r| (r.embedding_model.clone(), r.network.clone()))
-            .collect(),
-        Analysis::Stages => report
-            .stages
-            .iter()
-            .map(|r| (r.embedding_model.clone(), r.network.clone()))
-            .collect(),
-        Analysis::Drift => report
-            .drift
-            .iter()
-            .map(|r| (r.embedding_model.clone(), r.network.clone()))
-            .collect(),
-        _ => BTreeSet::new(),
-    };
-    keys.into_iter().collect()
 }
 
 fn empty(ui: &mut egui::Ui, message: &str) {
@@ -353,7 +467,8 @@ fn empty(ui: &mut egui::Ui, message: &str) {
     ui.label(egui::RichText::new(message).weak());
 }
 
-fn draw_view(ui: &mut egui::Ui, report: &Report, view: Analysis, facet: &(String, String)) {
+fn draw_view(ui: &mut egui::Ui, shown: &Shown, view: Analysis, facet: &(String, String)) {
+    let report = shown.report.as_ref();
     let in_facet = |model: &str, network: &str| model == facet.0 && network == facet.1;
     match view {
         // Not a view of its own: the panel offers each analysis separately.
@@ -529,7 +644,7 @@ fn draw_view(ui: &mut egui::Ui, report: &Report, view: Analysis, facet: &(String
             let boxes = by_network
                 .values()
                 .enumerate()
-                .filter_map(|(i, values)| box_elem(i as f64, values))
+                .filter_map(|(i, values)| Some(box_elem(i as f64, box_summary(values)?)))
                 .collect();
             Plot::new("analyses-returns")
                 .x_axis_formatter(category_formatter(names))
@@ -563,47 +678,25 @@ fn draw_view(ui: &mut egui::Ui, report: &Report, view: Analysis, facet: &(String
                 });
         }
         Analysis::Drift => {
-            let mut runs: BTreeMap<&str, Vec<[f64; 2]>> = BTreeMap::new();
-            for row in report
-                .drift
-                .iter()
-                .filter(|r| in_facet(&r.embedding_model, &r.network))
-            {
-                runs.entry(&row.run_id)
-                    .or_default()
-                    .push([row.sequence_number as f64, row.cosine]);
-            }
-            if runs.is_empty() {
+            let Some(lines) = shown.drift.get(facet) else {
                 return empty(
                     ui,
                     "No drift: the experiment has no initial-prompt embeddings.",
                 );
-            }
-            let mut mean: BTreeMap<u64, (f64, u32)> = BTreeMap::new();
-            for points in runs.values() {
-                for p in points {
-                    let entry = mean.entry(p[0] as u64).or_default();
-                    entry.0 += p[1];
-                    entry.1 += 1;
-                }
-            }
+            };
             Plot::new("analyses-drift")
                 .legend(Legend::default())
                 .x_axis_label("step")
                 .y_axis_label("cosine distance to the run's prompt")
                 .show(ui, |plot| {
-                    for points in runs.into_values() {
+                    for points in &lines.runs {
                         plot.line(
-                            Line::new("runs", PlotPoints::from(points))
+                            Line::new("runs", PlotPoints::from(points.clone()))
                                 .color(colour(series_colour(0)).gamma_multiply(0.35)),
                         );
                     }
-                    let mean: Vec<[f64; 2]> = mean
-                        .into_iter()
-                        .map(|(s, (sum, n))| [s as f64, sum / f64::from(n)])
-                        .collect();
                     plot.line(
-                        Line::new("mean over runs", PlotPoints::from(mean))
+                        Line::new("mean over runs", PlotPoints::from(lines.mean.clone()))
                             .color(colour(series_colour(1)))
                             .width(3.0),
                     );
@@ -643,15 +736,15 @@ fn draw_view(ui: &mut egui::Ui, report: &Report, view: Analysis, facet: &(String
                 });
         }
         Analysis::Timing => {
-            if report.timing.is_empty() {
+            if shown.timing.is_empty() {
                 return empty(ui, "No invocations.");
             }
-            let names: Vec<String> = report.timing_samples.keys().cloned().collect();
-            let boxes = report
-                .timing_samples
-                .values()
+            let names: Vec<String> = shown.timing.iter().map(|(m, _)| m.clone()).collect();
+            let boxes = shown
+                .timing
+                .iter()
                 .enumerate()
-                .filter_map(|(i, values)| box_elem(i as f64, values))
+                .map(|(i, (_, spread))| box_elem(i as f64, *spread))
                 .collect();
             Plot::new("analyses-timing")
                 .x_axis_formatter(category_formatter(names))
@@ -661,27 +754,18 @@ fn draw_view(ui: &mut egui::Ui, report: &Report, view: Analysis, facet: &(String
                 });
         }
         Analysis::Persistence => {
-            if report.entropy.is_empty() {
+            if shown.entropy.is_empty() {
                 return empty(
                     ui,
                     "No persistence diagrams: tick \"Compute missing persistence diagrams\" and Analyse again (runs must be finished and embedded).",
                 );
             }
-            let mut groups: BTreeMap<(usize, &str, &str), Vec<f64>> = BTreeMap::new();
-            for row in &report.entropy {
-                groups
-                    .entry((row.dimension, &row.embedding_model, &row.network))
-                    .or_default()
-                    .push(row.entropy);
-            }
-            let names: Vec<String> = groups
-                .keys()
-                .map(|(d, m, n)| format!("H{d} · {m} · {n}"))
-                .collect();
-            let boxes = groups
-                .values()
+            let names: Vec<String> = shown.entropy.iter().map(|(n, _)| n.clone()).collect();
+            let boxes = shown
+                .entropy
+                .iter()
                 .enumerate()
-                .filter_map(|(i, values)| box_elem(i as f64, values))
+                .map(|(i, (_, spread))| box_elem(i as f64, *spread))
                 .collect();
             Plot::new("analyses-entropy")
                 .height(ui.available_height() / 2.0)
@@ -690,22 +774,15 @@ fn draw_view(ui: &mut egui::Ui, report: &Report, view: Analysis, facet: &(String
                 .show(ui, |plot| {
                     plot.box_plot(BoxPlot::new("entropy", boxes));
                 });
-            let mut by_dimension: BTreeMap<u32, Vec<[f64; 2]>> = BTreeMap::new();
-            for bar in &report.persistence_bars {
-                by_dimension
-                    .entry(bar.dimension)
-                    .or_default()
-                    .push([bar.birth as f64, bar.persistence as f64]);
-            }
             Plot::new("analyses-diagrams")
                 .legend(Legend::default())
                 .x_axis_label("birth")
                 .y_axis_label("persistence")
                 .show(ui, |plot| {
-                    for (d, points) in by_dimension {
+                    for (d, points) in &shown.bars {
                         plot.points(
-                            Points::new(format!("H{d}"), PlotPoints::from(points))
-                                .color(colour(series_colour(d as usize)))
+                            Points::new(format!("H{d}"), PlotPoints::from(points.clone()))
+                                .color(colour(series_colour(*d as usize)))
                                 .radius(2.0),
                         );
                     }
@@ -714,20 +791,7 @@ fn draw_view(ui: &mut egui::Ui, report: &Report, view: Analysis, facet: &(String
     }
 }
 
-/// A box of the 5th/25th/50th/75th/95th percentiles; `None` without values.
-fn box_elem(x: f64, values: &[f64]) -> Option<BoxElem> {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if sorted.is_empty() {
-        return None;
-    }
-    sorted.sort_by(f64::total_cmp);
-    let q = |p: f64| {
-        let position = p * (sorted.len() - 1) as f64;
-        let (lo, hi) = (position.floor() as usize, position.ceil() as usize);
-        sorted[lo] + (sorted[hi] - sorted[lo]) * (position - lo as f64)
-    };
-    Some(BoxElem::new(
-        x,
-        BoxSpread::new(q(0.05), q(0.25), q(0.5), q(0.75), q(0.95)),
-    ))
+/// A box plot element from [`box_summary`]'s five percentiles.
+fn box_elem(x: f64, [low, q1, median, q3, high]: [f64; 5]) -> BoxElem {
+    BoxElem::new(x, BoxSpread::new(low, q1, median, q3, high))
 }

@@ -859,6 +859,18 @@ impl ExplorerPanel {
             });
             points::paint_in_plot(&painter, &response.transform, cloud, POINT_RADIUS, alpha);
         }
+        // A run's points in screen coordinates, in step order.
+        let screen_path = |run: &crate::analysis::trajectories::TrajectoryRun| -> Vec<egui::Pos2> {
+            run.points
+                .iter()
+                .filter_map(|index| data.points.get(*index))
+                .map(|point| {
+                    response
+                        .transform
+                        .position_from_point(&PlotPoint::new(point.x, point.y))
+                })
+                .collect()
+        };
         // Compared runs under the selected one: each path in its own colour, and where it is at
         // the current step, so runs can be followed side by side.
         for (order, index) in self
@@ -872,33 +884,15 @@ impl ExplorerPanel {
             };
             let [r, g, b] = crate::export::charts::series_colour(order + 1);
             let stroke = egui::Stroke::new(1.5, egui::Color32::from_rgb(r, g, b));
-            let path: Vec<egui::Pos2> = run
-                .points
-                .iter()
-                .filter_map(|index| data.points.get(*index))
-                .map(|point| {
-                    response
-                        .transform
-                        .position_from_point(&PlotPoint::new(point.x, point.y))
-                })
-                .collect();
-            painter.add(egui::Shape::line(path.clone(), stroke));
+            let path = screen_path(run);
             if let Some(current) = path.get(self.step.min(path.len().saturating_sub(1))) {
                 painter.circle(*current, 6.0, egui::Color32::TRANSPARENT, stroke);
             }
+            painter.add(egui::Shape::line(path, stroke));
         }
         // The selected run on top: its path with arrows giving the direction, and the current step.
         if let Some(run) = self.selected_run.and_then(|index| data.runs.get(index)) {
-            let path: Vec<egui::Pos2> = run
-                .points
-                .iter()
-                .filter_map(|index| data.points.get(*index))
-                .map(|point| {
-                    response
-                        .transform
-                        .position_from_point(&PlotPoint::new(point.x, point.y))
-                })
-                .collect();
+            let path = screen_path(run);
             let stroke = egui::Stroke::new(1.5, ui.visuals().strong_text_color());
             for pair in path.windows(2) {
                 let (from, to) = (pair[0], pair[1]);
