@@ -470,109 +470,22 @@ impl Store {
     pub fn invocations(&self, run_id: &str) -> Result<Vec<InvocationRecord>> {
         let mut statement = self.conn.prepare_cached(INVOCATIONS_OF_RUN)?;
         let rows = statement
-            .query_map([run_id], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, u32>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, Option<String>>(4)?,
-                    row.get::<_, i64>(5)?,
-                    row.get::<_, String>(6)?,
-                    row.get::<_, Option<String>>(7)?,
-                    row.get::<_, Option<Vec<u8>>>(8)?,
-                    row.get::<_, i64>(9)?,
-                    row.get::<_, i64>(10)?,
-                    row.get::<_, u32>(11)?,
-                ))
-            })?
+            .query_map([run_id], invocation_columns)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(
-                |(
-                    id,
-                    run_id,
-                    sequence_number,
-                    model,
-                    input,
-                    seed,
-                    kind,
-                    text,
-                    image,
-                    started,
-                    completed,
-                    batch_size,
-                )| {
-                    let output = output_from_columns(&kind, text, image, &id)?;
-                    Ok(InvocationRecord {
-                        id,
-                        run_id,
-                        sequence_number,
-                        model,
-                        input_invocation_id: input,
-                        seed,
-                        output,
-                        batch_size,
-                        started_at: started,
-                        completed_at: completed,
-                    })
-                },
-            )
-            .collect()
+        rows.into_iter().map(invocation_record).collect()
     }
 
     /// One invocation by id, with its output (the explorer's inspector and hover thumbnails).
     pub fn invocation(&self, id: &str) -> Result<InvocationRecord> {
         let mut statement = self.conn.prepare_cached(INVOCATION_BY_ID)?;
         let row = statement
-            .query_row([id], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, u32>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, Option<String>>(4)?,
-                    row.get::<_, i64>(5)?,
-                    row.get::<_, String>(6)?,
-                    row.get::<_, Option<String>>(7)?,
-                    row.get::<_, Option<Vec<u8>>>(8)?,
-                    row.get::<_, i64>(9)?,
-                    row.get::<_, i64>(10)?,
-                    row.get::<_, u32>(11)?,
-                ))
-            })
+            .query_row([id], invocation_columns)
             .optional()?
             .ok_or_else(|| StoreError::NotFound {
                 what: "invocation",
                 id: id.to_owned(),
             })?;
-        let (
-            id,
-            run_id,
-            sequence_number,
-            model,
-            input,
-            seed,
-            kind,
-            text,
-            image,
-            started,
-            completed,
-            batch_size,
-        ) = row;
-        let output = output_from_columns(&kind, text, image, &id)?;
-        Ok(InvocationRecord {
-            id,
-            run_id,
-            sequence_number,
-            model,
-            input_invocation_id: input,
-            seed,
-            output,
-            batch_size,
-            started_at: started,
-            completed_at: completed,
-        })
+        invocation_record(row)
     }
 
     /// Outputs of `modality` in an experiment (optionally one network) that have no embedding
@@ -718,4 +631,55 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
+}
+
+/// An invocation row as read, before its output is decoded (decoding can fail with a typed
+/// error, which a row-mapping closure cannot return).
+struct InvocationColumns {
+    id: String,
+    run_id: String,
+    sequence_number: u32,
+    model: String,
+    input: Option<String>,
+    seed: i64,
+    kind: String,
+    text: Option<String>,
+    image: Option<Vec<u8>>,
+    started_at: Timestamp,
+    completed_at: Timestamp,
+    batch_size: u32,
+}
+
+/// Reads the columns of `INVOCATIONS_OF_RUN` / `INVOCATION_BY_ID`, in their order.
+fn invocation_columns(row: &rusqlite::Row<'_>) -> rusqlite::Result<InvocationColumns> {
+    Ok(InvocationColumns {
+        id: row.get(0)?,
+        run_id: row.get(1)?,
+        sequence_number: row.get(2)?,
+        model: row.get(3)?,
+        input: row.get(4)?,
+        seed: row.get(5)?,
+        kind: row.get(6)?,
+        text: row.get(7)?,
+        image: row.get(8)?,
+        started_at: row.get(9)?,
+        completed_at: row.get(10)?,
+        batch_size: row.get(11)?,
+    })
+}
+
+fn invocation_record(columns: InvocationColumns) -> Result<InvocationRecord> {
+    let output = output_from_columns(&columns.kind, columns.text, columns.image, &columns.id)?;
+    Ok(InvocationRecord {
+        id: columns.id,
+        run_id: columns.run_id,
+        sequence_number: columns.sequence_number,
+        model: columns.model,
+        input_invocation_id: columns.input,
+        seed: columns.seed,
+        output,
+        batch_size: columns.batch_size,
+        started_at: columns.started_at,
+        completed_at: columns.completed_at,
+    })
 }
