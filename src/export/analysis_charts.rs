@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::charts::{ChartError, Figure, Line, Panel, PanelKind, series_colour};
+use super::charts::{ChartError, Figure, Line, Panel, PanelKind, series_colour, shorten};
 use crate::analysis::report::{Report, transition_matrix};
 use crate::analysis::sequences::STAGES;
 use crate::analysis::trajectories::cluster_rgb;
@@ -183,7 +183,16 @@ pub fn bigrams(report: &Report) -> Figure {
             kind: PanelKind::Bars {
                 labels: rows
                     .iter()
-                    .map(|r| format!("{} → {}", r.from_name, r.to_name))
+                    // Both ends stay readable: labels first, each name shortened on its own.
+                    .map(|r| {
+                        format!(
+                            "{}: {} → {}: {}",
+                            r.from,
+                            shorten(&r.from_name, 12),
+                            r.to,
+                            shorten(&r.to_name, 12)
+                        )
+                    })
                     .collect(),
                 values: rows.iter().map(|r| r.count as f64).collect(),
                 value_label: "times".into(),

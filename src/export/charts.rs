@@ -335,6 +335,43 @@ fn xy_chart<'a, DB: DrawingBackend>(
     Ok(chart)
 }
 
+/// A chart with one row per name (first at the top, names left of the rows) over a numeric
+/// x range: horizontal bars and interval plots.
+fn row_chart<'a, 'n, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    x: std::ops::Range<f64>,
+    names: impl ExactSizeIterator<Item = &'n str>,
+    x_label: &str,
+) -> Result<XyChart<'a, DB>, String> {
+    let e = |error: DrawingAreaErrorKind<DB::ErrorType>| format!("{error:?}");
+    let n = names.len().max(1);
+    let x0 = x.start;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 18))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(210)
+        .build_cartesian_2d(x, 0f64..n as f64)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_label_formatter(&|_| String::new())
+        .x_desc(x_label)
+        .draw()
+        .map_err(e)?;
+    category_labels(
+        area,
+        names.enumerate().map(|(i, name)| {
+            let (px, py) = chart.backend_coord(&(x0, (n - 1 - i) as f64 + 0.5));
+            ((px - 6, py), shorten(name, 32))
+        }),
+        left(),
+    )?;
+    Ok(chart)
+}
+
 fn draw_panel<DB: DrawingBackend>(
     panel: &Panel,
     area: &DrawingArea<DB, Shift>,
@@ -455,27 +492,12 @@ fn draw_panel<DB: DrawingBackend>(
         } => {
             let n = labels.len().max(1);
             let max = values.iter().copied().fold(0.0f64, f64::max).max(1e-9);
-            let mut chart = ChartBuilder::on(area)
-                .caption(&panel.title, caption)
-                .margin(10)
-                .x_label_area_size(40)
-                .y_label_area_size(210)
-                .build_cartesian_2d(0f64..max * 1.08, 0f64..n as f64)
-                .map_err(e)?;
-            chart
-                .configure_mesh()
-                .disable_y_mesh()
-                .y_label_formatter(&|_| String::new())
-                .x_desc(value_label.as_str())
-                .draw()
-                .map_err(e)?;
-            category_labels(
+            let mut chart = row_chart(
                 area,
-                labels.iter().enumerate().map(|(i, name)| {
-                    let (x, y) = chart.backend_coord(&(0.0, (n - 1 - i) as f64 + 0.5));
-                    ((x - 6, y), shorten(name, 32))
-                }),
-                left(),
+                &panel.title,
+                0.0..max * 1.08,
+                labels.iter().map(String::as_str),
+                value_label,
             )?;
             chart
                 .draw_series(values.iter().enumerate().map(|(i, &value)| {
@@ -609,27 +631,12 @@ fn draw_panel<DB: DrawingBackend>(
                 rows.iter().map(|r| r.2).fold(f64::MAX, f64::min).min(0.0),
                 rows.iter().map(|r| r.3).fold(f64::MIN, f64::max).max(0.0),
             );
-            let mut chart = ChartBuilder::on(area)
-                .caption(&panel.title, caption)
-                .margin(10)
-                .x_label_area_size(40)
-                .y_label_area_size(210)
-                .build_cartesian_2d(x0..x1, 0f64..n as f64)
-                .map_err(e)?;
-            chart
-                .configure_mesh()
-                .disable_y_mesh()
-                .y_label_formatter(&|_| String::new())
-                .x_desc(x_label.as_str())
-                .draw()
-                .map_err(e)?;
-            category_labels(
+            let mut chart = row_chart(
                 area,
-                rows.iter().enumerate().map(|(i, row)| {
-                    let (x, y) = chart.backend_coord(&(x0, (n - 1 - i) as f64 + 0.5));
-                    ((x - 6, y), shorten(&row.0, 32))
-                }),
-                left(),
+                &panel.title,
+                x0..x1,
+                rows.iter().map(|row| row.0.as_str()),
+                x_label,
             )?;
             chart
                 .draw_series(std::iter::once(PathElement::new(
