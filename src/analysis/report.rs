@@ -423,9 +423,13 @@ pub fn analyse_experiment(
                 .or_default()
                 .push((step.sequence_number, step.vector));
         }
+        let mut without_prompt = 0;
         for (run_id, outputs) in per_run {
-            let (Some(run), Some(prompt)) = (run_by_id.get(run_id.as_str()), prompts.get(&run_id))
-            else {
+            let Some(run) = run_by_id.get(run_id.as_str()) else {
+                continue;
+            };
+            let Some(prompt) = prompts.get(&run_id) else {
+                without_prompt += 1;
                 continue;
             };
             let network = network_label(&run.network);
@@ -448,6 +452,11 @@ pub fn analyse_experiment(
                 cosine: d.cosine,
                 euclidean: d.euclidean,
             }));
+        }
+        if without_prompt > 0 {
+            report.notes.push(format!(
+                "{without_prompt} runs have no initial-prompt embedding by {model} and are left out of its drift; `panic-tda experiment resume {experiment_id}` embeds them"
+            ));
         }
     }
     if !series.is_empty() {

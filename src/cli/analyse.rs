@@ -78,6 +78,12 @@ pub fn run(args: AnalyseArgs, database: &Path) -> anyhow::Result<ExitCode> {
                 failure.run_id, failure.embedding_model, failure.error
             );
         }
+        if summary.unfinished + summary.not_embedded > 0 {
+            eprintln!(
+                "no persistence diagram for {} unfinished and {} not fully embedded runs (resume the experiment first; `panic-tda persistence --include-unfinished` computes unfinished ones)",
+                summary.unfinished, summary.not_embedded
+            );
+        }
         bar.set_length(STEPS.len() as u64 + 1);
     }
     let options = AnalysisOptions {
