@@ -3,7 +3,10 @@
 //! Layout: each catalog model with files has one directory, `AppPaths::models_dir/<dir>/`
 //! (`<dir>` from the catalog, e.g. `all-MiniLM-L6-v2`), holding its files at their Hugging Face
 //! repo paths (e.g. `onnx/model.onnx`). A download in progress is `<file>.partial` next to its
-//! destination and is resumed with an HTTP Range request. A user can point one model at any
+//! destination and is resumed with an HTTP Range request; a download that receives nothing for
+//! [`STALL_TIMEOUT`] fails and keeps its part. Files are checked against the catalog's sha256;
+//! for a file the catalog cannot pin yet, the hash is recorded as `<file>.sha256` at download
+//! and checked from then on. A user can point one model at any
 //! directory with the same layout through `PANIC_TDA_MODEL_DIR_<NAME>` (name upper-cased, e.g.
 //! `PANIC_TDA_MODEL_DIR_CLIPB32`) or [`ModelLocation::Directory`]; fetching then fills that
 //! directory.
@@ -12,6 +15,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -197,7 +201,13 @@ pub struct FetchOptions {
     pub offline: bool,
     /// Base URL of the Hugging Face hub (tests point it at a local server).
     pub endpoint: String,
+    /// A download that receives nothing for this long fails (its part is kept for a resume).
+    /// Per read, not per file: multi-gigabyte files on slow links must not time out.
+    pub stall_timeout: Duration,
 }
+
+/// Default [`FetchOptions::stall_timeout`].
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for FetchOptions {
     fn default() -> Self {
@@ -207,6 +217,7 @@ impl Default for FetchOptions {
                 .ok()
                 .filter(|endpoint| !endpoint.is_empty())
                 .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
+            stall_timeout: STALL_TIMEOUT,
         }
     }
 }
@@ -289,26 +300,51 @@ pub fn fetch_cancellable(
         let endpoint = options.endpoint.trim_end_matches('/');
         for file in missing {
             let url = format!("{endpoint}/{repo}/resolve/{revision}/{}", file.path);
-            download(&agent, &url, file, &dir.join(file.path), cancel, progress)?;
+            let target = Target {
+                url: &url,
+                file,
+                dest: &dir.join(file.path),
+            };
+            download(&agent, &target, options.stall_timeout, cancel, progress)?;
         }
     }
     Ok(status(entry, location))
 }
 
-/// Whether an existing file is good: right size and, when known, right sha256. A wrong file is
-/// deleted so it is downloaded again.
+/// Whether an existing file is good: right size and right sha256 — the catalog's, or for a file
+/// the catalog has no hash for, the one recorded when it was downloaded. A wrong file is deleted
+/// so it is downloaded again.
 fn check_existing(file: &ModelFile, local: &Path) -> Result<bool, FetchError> {
     let len = fs::metadata(local).map_err(io_error(local))?.len();
+    let expected = match file.sha256 {
+        Some(pinned) => Some(pinned.to_owned()),
+        None => recorded_sha256(local),
+    };
     let good = file.size.is_none_or(|size| size == len)
-        && match file.sha256 {
+        && match expected {
             Some(expected) => sha256_file(local)? == expected,
             None => true,
         };
     if !good {
         tracing::warn!("{} is damaged; deleting it", local.display());
         fs::remove_file(local).map_err(io_error(local))?;
+        let _ = fs::remove_file(sha256_record_path(local));
     }
     Ok(good)
+}
+
+/// `<file>.sha256`: the hash of a downloaded file whose hash the catalog does not pin, written
+/// after the download so later damage (a truncated copy, a bad disk) is still caught.
+pub fn sha256_record_path(local: &Path) -> PathBuf {
+    let mut name = local.file_name().unwrap_or_default().to_os_string();
+    name.push(".sha256");
+    local.with_file_name(name)
+}
+
+fn recorded_sha256(local: &Path) -> Option<String> {
+    let text = fs::read_to_string(sha256_record_path(local)).ok()?;
+    let hash = text.split_whitespace().next()?.to_ascii_lowercase();
+    (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hash)
 }
 
 fn agent() -> ureq::Agent {
@@ -345,14 +381,21 @@ fn content_range_total(value: &str) -> Option<u64> {
     value.rsplit('/').next()?.trim().parse().ok()
 }
 
+/// One file to download: from `url` to `dest`.
+struct Target<'a> {
+    url: &'a str,
+    file: &'a ModelFile,
+    dest: &'a Path,
+}
+
 fn download(
     agent: &ureq::Agent,
-    url: &str,
-    file: &ModelFile,
-    dest: &Path,
+    target: &Target<'_>,
+    stall_timeout: Duration,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(FetchEvent<'_>),
 ) -> Result<(), FetchError> {
+    let Target { url, file, dest } = *target;
     let http = |message: String| FetchError::Http {
         url: url.to_owned(),
         message,
@@ -382,7 +425,7 @@ fn download(
             status => return Err(http(format!("HTTP status {status}"))),
         }
     }
-    let Some(mut response) = response else {
+    let Some(response) = response else {
         return Err(http("the server rejected every range request".into()));
     };
     let header = |name: &str| {
@@ -414,9 +457,9 @@ fn download(
         resumed_from: offset,
         total,
     });
-    let mut reader = response.body_mut().as_reader();
-    let mut buffer = vec![0u8; 1 << 16];
+    let chunks = read_in_background(response.into_body().into_reader());
     let mut bytes = offset;
+    let mut idle = Duration::ZERO;
     loop {
         if cancel.load(Ordering::Relaxed) {
             out.flush().map_err(io_error(&partial))?;
@@ -424,12 +467,28 @@ fn download(
                 path: dest.to_owned(),
             });
         }
-        let read = reader.read(&mut buffer).map_err(|e| http(e.to_string()))?;
-        if read == 0 {
+        // Short waits so a cancel is seen even while the connection is stalled.
+        let chunk = match chunks.recv_timeout(CANCEL_POLL) {
+            Ok(chunk) => chunk.map_err(|e| http(e.to_string()))?,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                idle += CANCEL_POLL;
+                if idle >= stall_timeout {
+                    out.flush().map_err(io_error(&partial))?;
+                    return Err(http(format!(
+                        "no data for {} s after {bytes} bytes; the part is kept, fetch again to resume",
+                        stall_timeout.as_secs_f32()
+                    )));
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        idle = Duration::ZERO;
+        if chunk.is_empty() {
             break;
         }
-        out.write_all(&buffer[..read]).map_err(io_error(&partial))?;
-        bytes += read as u64;
+        out.write_all(&chunk).map_err(io_error(&partial))?;
+        bytes += chunk.len() as u64;
         progress(FetchEvent::Progress {
             file: file.path,
             bytes,
@@ -453,9 +512,9 @@ fn download(
             actual: bytes,
         });
     }
-    if let Some(expected) = file.sha256 {
-        let actual = sha256_file(&partial)?;
-        if actual != expected {
+    let actual = sha256_file(&partial)?;
+    match file.sha256 {
+        Some(expected) if actual != expected => {
             let _ = fs::remove_file(&partial);
             return Err(FetchError::ShaMismatch {
                 path: dest.to_owned(),
@@ -463,10 +522,42 @@ fn download(
                 actual,
             });
         }
+        Some(_) => {}
+        None => {
+            let record = sha256_record_path(dest);
+            fs::write(&record, format!("{actual}  {}\n", file.path)).map_err(io_error(&record))?;
+        }
     }
     fs::rename(&partial, dest).map_err(io_error(dest))?;
     progress(FetchEvent::Finished { file: file.path });
     Ok(())
+}
+
+/// How often a download waiting for data checks for a cancel.
+const CANCEL_POLL: Duration = Duration::from_millis(100);
+
+/// Reads `reader` on its own thread and hands over its chunks (an empty chunk at the end), so
+/// the download loop can time out and cancel while a read is blocked: a blocking socket read has
+/// no idle timeout of its own here. A thread left blocked after a cancel ends when the
+/// connection closes.
+fn read_in_background(
+    mut reader: impl Read + Send + 'static,
+) -> mpsc::Receiver<io::Result<Vec<u8>>> {
+    let (sender, receiver) = mpsc::sync_channel(16);
+    std::thread::spawn(move || {
+        loop {
+            let mut buffer = vec![0u8; 1 << 16];
+            let chunk = reader.read(&mut buffer).map(|read| {
+                buffer.truncate(read);
+                buffer
+            });
+            let last = !matches!(&chunk, Ok(data) if !data.is_empty());
+            if sender.send(chunk).is_err() || last {
+                break;
+            }
+        }
+    });
+    receiver
 }
 
 #[cfg(test)]
@@ -484,6 +575,8 @@ mod tests {
         Normal,
         /// Announce the full length but close the connection halfway through the body.
         DropHalfway,
+        /// Send half the body, then keep the connection open without sending anything.
+        StallHalfway,
     }
 
     struct Server {
@@ -541,11 +634,20 @@ mod tests {
                     );
                     let sent = match mode {
                         Mode::Normal => &body[..],
-                        Mode::DropHalfway => &body[..body.len() / 2],
+                        Mode::DropHalfway | Mode::StallHalfway => &body[..body.len() / 2],
                     };
-                    stream
+                    let written = stream
                         .write_all(head.as_bytes())
                         .and_then(|_| stream.write_all(sent))
+                        .and_then(|_| stream.flush());
+                    if matches!(mode, Mode::StallHalfway) {
+                        let held = stream;
+                        std::thread::spawn(move || {
+                            std::thread::sleep(Duration::from_secs(20));
+                            drop(held);
+                        });
+                    }
+                    written
                 };
             }
         });
@@ -600,6 +702,7 @@ mod tests {
         let options = FetchOptions {
             offline: false,
             endpoint: server.endpoint.clone(),
+            stall_timeout: STALL_TIMEOUT,
         };
         let mut events = Vec::new();
         let done = fetch(&entry, &location, &options, &mut |event| {
@@ -628,6 +731,7 @@ mod tests {
         let options = FetchOptions {
             offline: false,
             endpoint: server.endpoint.clone(),
+            stall_timeout: STALL_TIMEOUT,
         };
         assert!(fetch(&entry, &location, &options, &mut |_| {}).is_err());
         let local = dir.path().join("onnx/model.onnx");
@@ -664,6 +768,7 @@ mod tests {
         let options = FetchOptions {
             offline: false,
             endpoint: server.endpoint.clone(),
+            stall_timeout: STALL_TIMEOUT,
         };
         let cancel = AtomicBool::new(false);
         let err = fetch_cancellable(&entry, &location, &options, &cancel, &mut |event| {
@@ -690,6 +795,84 @@ mod tests {
     }
 
     #[test]
+    fn a_stalled_download_times_out_keeps_its_part_and_resumes() {
+        let data = body();
+        let server = serve(data.clone());
+        *server.mode.lock().expect("lock") = Mode::StallHalfway;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entry = entry(Some(&sha(&data)), Some(data.len() as u64));
+        let location = ModelLocation::Directory(dir.path().to_owned());
+        let mut options = FetchOptions {
+            offline: false,
+            endpoint: server.endpoint.clone(),
+            stall_timeout: Duration::from_millis(500),
+        };
+        let err = fetch(&entry, &location, &options, &mut |_| {}).expect_err("stalled");
+        assert!(matches!(err, FetchError::Http { .. }), "{err}");
+        assert!(err.to_string().contains("no data for 0.5 s"), "{err}");
+        let local = dir.path().join("onnx/model.onnx");
+        let kept = fs::metadata(partial_path(&local)).expect("part").len();
+        assert_eq!(kept, data.len() as u64 / 2);
+        *server.mode.lock().expect("lock") = Mode::Normal;
+        options.stall_timeout = STALL_TIMEOUT;
+        fetch(&entry, &location, &options, &mut |_| {}).expect("resume");
+        assert_eq!(fs::read(&local).expect("read"), data);
+    }
+
+    #[test]
+    fn cancel_works_while_the_connection_is_stalled() {
+        let data = body();
+        let server = serve(data.clone());
+        *server.mode.lock().expect("lock") = Mode::StallHalfway;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entry = entry(None, Some(data.len() as u64));
+        let location = ModelLocation::Directory(dir.path().to_owned());
+        let options = FetchOptions {
+            offline: false,
+            endpoint: server.endpoint.clone(),
+            stall_timeout: STALL_TIMEOUT,
+        };
+        let cancel = std::sync::Arc::new(AtomicBool::new(false));
+        let setter = cancel.clone();
+        let started = std::time::Instant::now();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(700));
+            setter.store(true, Ordering::Relaxed);
+        });
+        let err = fetch_cancellable(&entry, &location, &options, &cancel, &mut |_| {})
+            .expect_err("cancelled");
+        assert!(matches!(err, FetchError::Cancelled { .. }), "{err}");
+        // Well before the 60 s stall timeout and the server's 20 s hold.
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn an_unpinned_file_gets_its_hash_recorded_and_later_damage_is_caught() {
+        let data = body();
+        let server = serve(data.clone());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entry = entry(None, None);
+        let location = ModelLocation::Directory(dir.path().to_owned());
+        let options = FetchOptions {
+            offline: false,
+            endpoint: server.endpoint.clone(),
+            stall_timeout: STALL_TIMEOUT,
+        };
+        fetch(&entry, &location, &options, &mut |_| {}).expect("fetch");
+        let local = dir.path().join("onnx/model.onnx");
+        let record = fs::read_to_string(sha256_record_path(&local)).expect("record");
+        assert!(record.starts_with(&sha(&data)), "{record}");
+        // Same length, one byte changed: only the recorded hash can tell.
+        let mut damaged = data.clone();
+        damaged[1000] ^= 0xff;
+        fs::write(&local, &damaged).expect("damage");
+        let requests = server.ranges.lock().expect("lock").len();
+        fetch(&entry, &location, &options, &mut |_| {}).expect("fetch again");
+        assert_eq!(server.ranges.lock().expect("lock").len(), requests + 1);
+        assert_eq!(fs::read(&local).expect("read"), data);
+    }
+
+    #[test]
     fn a_sha_mismatch_is_an_error_and_leaves_no_file() {
         let data = body();
         let server = serve(data);
@@ -699,6 +882,7 @@ mod tests {
         let options = FetchOptions {
             offline: false,
             endpoint: server.endpoint.clone(),
+            stall_timeout: STALL_TIMEOUT,
         };
         let err = fetch(&entry, &location, &options, &mut |_| {}).expect_err("bad sha");
         assert!(matches!(err, FetchError::ShaMismatch { .. }), "{err}");
@@ -715,6 +899,7 @@ mod tests {
             offline: true,
             // Nothing listens here; offline must not even try.
             endpoint: "http://127.0.0.1:9".into(),
+            stall_timeout: STALL_TIMEOUT,
         };
         let err = fetch(&entry, &location, &options, &mut |_| {}).expect_err("offline");
         assert!(matches!(err, FetchError::Offline { .. }));
