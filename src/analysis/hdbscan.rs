@@ -16,12 +16,15 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use ndarray::{Array2, ArrayView1, ArrayView2};
 use rand::SeedableRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::knn::{GraphIndex, Knn, NnDescentSettings, Points, euclidean, exact_knn, nn_descent};
+use super::knn::{
+    GraphIndex, Knn, NnDescentSettings, Points, dot, euclidean, exact_knn, nn_descent,
+};
 
 /// Up to this many points the k-NN graph is exact (deterministic, O(n²) but fast at this size).
 pub const EXACT_LIMIT: usize = 8_000;
@@ -396,8 +399,10 @@ fn exact_mst(
 /// k-NN edge to another component; where a member's k-NN list ends before that weight (its k-th
 /// neighbour is nearer), a lighter edge could lie beyond the list, so such members also search
 /// the k-NN graph for their nearest points outside the component (all of them in small
-/// components, a sample in large ones). Without these searches clusters would join through
-/// noise points instead of their true nearest neighbours, and noise would be absorbed.
+/// components, a sample in large ones); where the graph cannot lead out of the component, they
+/// are searched exactly, all at once by matrix products. Without these searches clusters would
+/// join through noise points instead of their true nearest neighbours, and noise would be
+/// absorbed.
 fn boruvka_mst(
     points: Points<'_>,
     knn: &Knn,
@@ -410,6 +415,7 @@ fn boruvka_mst(
     let reach: Vec<f32> = (0..n)
         .map(|i| knn.neighbours(i).1.last().copied().unwrap_or(0.0))
         .collect();
+    let norms: Vec<f32> = (0..n).map(|i| dot(points.row(i), points.row(i))).collect();
     let mut sets = DisjointSet::new(n);
     let mut tree = Vec::with_capacity(n - 1);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -466,23 +472,81 @@ fn boruvka_mst(
                 searchers.extend(picked.into_iter().map(|i| (c, rest[i])));
             }
         }
-        let found: Vec<Option<Edge>> = searchers
+        // Graph searches. A component whose first searcher cannot leave it through the graph
+        // (a cluster closed under its k-NN lists) is searched exactly for all its searchers at
+        // once instead, without spending a search budget per member first.
+        // `None` also when the search settled without leaving the component.
+        let graph_search = |p: u32, c: u32| {
+            let keep = |q: usize| components[q] != c;
+            index
+                .nearest_where(points, p as usize, 4, &keep)
+                .filter(|near| !near.is_empty())
+        };
+        let firsts: Vec<usize> = (0..searchers.len())
+            .filter(|&s| s == 0 || searchers[s - 1].0 != searchers[s].0)
+            .collect();
+        let probes: Vec<Option<Vec<(f32, u32)>>> = firsts
             .par_iter()
-            .map(|&(c, p)| {
-                let keep = |q: usize| components[q] != c;
-                let mut near = index
-                    .nearest_where(points, p as usize, 4, &keep)
-                    .unwrap_or_default();
-                if near.is_empty() {
-                    let limit = best.get(&c).map_or(f32::INFINITY, |edge| edge.weight);
-                    near = outside_brute_force(points, &components, core, limit, c, p as usize);
+            .map(|&s| graph_search(searchers[s].1, searchers[s].0))
+            .collect();
+        let closed: std::collections::HashSet<u32> = firsts
+            .iter()
+            .zip(&probes)
+            .filter(|(_, found)| found.is_none())
+            .map(|(&s, _)| searchers[s].0)
+            .collect();
+        let mut probe_results: HashMap<usize, Option<Vec<(f32, u32)>>> =
+            firsts.into_iter().zip(probes).collect();
+        let searched: Vec<Option<Vec<(f32, u32)>>> = (0..searchers.len())
+            .into_par_iter()
+            .map(|s| {
+                let (c, p) = searchers[s];
+                if closed.contains(&c) || probe_results.contains_key(&s) {
+                    None
+                } else {
+                    graph_search(p, c)
                 }
-                near.into_iter()
-                    .map(|(d, q)| make_edge(p, q, reachability(core, p as usize, q as usize, d)))
-                    .min_by(edge_order)
             })
             .collect();
-        for ((c, _), edge) in searchers.iter().zip(found) {
+        let mut pending: Vec<(u32, Vec<u32>)> = Vec::new();
+        for (s, result) in searched.into_iter().enumerate() {
+            let (c, p) = searchers[s];
+            let result = match probe_results.remove(&s) {
+                Some(probe) => probe,
+                None => result,
+            };
+            match result {
+                Some(near) => {
+                    if let Some(edge) = near
+                        .into_iter()
+                        .map(|(d, q)| {
+                            make_edge(p, q, reachability(core, p as usize, q as usize, d))
+                        })
+                        .min_by(edge_order)
+                    {
+                        keep_lighter(&mut best, c, edge);
+                    }
+                }
+                None => match pending.last_mut() {
+                    Some((last, list)) if *last == c => list.push(p),
+                    _ => pending.push((c, vec![p])),
+                },
+            }
+        }
+        // Exact searches for the rest, per component with its current best as the limit.
+        let pending: Vec<(u32, Vec<u32>, f32)> = pending
+            .into_iter()
+            .filter_map(|(c, list)| {
+                let limit = best.get(&c).map_or(f32::INFINITY, |edge| edge.weight);
+                let list: Vec<u32> = list
+                    .into_iter()
+                    .filter(|&p| core[p as usize] < limit)
+                    .collect();
+                (!list.is_empty()).then_some((c, list, limit))
+            })
+            .collect();
+        let exact = nearest_outside_batched(points, &norms, &components, core, &pending);
+        for ((c, _, _), edge) in pending.iter().zip(exact) {
             if let Some(edge) = edge {
                 keep_lighter(&mut best, *c, edge);
             }
@@ -528,23 +592,90 @@ fn keep_lighter(best: &mut HashMap<u32, Edge>, component: u32, edge: Edge) {
         .or_insert(edge);
 }
 
-/// Points outside component `c` that could give it an edge lighter than `limit`, as
-/// (distance, index) pairs — the exact fallback. A mutual reachability edge weighs at least
-/// the core distance of both ends, so points whose core distance is already `limit` or more
-/// cannot beat the component's best edge and are not measured. For the Borůvka choice only the
-/// nearest by mutual reachability matters, which the caller takes.
-fn outside_brute_force(
+/// Points compared with all searchers per matrix product.
+const EXACT_CHUNK: usize = 512;
+
+/// The exact fallback: for each (component, searchers, limit), the lightest mutual-reachability
+/// edge from one of the searchers to any point outside the component, or `None` when nothing
+/// beats `limit`. Distances come from matrix products (all searchers × a block of points, through
+/// `ndarray`'s GEMM) over ‖a‖² + ‖b‖² − 2a·b, several times faster than one distance at a time;
+/// the winner's weight is then recomputed exactly. A mutual reachability edge weighs at least
+/// both core distances, so points whose core distance is `limit` or more are skipped.
+fn nearest_outside_batched(
     points: Points<'_>,
+    norms: &[f32],
     components: &[u32],
     core: &[f32],
-    limit: f32,
-    c: u32,
-    p: usize,
-) -> Vec<(f32, u32)> {
-    let query = points.row(p);
-    (0..points.len())
-        .filter(|&q| components[q] != c && core[q] < limit)
-        .map(|q| (euclidean(query, points.row(q)), q as u32))
+    pending: &[(u32, Vec<u32>, f32)],
+) -> Vec<Option<Edge>> {
+    let n = points.len();
+    let dim = points.dim();
+    let searchers: Vec<u32> = pending
+        .iter()
+        .flat_map(|(_, list, _)| list.iter().copied())
+        .collect();
+    if searchers.is_empty() {
+        return vec![None; pending.len()];
+    }
+    let mut rows = Array2::zeros((searchers.len(), dim));
+    for (mut row, &p) in rows.rows_mut().into_iter().zip(&searchers) {
+        row.assign(&ArrayView1::from(points.row(p as usize)));
+    }
+    // Row range of each group in `rows`.
+    let mut ranges = Vec::with_capacity(pending.len());
+    let mut at = 0;
+    for (_, list, _) in pending {
+        ranges.push(at..at + list.len());
+        at += list.len();
+    }
+    let loosest = pending
+        .iter()
+        .map(|(_, _, limit)| *limit)
+        .fold(0.0f32, f32::max);
+    let per_chunk: Vec<Vec<Option<(f32, u32, u32)>>> = (0..n.div_ceil(EXACT_CHUNK))
+        .into_par_iter()
+        .map(|chunk| {
+            let start = chunk * EXACT_CHUNK;
+            let end = (start + EXACT_CHUNK).min(n);
+            let mut best: Vec<Option<(f32, u32, u32)>> = vec![None; pending.len()];
+            if !(start..end).any(|q| core[q] < loosest) {
+                return best;
+            }
+            let Ok(block) = ArrayView2::from_shape((end - start, dim), points.rows(start..end))
+            else {
+                return best;
+            };
+            let dots = rows.dot(&block.t());
+            for (g, (c, list, limit)) in pending.iter().enumerate() {
+                let slot = &mut best[g];
+                for q in start..end {
+                    if components[q] == *c || core[q] >= *limit {
+                        continue;
+                    }
+                    for (row, &p) in ranges[g].clone().zip(list) {
+                        let squared = norms[p as usize] + norms[q] - 2.0 * dots[[row, q - start]];
+                        let weight = squared.max(0.0).sqrt().max(core[p as usize]).max(core[q]);
+                        let candidate = (weight, p, q as u32);
+                        if slot.is_none_or(|current| candidate < current) {
+                            *slot = Some(candidate);
+                        }
+                    }
+                }
+            }
+            best
+        })
+        .collect();
+    (0..pending.len())
+        .map(|g| {
+            per_chunk
+                .iter()
+                .filter_map(|best| best[g])
+                .min_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal))
+                .map(|(_, p, q)| {
+                    let distance = euclidean(points.row(p as usize), points.row(q as usize));
+                    make_edge(p, q, reachability(core, p as usize, q as usize, distance))
+                })
+        })
         .collect()
 }
 

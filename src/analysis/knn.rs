@@ -53,14 +53,26 @@ impl<'a> Points<'a> {
     pub fn row(&self, index: usize) -> &'a [f32] {
         &self.data[index * self.dim..(index + 1) * self.dim]
     }
+
+    /// Rows `range` as one row-major block.
+    pub fn rows(&self, range: std::ops::Range<usize>) -> &'a [f32] {
+        &self.data[range.start * self.dim..range.end * self.dim]
+    }
 }
 
-/// Squared Euclidean distance with sixteen independent accumulators so the compiler can
-/// vectorise it; compiled for AVX2/FMA and NEON too and picked at run time (the distance is
-/// most of the neighbour search).
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+/// Independent accumulators of the vectorised loops: enough to keep two AVX-512 or four AVX2
+/// registers busy. The lane layout fixes the summation order, so every build gives the same bits.
+const LANES: usize = 32;
+
+/// Squared Euclidean distance with [`LANES`] independent accumulators so the compiler can
+/// vectorise it; compiled for AVX-512, AVX2/FMA and NEON too and picked at run time (the
+/// distance is most of the neighbour search).
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 pub fn squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 16;
     let mut sums = [0.0f32; LANES];
     let (chunks_a, chunks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (tail_a, tail_b) = (chunks_a.remainder(), chunks_b.remainder());
@@ -84,9 +96,12 @@ pub fn euclidean(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Dot product, vectorised like [`squared_euclidean`].
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 16;
     let mut sums = [0.0f32; LANES];
     let (chunks_a, chunks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (tail_a, tail_b) = (chunks_a.remainder(), chunks_b.remainder());
@@ -329,18 +344,19 @@ fn priority(seed: u64, round: u64, i: u32, j: u32) -> u64 {
     x ^ (x >> 31)
 }
 
-/// Keeps the `limit` lowest-priority candidates of one point.
-fn push_candidate(list: &mut Vec<(u64, u32)>, limit: usize, item: (u64, u32)) {
-    if list.iter().any(|c| c.1 == item.1) {
-        return;
+/// One point's sampled candidates: (priority, index).
+type Candidates = Vec<(u64, u32)>;
+
+/// The `limit` lowest (priority, index) candidates, an index offered twice at its lower
+/// priority: a result that does not depend on the order of `items`.
+fn lowest_candidates(mut items: Vec<(u64, u32)>, limit: usize) -> Vec<(u64, u32)> {
+    items.sort_unstable_by_key(|&(p, j)| (j, p));
+    items.dedup_by_key(|c| c.1);
+    if items.len() > limit {
+        items.select_nth_unstable(limit);
+        items.truncate(limit);
     }
-    if list.len() < limit {
-        list.push(item);
-    } else if let Some((at, worst)) = list.iter().enumerate().max_by_key(|(_, c)| c.0)
-        && item.0 < worst.0
-    {
-        list[at] = item;
-    }
+    items
 }
 
 /// Approximate k-NN graph by NN-descent (Dong, Moses & Li 2011): a start from the leaves of
@@ -435,19 +451,66 @@ pub fn nn_descent_with(
     for round in 0..iterations {
         check()?;
         // Candidates: new and old neighbours, forward and reverse, sampled by seeded priority.
-        let mut new: Vec<Vec<(u64, u32)>> = vec![Vec::new(); n];
-        let mut old: Vec<Vec<(u64, u32)>> = vec![Vec::new(); n];
+        // Each point's own list (forward) and the lists it appears in (reverse, gathered by a
+        // counting sort), so every point's sample is built independently, in parallel.
+        let snapshot: Vec<Vec<(u32, bool)>> = graph
+            .lists
+            .par_iter()
+            .map(|list| {
+                list.lock().map_or_else(
+                    |_| Vec::new(),
+                    |list| list.entries.iter().map(|e| (e.1, e.2)).collect(),
+                )
+            })
+            .collect();
+        let mut offsets = vec![0usize; n + 1];
+        for &(j, _) in snapshot.iter().flatten() {
+            offsets[j as usize + 1] += 1;
+        }
         for i in 0..n {
-            let Ok(list) = graph.lists[i].lock() else {
-                continue;
-            };
-            for &(_, j, is_new, _) in &list.entries {
-                let p = priority(settings.seed, round as u64, i as u32, j);
-                let target = if is_new { &mut new } else { &mut old };
-                push_candidate(&mut target[i], limit, (p, j));
-                push_candidate(&mut target[j as usize], limit, (p, i as u32));
+            offsets[i + 1] += offsets[i];
+        }
+        let mut reverse = vec![(0u32, false); offsets[n]];
+        let mut fill = offsets.clone();
+        for (i, list) in snapshot.iter().enumerate() {
+            for &(j, is_new) in list {
+                reverse[fill[j as usize]] = (i as u32, is_new);
+                fill[j as usize] += 1;
             }
         }
+        let (new, old): (Vec<Candidates>, Vec<Candidates>) = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let (mut fresh, mut seen) = (Vec::new(), Vec::new());
+                let forward = snapshot[i].iter().map(|&(j, is_new)| {
+                    (
+                        priority(settings.seed, round as u64, i as u32, j),
+                        j,
+                        is_new,
+                    )
+                });
+                let backward = reverse[offsets[i]..offsets[i + 1]]
+                    .iter()
+                    .map(|&(src, is_new)| {
+                        (
+                            priority(settings.seed, round as u64, src, i as u32),
+                            src,
+                            is_new,
+                        )
+                    });
+                for (p, j, is_new) in forward.chain(backward) {
+                    if is_new {
+                        fresh.push((p, j))
+                    } else {
+                        seen.push((p, j))
+                    }
+                }
+                (
+                    lowest_candidates(fresh, limit),
+                    lowest_candidates(seen, limit),
+                )
+            })
+            .unzip();
         // Sampled new entries become old: they are joined in this round.
         graph
             .lists
