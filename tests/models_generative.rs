@@ -785,3 +785,73 @@ fn a_missing_model_is_downloaded_from_its_catalog_repo_then_runs() {
     expected.sort();
     assert_eq!(asked, expected);
 }
+
+// --- I/O binding --------------------------------------------------------------------------------
+
+#[test]
+fn a_cpu_session_binds_host_memory_and_a_bound_run_equals_a_plain_run() {
+    use panic_tda::models::onnx::binding::{BoundSession, Placement};
+    use panic_tda::models::onnx::runtime::DevicePreference;
+    let file = fixtures().join("sd-turbo/unet/model.onnx");
+    let cpu = SessionOptions {
+        device: DevicePreference::Cpu,
+        ..options()
+    };
+    let mut plain = panic_tda::models::onnx::session::open(&paths(), &file, cpu).expect("open");
+    assert_eq!(Placement::of(&plain), Placement::Host);
+    let mut bound_session =
+        panic_tda::models::onnx::session::open(&paths(), &file, cpu).expect("open");
+    let inputs: Vec<(String, ort::value::DynValue)> = plain
+        .inputs()
+        .iter()
+        .map(|input| {
+            let shape: Vec<usize> = match input.name() {
+                "sample" => vec![2, 4, 8, 8],
+                "encoder_hidden_states" => vec![2, 77, 1024],
+                _ => Vec::new(),
+            };
+            let count: usize = shape.iter().product();
+            let value = match input.dtype().tensor_type() {
+                Some(ort::value::TensorElementType::Int64) => {
+                    ort::value::Tensor::from_array((shape, vec![3i64; count]))
+                        .expect("tensor")
+                        .into_dyn()
+                }
+                _ => ort::value::Tensor::from_array((
+                    shape,
+                    (0..count)
+                        .map(|i| (i % 7) as f32 * 0.1)
+                        .collect::<Vec<f32>>(),
+                ))
+                .expect("tensor")
+                .into_dyn(),
+            };
+            (input.name().to_owned(), value)
+        })
+        .collect();
+    let expected: Vec<f32> = {
+        let run_inputs: Vec<(String, ort::session::SessionInputValue<'_>)> = inputs
+            .iter()
+            .map(|(name, value)| (name.clone(), value.into()))
+            .collect();
+        let outputs = plain.run(run_inputs).expect("plain run");
+        outputs["out_sample"]
+            .try_extract_tensor::<f32>()
+            .expect("f32")
+            .1
+            .to_vec()
+    };
+    let mut bound =
+        BoundSession::new("unet", &bound_session, &["out_sample"], Vec::new()).expect("binding");
+    bound.bind_all(&inputs).expect("bind");
+    // Twice: outputs are re-bound at every run, constant inputs stay bound.
+    for _ in 0..2 {
+        let outputs = bound.run(&mut bound_session).expect("bound run");
+        let actual = outputs["out_sample"]
+            .try_extract_tensor::<f32>()
+            .expect("f32")
+            .1
+            .to_vec();
+        assert_eq!(actual, expected);
+    }
+}

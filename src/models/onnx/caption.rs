@@ -7,17 +7,17 @@
 //! Unseeded items decode greedily; seeded items sample with temperature and top-p from their own
 //! ChaCha8 stream, so a seed always gives the same caption.
 
-use std::borrow::Cow;
 use std::path::Path;
 
 use image::RgbImage;
 use image::imageops::{self, FilterType};
-use ort::session::{Session, SessionInputValue};
+use ort::session::Session;
 use ort::value::{DynValue, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokenizers::Tokenizer;
 
+use super::binding::BoundSession;
 use super::session::{self, SessionOptions, inference};
 use crate::models::catalog::{EncoderDecoderSpec, SamplingSpec};
 use crate::models::{ImageToText, ModelError, Seed};
@@ -202,9 +202,12 @@ impl EncoderDecoderCaptioner {
             head_dim,
         } = self.cache;
         // Step 0 starts from empty caches [B, heads, 0, head_dim].
-        let mut past: Vec<DynValue> = Vec::with_capacity(2 * layers);
-        for _ in 0..2 * layers {
-            past.push(empty_cache(&name, batch, heads, head_dim)?);
+        let mut past: Vec<(String, DynValue)> = Vec::with_capacity(2 * layers);
+        for i in 0..2 * layers {
+            past.push((
+                cache_name("past_key_values", i),
+                empty_cache(&name, batch, heads, head_dim)?,
+            ));
         }
         let policy = TokenPolicy {
             start: self.start_id,
@@ -215,45 +218,41 @@ impl EncoderDecoderCaptioner {
         };
         let decoder = &mut self.decoder;
         let merged = self.merged;
-        // Fed unchanged at every step: built once, passed by reference.
+        let presents: Vec<String> = (0..2 * layers).map(|i| cache_name("present", i)).collect();
+        let mut bound = BoundSession::new(&name, decoder, &["logits"], presents)?;
+        // Fed unchanged at every step: bound (and copied to the device) once.
         let states = Tensor::from_array((states_shape, states.to_vec()))
             .map_err(|e| fail("building encoder_hidden_states", e))?;
+        bound.bind("encoder_hidden_states", &states)?;
         decode_loop(seeds, &policy, |next, step| {
-            let mut inputs: Vec<(Cow<'static, str>, SessionInputValue<'_>)> = vec![
-                (
-                    "input_ids".into(),
-                    Tensor::from_array(([batch, 1], next.to_vec()))
-                        .map_err(|e| fail("building input_ids", e))?
-                        .into(),
-                ),
-                ("encoder_hidden_states".into(), (&states).into()),
-            ];
+            let ids = Tensor::from_array(([batch, 1], next.to_vec()))
+                .map_err(|e| fail("building input_ids", e))?;
+            bound.bind("input_ids", &ids)?;
             if merged {
-                inputs.push(use_cache_branch(&name, step)?);
+                bound.bind("use_cache_branch", &use_cache_flag(&name, step)?)?;
             }
-            for (index, value) in past.drain(..).enumerate() {
-                let kind = if index % 2 == 0 { "key" } else { "value" };
-                inputs.push((
-                    format!("past_key_values.{}.{kind}", index / 2).into(),
-                    value.into(),
-                ));
-            }
-            let mut outputs = decoder
-                .run(inputs)
-                .map_err(|e| inference(&name, format!("decoder step {step}: {e}")))?;
+            bound.bind_all(&past)?;
+            let mut outputs = bound.run(decoder)?;
             let logits = last_logits(&name, &outputs, batch)?;
-            for layer in 0..layers {
-                for kind in ["key", "value"] {
-                    past.push(take_output(
-                        &name,
-                        &mut outputs,
-                        &format!("present.{layer}.{kind}"),
-                    )?);
-                }
-            }
+            past = (0..2 * layers)
+                .map(|i| {
+                    let value = take_output(&name, &mut outputs, &cache_name("present", i))?;
+                    Ok((cache_name("past_key_values", i), value))
+                })
+                .collect::<Result<_, ModelError>>()?;
             Ok(logits)
         })
     }
+}
+
+/// `{prefix}.{layer}.key` for even `index`, `.value` for odd: the decoder's cache names.
+fn cache_name(prefix: &str, index: usize) -> String {
+    let kind = if index.is_multiple_of(2) {
+        "key"
+    } else {
+        "value"
+    };
+    format!("{prefix}.{}.{kind}", index / 2)
 }
 
 /// Detokenised with special tokens stripped and trimmed; empty is [`ModelError::EmptyOutput`].
@@ -381,14 +380,10 @@ pub(crate) fn empty_cache(
         .map_err(|e| inference(model, format!("building an empty past: {e}")))
 }
 
-/// `use_cache_branch`: false at step 0 (no past yet), true afterwards.
-pub(crate) fn use_cache_branch(
-    model: &str,
-    step: usize,
-) -> Result<(Cow<'static, str>, SessionInputValue<'static>), ModelError> {
-    let value = Tensor::from_array(([1], vec![step > 0]))
-        .map_err(|e| inference(model, format!("building use_cache_branch: {e}")))?;
-    Ok(("use_cache_branch".into(), value.into()))
+/// The `use_cache_branch` flag: false at step 0 (no past yet), true afterwards.
+pub(crate) fn use_cache_flag(model: &str, step: usize) -> Result<Tensor<bool>, ModelError> {
+    Tensor::from_array(([1], vec![step > 0]))
+        .map_err(|e| inference(model, format!("building use_cache_branch: {e}")))
 }
 
 /// Removes output `name`, keeping it (on whatever device) to feed back in.

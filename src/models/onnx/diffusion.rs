@@ -7,13 +7,12 @@
 //! ChaCha8 stream, seeded by its seed (or a fresh random seed when unseeded), so an item's image
 //! does not depend on the rest of its batch.
 
-use std::borrow::Cow;
 use std::path::Path;
 
 use image::RgbImage;
 use image::imageops::{self, FilterType};
-use ort::session::{Session, SessionInputValue};
-use ort::value::{Tensor, TensorElementType};
+use ort::session::Session;
+use ort::value::{DynValue, Tensor, TensorElementType};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -22,6 +21,7 @@ use tokenizers::{
     TruncationParams, TruncationStrategy,
 };
 
+use super::binding::BoundSession;
 use super::scheduler::{Schedule, euler_update};
 use super::session::{self, Inputs, SessionOptions, inference, int_input};
 use crate::models::catalog::{DiffusionSpec, DiffusionTextEncoder, TextStates};
@@ -267,10 +267,7 @@ impl StableDiffusion {
         })
     }
 
-    fn timestep_input(
-        &self,
-        t: f64,
-    ) -> Result<ort::session::SessionInputValue<'static>, ModelError> {
+    fn timestep_input(&self, t: f64) -> Result<DynValue, ModelError> {
         let fail = |e: ort::Error| inference(&self.name, format!("building timestep: {e}"));
         let shape: Vec<usize> = if self.timestep.rank == 0 {
             vec![]
@@ -280,10 +277,10 @@ impl StableDiffusion {
         Ok(match self.timestep.ty {
             TensorElementType::Int64 => Tensor::from_array((shape, vec![t.round() as i64]))
                 .map_err(fail)?
-                .into(),
+                .into_dyn(),
             _ => Tensor::from_array((shape, vec![t as f32]))
                 .map_err(fail)?
-                .into(),
+                .into_dyn(),
         })
     }
 
@@ -318,7 +315,6 @@ impl StableDiffusion {
             .collect();
         let name = self.name.clone();
         let fail = |what: &str, e: ort::Error| inference(&name, format!("building {what}: {e}"));
-        // The conditioning is the same at every step: built once, passed by reference.
         let states = Tensor::from_array(([batch, self.spec.max_length, hidden], states))
             .map_err(|e| fail("encoder_hidden_states", e))?;
         let micro = if self.micro_conditioning {
@@ -330,28 +326,22 @@ impl StableDiffusion {
         } else {
             None
         };
+        // The conditioning is the same at every step: bound (copied to the device) once.
+        let mut bound = BoundSession::new(&name, &self.unet, &["out_sample"], Vec::new())?;
+        bound.bind("encoder_hidden_states", &states)?;
+        if let Some((text_embeds, time_ids)) = &micro {
+            bound.bind("text_embeds", text_embeds)?;
+            bound.bind("time_ids", time_ids)?;
+        }
         let steps = self.schedule.steps.clone();
         for step in &steps {
             let scale = step.input_scale() as f32;
             let scaled: Vec<f32> = latents.iter().map(|v| v * scale).collect();
-            let mut inputs: Vec<(Cow<'static, str>, SessionInputValue<'_>)> = vec![
-                (
-                    "sample".into(),
-                    Tensor::from_array((latent_shape, scaled))
-                        .map_err(|e| fail("sample", e))?
-                        .into(),
-                ),
-                ("timestep".into(), self.timestep_input(step.timestep)?),
-                ("encoder_hidden_states".into(), (&states).into()),
-            ];
-            if let Some((text_embeds, time_ids)) = &micro {
-                inputs.push(("text_embeds".into(), text_embeds.into()));
-                inputs.push(("time_ids".into(), time_ids.into()));
-            }
-            let outputs = self
-                .unet
-                .run(inputs)
-                .map_err(|e| inference(&name, format!("UNet: {e}")))?;
+            let sample =
+                Tensor::from_array((latent_shape, scaled)).map_err(|e| fail("sample", e))?;
+            bound.bind("sample", &sample)?;
+            bound.bind("timestep", &self.timestep_input(step.timestep)?)?;
+            let outputs = bound.run(&mut self.unet)?;
             let (shape, eps) = extract(&name, &outputs, "out_sample")?;
             if shape != latent_shape.map(|d| d as i64) {
                 return Err(inference(

@@ -12,11 +12,12 @@ use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, TensorElementType};
 use tokenizers::Tokenizer;
 
+use super::binding::BoundSession;
 use super::caption::{
     TokenPolicy, caption_text, decode_loop, empty_cache, last_logits, resized_pixels, take_output,
-    use_cache_branch,
+    use_cache_flag,
 };
-use super::session::{self, SessionOptions, inference, int_input};
+use super::session::{self, SessionOptions, inference, int_input, int_value};
 use crate::models::catalog::Florence2Spec;
 use crate::models::{ImageToText, ModelError, Seed};
 use crate::paths::AppPaths;
@@ -266,14 +267,27 @@ impl Florence2 {
         let [_, encoded_len, _] = encoded.1;
         let name = self.name.clone();
         let (layers, heads, head_dim) = (self.layers, self.heads, self.head_dim);
-        let mut past: Vec<DynValue> = Vec::with_capacity(2 * layers);
-        for _ in 0..2 * layers {
-            past.push(empty_cache(&name, batch, heads, head_dim)?);
-        }
-        // Cross-attention caches: empty at step 0, then the ones step 0 computed.
-        let mut cross: Vec<DynValue> = Vec::with_capacity(2 * layers);
-        for _ in 0..2 * layers {
-            cross.push(empty_cache(&name, batch, heads, head_dim)?);
+        let cache = |prefix: &str, part: &str, index: usize| {
+            let kind = if index.is_multiple_of(2) {
+                "key"
+            } else {
+                "value"
+            };
+            format!("{prefix}.{}.{part}.{kind}", index / 2)
+        };
+        // Self-attention caches grow from empty; cross-attention caches are empty at step 0,
+        // then the ones step 0 computed.
+        let mut past: Vec<(String, DynValue)> = Vec::with_capacity(2 * layers);
+        let mut cross: Vec<(String, DynValue)> = Vec::with_capacity(2 * layers);
+        for i in 0..2 * layers {
+            past.push((
+                cache("past_key_values", "decoder", i),
+                empty_cache(&name, batch, heads, head_dim)?,
+            ));
+            cross.push((
+                cache("past_key_values", "encoder", i),
+                empty_cache(&name, batch, heads, head_dim)?,
+            ));
         }
         let policy = TokenPolicy {
             start: self.start_id,
@@ -282,69 +296,49 @@ impl Florence2 {
             max_new_tokens: self.max_new_tokens,
             sampling: self.spec.sampling,
         };
-        // Fed unchanged at every step: built once, passed by reference.
+        let presents: Vec<String> = (0..2 * layers)
+            .flat_map(|i| {
+                [
+                    cache("present", "decoder", i),
+                    cache("present", "encoder", i),
+                ]
+            })
+            .collect();
+        let mut bound = BoundSession::new(&name, &self.decoder, &["logits"], presents)?;
+        // Fed unchanged at every step: bound (and copied to the device) once.
         let states = Tensor::from_array((encoded.1, encoded.0.clone()))
             .map_err(|e| inference(&name, format!("building encoder_hidden_states: {e}")))?;
-        let (_, mask) = int_input(
+        bound.bind("encoder_hidden_states", &states)?;
+        let mask = int_value(
             &name,
             "encoder_attention_mask",
             self.mask_type,
             [batch, encoded_len],
             vec![1; batch * encoded_len],
         )?;
+        bound.bind("encoder_attention_mask", &mask)?;
         decode_loop(seeds, &policy, |next, step| {
             let rows: Vec<Vec<i64>> = next.iter().map(|&token| vec![token]).collect();
             let (embeds, shape) = self.embed_tokens(&rows)?;
-            let mut inputs: Vec<(Cow<'static, str>, SessionInputValue<'_>)> = vec![
-                (
-                    "inputs_embeds".into(),
-                    Tensor::from_array((shape, embeds))
-                        .map_err(|e| inference(&name, format!("building inputs_embeds: {e}")))?
-                        .into(),
-                ),
-                ("encoder_hidden_states".into(), (&states).into()),
-                ("encoder_attention_mask".into(), mask.view().into()),
-                use_cache_branch(&name, step)?,
-            ];
-            for (index, value) in past.drain(..).enumerate() {
-                let kind = if index % 2 == 0 { "key" } else { "value" };
-                inputs.push((
-                    format!("past_key_values.{}.decoder.{kind}", index / 2).into(),
-                    value.into(),
-                ));
-            }
-            for (index, value) in cross.iter().enumerate() {
-                let kind = if index % 2 == 0 { "key" } else { "value" };
-                inputs.push((
-                    format!("past_key_values.{}.encoder.{kind}", index / 2).into(),
-                    value.into(),
-                ));
-            }
-            let mut outputs = self
-                .decoder
-                .run(inputs)
-                .map_err(|e| inference(&name, format!("decoder step {step}: {e}")))?;
+            let embeds = Tensor::from_array((shape, embeds))
+                .map_err(|e| inference(&name, format!("building inputs_embeds: {e}")))?;
+            bound.bind("inputs_embeds", &embeds)?;
+            bound.bind("use_cache_branch", &use_cache_flag(&name, step)?)?;
+            bound.bind_all(&past)?;
+            bound.bind_all(&cross)?;
+            let mut outputs = bound.run(&mut self.decoder)?;
             let logits = last_logits(&name, &outputs, batch)?;
-            let mut computed = Vec::new();
-            for layer in 0..layers {
-                for kind in ["key", "value"] {
-                    past.push(take_output(
-                        &name,
-                        &mut outputs,
-                        &format!("present.{layer}.decoder.{kind}"),
-                    )?);
-                    if step == 0 {
-                        computed.push(take_output(
-                            &name,
-                            &mut outputs,
-                            &format!("present.{layer}.encoder.{kind}"),
-                        )?);
-                    }
-                }
-            }
-            drop(outputs);
+            let mut take = |prefix_part: &str, i: usize| {
+                take_output(&name, &mut outputs, &cache("present", prefix_part, i))
+                    .map(|value| (cache("past_key_values", prefix_part, i), value))
+            };
+            past = (0..2 * layers)
+                .map(|i| take("decoder", i))
+                .collect::<Result<_, _>>()?;
             if step == 0 {
-                cross = computed;
+                cross = (0..2 * layers)
+                    .map(|i| take("encoder", i))
+                    .collect::<Result<_, _>>()?;
             }
             Ok(logits)
         })

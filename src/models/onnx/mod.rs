@@ -1,5 +1,6 @@
 //! ONNX Runtime implementations of the model traits.
 
+pub mod binding;
 pub mod caption;
 pub mod clip;
 pub mod diffusion;

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use ort::session::{Session, SessionInputValue};
-use ort::value::{Tensor, TensorElementType};
+use ort::value::{DynValue, Tensor, TensorElementType};
 
 use super::runtime::{self, DevicePreference, RuntimeError};
 use crate::models::ModelError;
@@ -60,9 +60,23 @@ pub fn int_input(
     shape: [usize; 2],
     values: Vec<i64>,
 ) -> Result<(Cow<'static, str>, SessionInputValue<'static>), ModelError> {
+    let value = int_value(model, name, ty, shape, values)?;
+    Ok((Cow::Borrowed(name), value.into()))
+}
+
+/// [`int_input`]'s tensor alone, e.g. to bind it.
+pub fn int_value(
+    model: &str,
+    name: &str,
+    ty: TensorElementType,
+    shape: [usize; 2],
+    values: Vec<i64>,
+) -> Result<DynValue, ModelError> {
     let fail = |e: ort::Error| inference(model, format!("building input {name}: {e}"));
-    let value: SessionInputValue<'static> = match ty {
-        TensorElementType::Int64 => Tensor::from_array((shape, values)).map_err(fail)?.into(),
+    match ty {
+        TensorElementType::Int64 => Ok(Tensor::from_array((shape, values))
+            .map_err(fail)?
+            .into_dyn()),
         TensorElementType::Int32 => {
             let narrowed = values
                 .into_iter()
@@ -72,16 +86,15 @@ pub fn int_input(
                     })
                 })
                 .collect::<Result<Vec<i32>, _>>()?;
-            Tensor::from_array((shape, narrowed)).map_err(fail)?.into()
+            Ok(Tensor::from_array((shape, narrowed))
+                .map_err(fail)?
+                .into_dyn())
         }
-        other => {
-            return Err(inference(
-                model,
-                format!("input {name} has element type {other:?}; expected int64 or int32"),
-            ));
-        }
-    };
-    Ok((Cow::Borrowed(name), value))
+        other => Err(inference(
+            model,
+            format!("input {name} has element type {other:?}; expected int64 or int32"),
+        )),
+    }
 }
 
 pub fn inference(model: &str, message: impl Into<String>) -> ModelError {
