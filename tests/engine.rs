@@ -350,6 +350,46 @@ fn a_failing_model_fails_its_runs_and_the_others_finish_then_resume_retries() {
 }
 
 #[test]
+fn one_bad_item_fails_only_its_own_run_not_its_batch() {
+    let provider = TestProvider {
+        fail_prompt: Some(("DummyT2I".into(), "violet".into())),
+        ..TestProvider::default()
+    };
+    let mut store = Store::open_in_memory().expect("store");
+    let raw = config(vec![-1], 6);
+    let validated = config::validate(&raw, &provider).expect("valid");
+    let id = engine::create_experiment(&mut store, &validated).expect("create");
+    let (sender, _receiver) = mpsc::channel();
+    let outcome = engine::run_experiment(
+        &mut store,
+        &provider,
+        &id,
+        EngineOptions::default(),
+        &sender,
+        &CancelToken::new(),
+    )
+    .expect("run");
+    assert_eq!(outcome.failed_runs, 1);
+    for run in store.runs(&id).expect("runs") {
+        let invocations = store.invocations(&run.id).expect("invocations");
+        if run.network_index == 0 && run.initial_prompt == "violet" {
+            assert!(
+                matches!(&run.stop, Some(StopReason::Failed { message }) if message.contains("planted failure on 'violet'")),
+                "{run:?}"
+            );
+            assert!(invocations.is_empty());
+        } else {
+            assert_eq!(run.stop, Some(StopReason::Length), "{run:?}");
+            assert_eq!(invocations.len(), 6);
+        }
+    }
+    // The batch of 3 failed, then each of its items ran alone; later steps batch the 2 left.
+    let sizes = calls_of(&provider.calls, "DummyT2I");
+    assert_eq!(&sizes[..4], &[3, 1, 1, 1], "{sizes:?}");
+    assert!(sizes[4..].iter().all(|&size| size == 2), "{sizes:?}");
+}
+
+#[test]
 fn a_model_that_cannot_load_fails_only_its_network() {
     let provider = TestProvider {
         fail_load: vec!["DummyT2I".into()],

@@ -7,7 +7,7 @@ use std::sync::mpsc::Sender;
 use super::status::{ExperimentStatusReport, estimated_seconds_per_item};
 use super::{CancelToken, EngineError, EngineOptions, ProgressEvent};
 use crate::config::ValidatedConfig;
-use crate::models::{GenerativeModel, Input, ModelProvider, Output, Seed};
+use crate::models::{GenerativeModel, Input, ModelError, ModelProvider, Output, Seed};
 use crate::store::{
     self, InvocationRecord, RunRecord, StepWrite, StopReason, Store, derived_id, output_hash,
 };
@@ -178,21 +178,11 @@ pub(super) fn run_network(
             if cancel.is_cancelled() {
                 break;
             }
-            let seeds: Vec<Seed> = chunk.iter().map(|&index| active[index].seed()).collect();
             let started_at = store::now();
-            let result = {
-                let inputs: Vec<Input<'_>> = chunk
-                    .iter()
-                    .map(|&index| match &active[index].last_output {
-                        Some(output) => Input::from(output),
-                        None => Input::Text(&active[index].run.initial_prompt),
-                    })
-                    .collect();
-                model.invoke_batch(&inputs, &seeds, config.image_size())
-            };
-            let completed_at = store::now();
-            let outputs = match result {
-                Ok(outputs) if outputs.len() == chunk.len() => outputs,
+            let result = invoke(model, &active, chunk, config.image_size());
+            let mut completed_at = store::now();
+            let (chunk, outputs): (Vec<usize>, Vec<Output>) = match result {
+                Ok(outputs) if outputs.len() == chunk.len() => (chunk.to_vec(), outputs),
                 Ok(outputs) => {
                     fail_runs(
                         store,
@@ -208,6 +198,43 @@ pub(super) fn run_network(
                     )?;
                     continue;
                 }
+                // One bad item (an empty caption, say) must fail only its own run: the batch is
+                // retried one item at a time. Items are independent of their batch (batch = one
+                // by one is tested per model), so the outputs are the ones the batch would give.
+                Err(error) if chunk.len() > 1 => {
+                    tracing::warn!(
+                        "'{model_name}' failed on a batch of {} at step {sequence} ({error}); retrying one at a time",
+                        chunk.len()
+                    );
+                    let mut kept = (Vec::new(), Vec::new());
+                    for &index in chunk {
+                        let failure = match invoke(model, &active, &[index], config.image_size()) {
+                            Ok(mut one) if one.len() == 1 => match one.pop() {
+                                Some(output) => {
+                                    kept.0.push(index);
+                                    kept.1.push(output);
+                                    continue;
+                                }
+                                None => "returned no output".to_owned(),
+                            },
+                            Ok(other) => format!("returned {} outputs for 1 input", other.len()),
+                            Err(error) => error.to_string(),
+                        };
+                        fail_runs(
+                            store,
+                            &mut active,
+                            &[index],
+                            &format!("'{model_name}' failed at step {sequence}: {failure}"),
+                            counters,
+                            progress,
+                        )?;
+                    }
+                    completed_at = store::now();
+                    if kept.0.is_empty() {
+                        continue;
+                    }
+                    kept
+                }
                 Err(error) => {
                     fail_runs(
                         store,
@@ -220,6 +247,7 @@ pub(super) fn run_network(
                     continue;
                 }
             };
+            let chunk = chunk.as_slice();
             let seconds = (completed_at - started_at) as f64 / 1e6;
             counters
                 .seconds_per_item
@@ -300,6 +328,25 @@ pub(super) fn run_network(
             });
         }
     }
+}
+
+/// Calls `model` on the runs `indices` of `active`: each run's last output (or its prompt at
+/// the start) with its seed.
+fn invoke(
+    model: &mut GenerativeModel,
+    active: &[ActiveRun],
+    indices: &[usize],
+    image_size: u32,
+) -> Result<Vec<Output>, ModelError> {
+    let inputs: Vec<Input<'_>> = indices
+        .iter()
+        .map(|&index| match &active[index].last_output {
+            Some(output) => Input::from(output),
+            None => Input::Text(&active[index].run.initial_prompt),
+        })
+        .collect();
+    let seeds: Vec<Seed> = indices.iter().map(|&index| active[index].seed()).collect();
+    model.invoke_batch(&inputs, &seeds, image_size)
 }
 
 fn fail_runs(

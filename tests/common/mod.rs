@@ -23,6 +23,8 @@ pub struct TestProvider {
     pub fail_load: Vec<String>,
     /// Models whose calls fail.
     pub fail_call: Vec<String>,
+    /// (model, text): the text-to-image model fails any batch with a prompt containing the text.
+    pub fail_prompt: Option<(String, String)>,
     pub loads: Arc<AtomicUsize>,
 }
 
@@ -31,6 +33,7 @@ struct Counting<M> {
     name: String,
     calls: CallLog,
     fail: bool,
+    fail_prompt: Option<String>,
 }
 
 impl<M: TextToImage> TextToImage for Counting<M> {
@@ -51,6 +54,14 @@ impl<M: TextToImage> TextToImage for Counting<M> {
             return Err(ModelError::Inference {
                 model: self.name.clone(),
                 message: "planted failure".into(),
+            });
+        }
+        if let Some(text) = &self.fail_prompt
+            && prompts.iter().any(|prompt| prompt.contains(text.as_str()))
+        {
+            return Err(ModelError::Inference {
+                model: self.name.clone(),
+                message: format!("planted failure on '{text}'"),
             });
         }
         self.inner.generate(prompts, seeds, size)
@@ -95,6 +106,11 @@ impl ModelProvider for TestProvider {
             });
         }
         let fail = self.fail_call.iter().any(|failing| failing == name);
+        let fail_prompt = self
+            .fail_prompt
+            .as_ref()
+            .filter(|(model, _)| model == name)
+            .map(|(_, text)| text.clone());
         let calls = self.calls.clone();
         let name_owned = name.to_owned();
         Ok(match name {
@@ -103,24 +119,28 @@ impl ModelProvider for TestProvider {
                 name: name_owned,
                 calls,
                 fail,
+                fail_prompt: fail_prompt.clone(),
             })),
             "DummyT2I2" => GenerativeModel::TextToImage(Box::new(Counting {
                 inner: DummyTextToImage::magenta(),
                 name: name_owned,
                 calls,
                 fail,
+                fail_prompt: fail_prompt.clone(),
             })),
             "DummyI2T" => GenerativeModel::ImageToText(Box::new(Counting {
                 inner: DummyImageToText::v1(),
                 name: name_owned,
                 calls,
                 fail,
+                fail_prompt: fail_prompt.clone(),
             })),
             "DummyI2T2" => GenerativeModel::ImageToText(Box::new(Counting {
                 inner: DummyImageToText::v2(),
                 name: name_owned,
                 calls,
                 fail,
+                fail_prompt: fail_prompt.clone(),
             })),
             other => {
                 return Err(ModelError::UnknownModel {
