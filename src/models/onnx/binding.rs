@@ -51,12 +51,13 @@ fn cuda_memory() -> ort::Result<MemoryInfo<'static>> {
     )
 }
 
+/// Plain host memory (ONNX Runtime copies a device output there at the end of the run).
 fn host_memory() -> ort::Result<MemoryInfo<'static>> {
     MemoryInfo::new(
         AllocationDevice::CPU,
         0,
         AllocatorType::Device,
-        MemoryType::CPUOutput,
+        MemoryType::Default,
     )
 }
 
