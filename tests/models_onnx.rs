@@ -225,3 +225,43 @@ fn clip_combined_graph_matches_the_separate_towers() {
         assert_close(x, y, 1e-5);
     }
 }
+
+/// CLIP's image preprocessing against Pillow (what Hugging Face's CLIPImageProcessor uses):
+/// bicubic resize of the shortest side to 224 with antialiasing, centre crop. The `image`
+/// crate's Catmull-Rom and Pillow's bicubic are the same kernel (a = −0.5), applied in Pillow's
+/// pass order; only fixed-point rounding may differ, by one level.
+#[test]
+fn clip_preprocessing_matches_pillow() {
+    use panic_tda::models::onnx::clip::clip_pixels;
+    for name in ["landscape", "portrait"] {
+        let folder = fixtures().join("clip-preprocess");
+        let image = image::open(folder.join(format!("{name}.png")))
+            .expect("fixture image")
+            .to_rgb8();
+        let expected = std::fs::read(folder.join(format!("{name}.rgb"))).expect("reference");
+        let pixels = clip_pixels(&image, 224, [0.0; 3], [1.0; 3]).expect("preprocess");
+        let plane = 224 * 224;
+        let mut worst = 0f32;
+        let mut total = 0f64;
+        for index in 0..plane {
+            for channel in 0..3 {
+                let ours = pixels[channel * plane + index] * 255.0;
+                let theirs = f32::from(expected[index * 3 + channel]);
+                let difference = (ours - theirs).abs();
+                worst = worst.max(difference);
+                total += f64::from(difference);
+            }
+        }
+        let mean = total / (3 * plane) as f64;
+        eprintln!("{name}: worst {worst}, mean {mean:.4}");
+        // Measured: at most 1 level, in 33 (landscape) and 11 (portrait) of 150,528 values.
+        assert!(
+            worst <= 1.0,
+            "{name}: a pixel differs by {worst} levels from Pillow"
+        );
+        assert!(
+            mean <= 0.01,
+            "{name}: pixels differ by {mean} levels on average"
+        );
+    }
+}

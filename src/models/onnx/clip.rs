@@ -251,10 +251,16 @@ pub fn clip_pixels(
             size,
         )
     };
+    // Pillow (what Hugging Face's processor uses) resizes horizontally first and rounds to 8 bits
+    // between the passes; `imageops::resize` goes vertically first in f32. Each call below does
+    // one real pass (the other axis keeps its size, an identity), so the same kernel in
+    // Pillow's order gives Pillow's pixels; one combined call differs by up to 24 levels at hard
+    // edges, where Pillow clips the bicubic overshoot between the passes.
     let resized = if (new_width, new_height) == (width, height) {
         image.clone()
     } else {
-        imageops::resize(image, new_width, new_height, FilterType::CatmullRom)
+        let wide = imageops::resize(image, new_width, height, FilterType::CatmullRom);
+        imageops::resize(&wide, new_width, new_height, FilterType::CatmullRom)
     };
     let left = (new_width - size) / 2;
     let top = (new_height - size) / 2;
