@@ -545,7 +545,8 @@ fn boruvka_mst(
                 (!list.is_empty()).then_some((c, list, limit))
             })
             .collect();
-        let exact = nearest_outside_batched(points, &norms, &components, core, &pending);
+        let exact = nearest_outside_batched(points, &norms, &components, core, &pending, control);
+        control.check()?;
         for ((c, _, _), edge) in pending.iter().zip(exact) {
             if let Some(edge) = edge {
                 keep_lighter(&mut best, *c, edge);
@@ -607,6 +608,7 @@ fn nearest_outside_batched(
     components: &[u32],
     core: &[f32],
     pending: &[(u32, Vec<u32>, f32)],
+    control: &Control<'_>,
 ) -> Vec<Option<Edge>> {
     let n = points.len();
     let dim = points.dim();
@@ -638,7 +640,8 @@ fn nearest_outside_batched(
             let start = chunk * EXACT_CHUNK;
             let end = (start + EXACT_CHUNK).min(n);
             let mut best: Vec<Option<(f32, u32, u32)>> = vec![None; pending.len()];
-            if !(start..end).any(|q| core[q] < loosest) {
+            // A cancel skips the remaining blocks; the caller checks before using the result.
+            if control.check().is_err() || !(start..end).any(|q| core[q] < loosest) {
                 return best;
             }
             let Ok(block) = ArrayView2::from_shape((end - start, dim), points.rows(start..end))
