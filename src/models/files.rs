@@ -296,7 +296,7 @@ pub fn fetch_cancellable(
                 missing: names(),
             });
         }
-        let agent = agent();
+        let agent = agent(options.stall_timeout);
         let endpoint = options.endpoint.trim_end_matches('/');
         for file in missing {
             let url = format!("{endpoint}/{repo}/resolve/{revision}/{}", file.path);
@@ -347,10 +347,13 @@ fn recorded_sha256(local: &Path) -> Option<String> {
     (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hash)
 }
 
-fn agent() -> ureq::Agent {
+/// `stall_timeout` also bounds the wait for a response's headers (a server that accepts the
+/// connection and never answers).
+fn agent(stall_timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_recv_response(Some(stall_timeout))
         .user_agent(concat!("panic-tda/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
@@ -817,6 +820,30 @@ mod tests {
         options.stall_timeout = STALL_TIMEOUT;
         fetch(&entry, &location, &options, &mut |_| {}).expect("resume");
         assert_eq!(fs::read(&local).expect("read"), data);
+    }
+
+    #[test]
+    fn a_server_that_never_answers_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            // Accept and hold connections without answering.
+            let held: Vec<_> = listener.incoming().take(2).collect();
+            std::thread::sleep(Duration::from_secs(20));
+            drop(held);
+        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entry = entry(None, None);
+        let location = ModelLocation::Directory(dir.path().to_owned());
+        let options = FetchOptions {
+            offline: false,
+            endpoint,
+            stall_timeout: Duration::from_millis(500),
+        };
+        let started = std::time::Instant::now();
+        let err = fetch(&entry, &location, &options, &mut |_| {}).expect_err("no answer");
+        assert!(matches!(err, FetchError::Http { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 
     #[test]
