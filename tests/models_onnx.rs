@@ -226,42 +226,62 @@ fn clip_combined_graph_matches_the_separate_towers() {
     }
 }
 
-/// CLIP's image preprocessing against Pillow (what Hugging Face's CLIPImageProcessor uses):
-/// bicubic resize of the shortest side to 224 with antialiasing, centre crop. The `image`
-/// crate's Catmull-Rom and Pillow's bicubic are the same kernel (a = −0.5), applied in Pillow's
-/// pass order; only fixed-point rounding may differ, by one level.
+/// The models' image preprocessing against Pillow (what Hugging Face's image processors use):
+/// CLIP's bicubic shortest-side resize and centre crop, ViT-GPT2's bilinear 224², Florence-2's
+/// bicubic 768². The `image` crate's kernels are Pillow's, applied in Pillow's pass order; only
+/// rounding may differ, by one level (one pass in the other order differed by up to 24).
 #[test]
-fn clip_preprocessing_matches_pillow() {
+fn image_preprocessing_matches_pillow() {
+    use image::imageops::FilterType;
+    use panic_tda::models::onnx::caption::resized_pixels;
     use panic_tda::models::onnx::clip::clip_pixels;
+    let folder = fixtures().join("preprocess");
     for name in ["landscape", "portrait"] {
-        let folder = fixtures().join("clip-preprocess");
         let image = image::open(folder.join(format!("{name}.png")))
             .expect("fixture image")
             .to_rgb8();
-        let expected = std::fs::read(folder.join(format!("{name}.rgb"))).expect("reference");
-        let pixels = clip_pixels(&image, 224, [0.0; 3], [1.0; 3]).expect("preprocess");
-        let plane = 224 * 224;
-        let mut worst = 0f32;
-        let mut total = 0f64;
-        for index in 0..plane {
-            for channel in 0..3 {
-                let ours = pixels[channel * plane + index] * 255.0;
-                let theirs = f32::from(expected[index * 3 + channel]);
-                let difference = (ours - theirs).abs();
-                worst = worst.max(difference);
-                total += f64::from(difference);
+        let cases = [
+            ("clip", 224, clip_pixels(&image, 224, [0.0; 3], [1.0; 3])),
+            (
+                "vit",
+                224,
+                resized_pixels(&image, 224, FilterType::Triangle, [0.0; 3], [1.0; 3]),
+            ),
+            (
+                "florence",
+                768,
+                resized_pixels(&image, 768, FilterType::CatmullRom, [0.0; 3], [1.0; 3]),
+            ),
+        ];
+        for (model, size, pixels) in cases {
+            let pixels = pixels.expect("preprocess");
+            let expected =
+                std::fs::read(folder.join(format!("{name}.{model}.rgb"))).expect("reference");
+            let plane = size * size;
+            assert_eq!(expected.len(), 3 * plane);
+            let mut worst = 0f32;
+            let mut total = 0f64;
+            for index in 0..plane {
+                for channel in 0..3 {
+                    let ours = pixels[channel * plane + index] * 255.0;
+                    let theirs = f32::from(expected[index * 3 + channel]);
+                    let difference = (ours - theirs).abs();
+                    worst = worst.max(difference);
+                    total += f64::from(difference);
+                }
             }
+            let mean = total / (3 * plane) as f64;
+            eprintln!("{name} {model}: worst {worst}, mean {mean:.5}");
+            assert!(
+                worst <= 1.0,
+                "{name} {model}: a pixel is {worst} levels from Pillow's"
+            );
+            // Measured: ≤ 0.0003 for the bicubic cases; bilinear ViT up to 0.064 (Pillow's
+            // fixed-point weights round more often the other way).
+            assert!(
+                mean <= 0.1,
+                "{name} {model}: {mean} levels from Pillow's on average"
+            );
         }
-        let mean = total / (3 * plane) as f64;
-        eprintln!("{name}: worst {worst}, mean {mean:.4}");
-        // Measured: at most 1 level, in 33 (landscape) and 11 (portrait) of 150,528 values.
-        assert!(
-            worst <= 1.0,
-            "{name}: a pixel differs by {worst} levels from Pillow"
-        );
-        assert!(
-            mean <= 0.01,
-            "{name}: pixels differ by {mean} levels on average"
-        );
     }
 }

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use image::RgbImage;
-use image::imageops::{self, FilterType};
+use image::imageops::FilterType;
 use ort::session::Session;
 use ort::value::{DynValue, Tensor};
 use rand::{Rng, SeedableRng};
@@ -18,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use tokenizers::Tokenizer;
 
 use super::binding::BoundSession;
+use super::pixels::resize_like_pillow;
 use super::session::{self, SessionOptions, inference};
 use crate::models::catalog::{EncoderDecoderSpec, SamplingSpec};
 use crate::models::{ImageToText, ModelError, Seed};
@@ -500,7 +501,8 @@ pub(crate) fn sample(logits: &[f32], temperature: f32, top_p: f32, rng: &mut Cha
     weighted.last().map_or(0, |&(index, _)| index as u32)
 }
 
-/// Resize straight to `size`² with `filter` (no crop, as the ViT and Florence-2 image processors),
+/// Resize straight to `size`² with `filter` in Pillow's pass order (no crop, as the ViT and
+/// Florence-2 image processors),
 /// scale to [0, 1], normalise per channel; CHW f32.
 pub fn resized_pixels(
     image: &RgbImage,
@@ -512,13 +514,8 @@ pub fn resized_pixels(
     if image.width() == 0 || image.height() == 0 {
         return Err("cannot caption an empty image".into());
     }
-    let resized;
-    let image = if image.dimensions() == (size, size) {
-        image
-    } else {
-        resized = imageops::resize(image, size, size, filter);
-        &resized
-    };
+    let resized = resize_like_pillow(image, size, size, filter);
+    let image = &resized;
     let plane = (size * size) as usize;
     let mut pixels = vec![0f32; 3 * plane];
     for (index, pixel) in image.pixels().enumerate() {

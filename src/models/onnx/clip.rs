@@ -6,11 +6,12 @@
 use std::path::Path;
 
 use image::RgbImage;
-use image::imageops::{self, FilterType};
+use image::imageops::FilterType;
 use ort::session::Session;
 use ort::value::{Tensor, TensorElementType};
 use tokenizers::Tokenizer;
 
+use super::pixels::resize_like_pillow;
 use super::session::{self, Inputs, SessionOptions, inference, int_input, l2_normalise};
 use super::text::{MAX_RUN_BATCH, Tokenized, load_tokenizer, tokenize};
 use crate::models::catalog::ClipSpec;
@@ -251,17 +252,7 @@ pub fn clip_pixels(
             size,
         )
     };
-    // Pillow (what Hugging Face's processor uses) resizes horizontally first and rounds to 8 bits
-    // between the passes; `imageops::resize` goes vertically first in f32. Each call below does
-    // one real pass (the other axis keeps its size, an identity), so the same kernel in
-    // Pillow's order gives Pillow's pixels; one combined call differs by up to 24 levels at hard
-    // edges, where Pillow clips the bicubic overshoot between the passes.
-    let resized = if (new_width, new_height) == (width, height) {
-        image.clone()
-    } else {
-        let wide = imageops::resize(image, new_width, height, FilterType::CatmullRom);
-        imageops::resize(&wide, new_width, new_height, FilterType::CatmullRom)
-    };
+    let resized = resize_like_pillow(image, new_width, new_height, FilterType::CatmullRom);
     let left = (new_width - size) / 2;
     let top = (new_height - size) / 2;
     let plane = (size * size) as usize;

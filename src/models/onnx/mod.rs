@@ -5,6 +5,7 @@ pub mod caption;
 pub mod clip;
 pub mod diffusion;
 pub mod florence;
+pub mod pixels;
 pub mod runtime;
 pub mod scheduler;
 pub mod session;
