@@ -474,8 +474,8 @@ fn boruvka_mst(
         }
         // Graph searches. A component whose first searcher cannot leave it through the graph
         // (a cluster closed under its k-NN lists) is searched exactly for all its searchers at
-        // once instead, without spending a search budget per member first.
-        // `None` also when the search settled without leaving the component.
+        // once instead, without spending a search budget per member first. A search gives
+        // `None` when it ran out of budget or settled without leaving the component.
         let graph_search = |p: u32, c: u32| {
             let keep = |q: usize| components[q] != c;
             index
