@@ -789,7 +789,7 @@ fn a_missing_model_is_downloaded_from_its_catalog_repo_then_runs() {
 // --- I/O binding --------------------------------------------------------------------------------
 
 #[test]
-fn a_cpu_session_binds_host_memory_and_a_bound_run_equals_a_plain_run() {
+fn bound_runs_equal_plain_runs_and_a_failed_gpu_step_falls_back_to_the_host() {
     use panic_tda::models::onnx::binding::{BoundSession, Placement};
     use panic_tda::models::onnx::runtime::DevicePreference;
     let file = fixtures().join("sd-turbo/unet/model.onnx");
@@ -844,14 +844,44 @@ fn a_cpu_session_binds_host_memory_and_a_bound_run_equals_a_plain_run() {
     let mut bound =
         BoundSession::new("unet", &bound_session, &["out_sample"], Vec::new()).expect("binding");
     bound.bind_all(&inputs).expect("bind");
-    // Twice: outputs are re-bound at every run, constant inputs stay bound.
-    for _ in 0..2 {
-        let outputs = bound.run(&mut bound_session).expect("bound run");
-        let actual = outputs["out_sample"]
+    let output = |outputs: &panic_tda::models::onnx::binding::BoundOutputs| {
+        outputs
+            .get("out_sample")
+            .expect("out_sample")
             .try_extract_tensor::<f32>()
             .expect("f32")
             .1
-            .to_vec();
-        assert_eq!(actual, expected);
+            .to_vec()
+    };
+    // Twice: outputs are re-bound at every run, constant inputs stay bound.
+    for _ in 0..2 {
+        let outputs = bound.run(&mut bound_session).expect("bound run");
+        assert_eq!(output(&outputs), expected);
     }
+    // A step with outputs on the GPU that fails is retried with host outputs and gives the same
+    // result; later steps stay on the host. (Binding CUDA memory on a CPU session does not fail
+    // by itself — ONNX Runtime keeps such outputs where they are made — so the failure is
+    // injected.)
+    let mut forced = BoundSession::with_placement(
+        "unet",
+        &bound_session,
+        &[],
+        vec!["out_sample".into()],
+        Placement::Cuda,
+    )
+    .expect("binding");
+    forced.bind_all(&inputs).expect("bind");
+    let outputs = forced
+        .run(&mut bound_session)
+        .expect("run with outputs bound to CUDA");
+    assert_eq!(forced.placement(), Placement::Cuda);
+    assert_eq!(output(&outputs), expected);
+    forced.fail_next_gpu_step();
+    let outputs = forced.run(&mut bound_session).expect("fallback run");
+    assert_eq!(forced.placement(), Placement::Host);
+    assert_eq!(output(&outputs), expected);
+    let outputs = forced
+        .run(&mut bound_session)
+        .expect("next run on the host");
+    assert_eq!(output(&outputs), expected);
 }

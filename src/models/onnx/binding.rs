@@ -10,7 +10,7 @@
 //! the path the tests cover).
 
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
-use ort::session::{IoBinding, Session, SessionOutputs};
+use ort::session::{IoBinding, Session};
 use ort::value::{DynValue, Value, ValueTypeMarker};
 
 use super::session::inference;
@@ -67,10 +67,32 @@ fn host_memory() -> ort::Result<MemoryInfo<'static>> {
 pub struct BoundSession {
     model: String,
     binding: IoBinding,
+    placement: Placement,
     device: MemoryInfo<'static>,
     host: MemoryInfo<'static>,
     device_outputs: Vec<String>,
     host_outputs: Vec<String>,
+    /// Makes the next GPU step fail, to test the fallback without a GPU.
+    fail_next_gpu_step: bool,
+}
+
+/// One step's outputs, by name, owned (device outputs stay on the device).
+pub struct BoundOutputs {
+    values: Vec<(String, DynValue)>,
+}
+
+impl BoundOutputs {
+    pub fn get(&self, name: &str) -> Option<&DynValue> {
+        self.values
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value)
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<DynValue> {
+        let at = self.values.iter().position(|(key, _)| key == name)?;
+        Some(self.values.swap_remove(at).1)
+    }
 }
 
 impl BoundSession {
@@ -80,15 +102,45 @@ impl BoundSession {
         host_outputs: &[&str],
         device_outputs: Vec<String>,
     ) -> Result<Self, ModelError> {
+        Self::with_placement(
+            model,
+            session,
+            host_outputs,
+            device_outputs,
+            Placement::of(session),
+        )
+    }
+
+    /// [`BoundSession::new`] with the device outputs' placement given (tests force one).
+    pub fn with_placement(
+        model: &str,
+        session: &Session,
+        host_outputs: &[&str],
+        device_outputs: Vec<String>,
+        placement: Placement,
+    ) -> Result<Self, ModelError> {
         let fail = |e: ort::Error| inference(model, format!("setting up the I/O binding: {e}"));
         Ok(Self {
             model: model.to_owned(),
             binding: session.create_binding().map_err(fail)?,
-            device: Placement::of(session).memory().map_err(fail)?,
+            placement,
+            device: placement.memory().map_err(fail)?,
             host: host_memory().map_err(fail)?,
             device_outputs,
             host_outputs: host_outputs.iter().map(|name| (*name).to_owned()).collect(),
+            fail_next_gpu_step: false,
         })
+    }
+
+    /// Tests only: the next step with GPU placement fails as a binding problem would.
+    #[doc(hidden)]
+    pub fn fail_next_gpu_step(&mut self) {
+        self.fail_next_gpu_step = true;
+    }
+
+    /// Where device outputs go now (host after a fallback).
+    pub fn placement(&self) -> Placement {
+        self.placement
     }
 
     /// Binds `value` (host or device) to input `name` for every later step until rebound.
@@ -110,13 +162,32 @@ impl BoundSession {
         Ok(())
     }
 
-    /// Runs one step. Outputs are bound afresh each step: their shapes change (the caches grow),
-    /// and ONNX Runtime would otherwise try to reuse last step's buffers, which are now inputs.
-    pub fn run<'s>(
-        &'s mut self,
-        session: &'s mut Session,
-    ) -> Result<SessionOutputs<'s>, ModelError> {
-        let fail = |what: &str, e: ort::Error| inference(&self.model, format!("{what}: {e}"));
+    /// Runs one step. If a step with outputs on the GPU fails, it is retried once with every
+    /// output on the host and the rest of the generation stays there: slower, but a binding
+    /// problem on some driver or provider version does not stop an experiment.
+    pub fn run(&mut self, session: &mut Session) -> Result<BoundOutputs, ModelError> {
+        match self.try_run(session) {
+            Err(error) if self.placement != Placement::Host => {
+                tracing::warn!(
+                    "{}: a step with outputs bound to the GPU failed ({error}); continuing with outputs on the host",
+                    self.model
+                );
+                self.placement = Placement::Host;
+                self.device = self.host.clone();
+                self.try_run(session)
+            }
+            result => result,
+        }
+    }
+
+    /// Outputs are bound afresh each step: their shapes change (the caches grow), and ONNX
+    /// Runtime would otherwise try to reuse last step's buffers, which are now inputs.
+    fn try_run(&mut self, session: &mut Session) -> Result<BoundOutputs, ModelError> {
+        let model = self.model.as_str();
+        let fail = |what: &str, e: ort::Error| inference(model, format!("{what}: {e}"));
+        if self.placement != Placement::Host && std::mem::take(&mut self.fail_next_gpu_step) {
+            return Err(inference(model, "injected failure of a GPU step"));
+        }
         self.binding.clear_outputs();
         for name in &self.device_outputs {
             self.binding
@@ -128,12 +199,19 @@ impl BoundSession {
                 .bind_output_to_device(name.as_str(), &self.host)
                 .map_err(|e| fail("binding a host output", e))?;
         }
-        let outputs = session
+        let mut outputs = session
             .run_binding(&self.binding)
             .map_err(|e| fail("run", e))?;
         self.binding
             .synchronize_outputs()
             .map_err(|e| fail("waiting for the device", e))?;
-        Ok(outputs)
+        let mut values = Vec::with_capacity(self.device_outputs.len() + self.host_outputs.len());
+        for name in self.device_outputs.iter().chain(&self.host_outputs) {
+            let value = outputs
+                .remove(name.as_str())
+                .ok_or_else(|| inference(model, format!("the run gave no {name}")))?;
+            values.push((name.clone(), value));
+        }
+        Ok(BoundOutputs { values })
     }
 }

@@ -17,7 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokenizers::Tokenizer;
 
-use super::binding::BoundSession;
+use super::binding::{BoundOutputs, BoundSession};
 use super::pixels::resize_like_pillow;
 use super::session::{self, SessionOptions, inference};
 use crate::models::catalog::{EncoderDecoderSpec, SamplingSpec};
@@ -390,7 +390,7 @@ pub(crate) fn use_cache_flag(model: &str, step: usize) -> Result<Tensor<bool>, M
 /// Removes output `name`, keeping it (on whatever device) to feed back in.
 pub(crate) fn take_output(
     model: &str,
-    outputs: &mut ort::session::SessionOutputs<'_>,
+    outputs: &mut BoundOutputs,
     name: &str,
 ) -> Result<DynValue, ModelError> {
     outputs
@@ -401,7 +401,7 @@ pub(crate) fn take_output(
 /// Each row's logits at the last position of `logits` `[batch, sequence, vocabulary]`.
 pub(crate) fn last_logits(
     model: &str,
-    outputs: &ort::session::SessionOutputs<'_>,
+    outputs: &BoundOutputs,
     batch: usize,
 ) -> Result<Vec<Vec<f32>>, ModelError> {
     let value = outputs

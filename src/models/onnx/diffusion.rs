@@ -223,7 +223,11 @@ impl StableDiffusion {
                 .session
                 .run(inputs)
                 .map_err(|e| inference(name, format!("{}: {e}", encoder.spec.model)))?;
-            let (shape, data) = extract(name, &outputs, &encoder.states_output)?;
+            let (shape, data) = extract(
+                name,
+                outputs.get(encoder.states_output.as_str()),
+                &encoder.states_output,
+            )?;
             let width = match shape.as_slice() {
                 [b, s, d] if *b == batch as i64 && *s == sequence as i64 && *d > 0 => *d as usize,
                 other => {
@@ -238,7 +242,7 @@ impl StableDiffusion {
             };
             parts.push((data, width));
             if let Some(output) = encoder.spec.pooled {
-                let (shape, data) = extract(name, &outputs, output)?;
+                let (shape, data) = extract(name, outputs.get(output), output)?;
                 let width = match shape.as_slice() {
                     [b, d] if *b == batch as i64 && *d > 0 => *d as usize,
                     other => {
@@ -342,7 +346,7 @@ impl StableDiffusion {
             bound.bind("sample", &sample)?;
             bound.bind("timestep", &self.timestep_input(step.timestep)?)?;
             let outputs = bound.run(&mut self.unet)?;
-            let (shape, eps) = extract(&name, &outputs, "out_sample")?;
+            let (shape, eps) = extract(&name, outputs.get("out_sample"), "out_sample")?;
             if shape != latent_shape.map(|d| d as i64) {
                 return Err(inference(
                     &name,
@@ -372,7 +376,7 @@ impl StableDiffusion {
                 .vae
                 .run(vec![("latent_sample", input)])
                 .map_err(|e| inference(&name, format!("VAE decoder: {e}")))?;
-            let (shape, pixels) = extract(&name, &outputs, "sample")?;
+            let (shape, pixels) = extract(&name, outputs.get("sample"), "sample")?;
             let (height, width) = match shape.as_slice() {
                 [b, 3, h, w] if *b == rows as i64 && *h > 0 && *w > 0 => (*h as usize, *w as usize),
                 other => {
@@ -433,14 +437,13 @@ fn states_output(session: &Session, states: TextStates) -> Option<String> {
 }
 
 /// An f32 output as (shape, data).
+/// Output `name` (`value`, `None` when the run gave none) as shape and f32 data.
 fn extract(
     model: &str,
-    outputs: &ort::session::SessionOutputs<'_>,
+    value: Option<&DynValue>,
     name: &str,
 ) -> Result<(Vec<i64>, Vec<f32>), ModelError> {
-    let value = outputs
-        .get(name)
-        .ok_or_else(|| inference(model, format!("no output {name}")))?;
+    let value = value.ok_or_else(|| inference(model, format!("no output {name}")))?;
     let (shape, data) = value
         .try_extract_tensor::<f32>()
         .map_err(|e| inference(model, format!("{name}: {e}")))?;
