@@ -7,7 +7,7 @@ use std::sync::mpsc;
 
 use common::{TestProvider, calls_of};
 use panic_tda::config::{self, ConfigError, ExperimentConfig};
-use panic_tda::engine::{self, CancelToken, EngineOptions, ProgressEvent};
+use panic_tda::engine::{self, CancelToken, EngineOptions, ProgressEvent, RunOutcome};
 use panic_tda::models::Output;
 use panic_tda::store::{ExperimentStatus, StopReason, Store};
 
@@ -26,18 +26,30 @@ fn config(seeds: Vec<i64>, max_length: i64) -> ExperimentConfig {
     }
 }
 
-fn run(
+/// Creates and runs the experiment whatever its outcome; returns its id and the outcome.
+fn create_and_run(
     store: &mut Store,
     provider: &TestProvider,
     raw: &ExperimentConfig,
     options: EngineOptions,
-) -> String {
+) -> (String, RunOutcome) {
     let validated = config::validate(raw, provider).expect("valid config");
     let id = engine::create_experiment(store, &validated).expect("create");
     let (sender, _receiver) = mpsc::channel();
     let outcome =
         engine::run_experiment(store, provider, &id, options, &sender, &CancelToken::new())
             .expect("run");
+    (id, outcome)
+}
+
+/// [`create_and_run`] for an experiment that must complete.
+fn run(
+    store: &mut Store,
+    provider: &TestProvider,
+    raw: &ExperimentConfig,
+    options: EngineOptions,
+) -> String {
+    let (id, outcome) = create_and_run(store, provider, raw, options);
     assert_eq!(outcome.status, ExperimentStatus::Completed);
     id
 }
@@ -356,19 +368,12 @@ fn one_bad_item_fails_only_its_own_run_not_its_batch() {
         ..TestProvider::default()
     };
     let mut store = Store::open_in_memory().expect("store");
-    let raw = config(vec![-1], 6);
-    let validated = config::validate(&raw, &provider).expect("valid");
-    let id = engine::create_experiment(&mut store, &validated).expect("create");
-    let (sender, _receiver) = mpsc::channel();
-    let outcome = engine::run_experiment(
+    let (id, outcome) = create_and_run(
         &mut store,
         &provider,
-        &id,
+        &config(vec![-1], 6),
         EngineOptions::default(),
-        &sender,
-        &CancelToken::new(),
-    )
-    .expect("run");
+    );
     assert_eq!(outcome.failed_runs, 1);
     for run in store.runs(&id).expect("runs") {
         let invocations = store.invocations(&run.id).expect("invocations");
@@ -381,6 +386,13 @@ fn one_bad_item_fails_only_its_own_run_not_its_batch() {
         } else {
             assert_eq!(run.stop, Some(StopReason::Length), "{run:?}");
             assert_eq!(invocations.len(), 6);
+            // The retried step records the one-item call that made it.
+            let batch_sizes: Vec<u32> = invocations.iter().map(|i| i.batch_size).collect();
+            let expected = match run.network_index {
+                0 => [1, 2, 2, 2, 2, 2],
+                _ => [3, 3, 3, 3, 3, 3],
+            };
+            assert_eq!(batch_sizes, expected, "{run:?}");
         }
     }
     // The batch of 3 failed, then each of its items ran alone; later steps batch the 2 left.
@@ -396,19 +408,12 @@ fn a_model_that_cannot_load_fails_only_its_network() {
         ..TestProvider::default()
     };
     let mut store = Store::open_in_memory().expect("store");
-    let raw = config(vec![-1], 4);
-    let validated = config::validate(&raw, &provider).expect("valid");
-    let id = engine::create_experiment(&mut store, &validated).expect("create");
-    let (sender, _receiver) = mpsc::channel();
-    let outcome = engine::run_experiment(
+    let (id, outcome) = create_and_run(
         &mut store,
         &provider,
-        &id,
+        &config(vec![-1], 4),
         EngineOptions::default(),
-        &sender,
-        &CancelToken::new(),
-    )
-    .expect("run");
+    );
     assert_eq!(outcome.failed_runs, 3);
     let report = engine::status(&store, &id).expect("status");
     assert_eq!(report.runs_length, 3);

@@ -9,7 +9,8 @@ use super::{CancelToken, EngineError, EngineOptions, ProgressEvent};
 use crate::config::ValidatedConfig;
 use crate::models::{GenerativeModel, Input, ModelError, ModelProvider, Output, Seed};
 use crate::store::{
-    self, InvocationRecord, RunRecord, StepWrite, StopReason, Store, derived_id, output_hash,
+    self, InvocationRecord, RunRecord, StepWrite, StopReason, Store, Timestamp, derived_id,
+    output_hash,
 };
 
 /// Live progress counts shared across networks.
@@ -180,9 +181,21 @@ pub(super) fn run_network(
             }
             let started_at = store::now();
             let result = invoke(model, &active, chunk, config.image_size());
-            let mut completed_at = store::now();
-            let (chunk, outputs): (Vec<usize>, Vec<Output>) = match result {
-                Ok(outputs) if outputs.len() == chunk.len() => (chunk.to_vec(), outputs),
+            let completed_at = store::now();
+            let kept = match result {
+                Ok(outputs) if outputs.len() == chunk.len() => {
+                    let call = Call {
+                        started_at,
+                        completed_at,
+                        batch_size: chunk.len() as u32,
+                    };
+                    Kept {
+                        indices: chunk.to_vec(),
+                        outputs,
+                        calls: vec![call; chunk.len()],
+                        seconds: call.seconds(),
+                    }
+                }
                 Ok(outputs) => {
                     fail_runs(
                         store,
@@ -206,13 +219,22 @@ pub(super) fn run_network(
                         "'{model_name}' failed on a batch of {} at step {sequence} ({error}); retrying one at a time",
                         chunk.len()
                     );
-                    let mut kept = (Vec::new(), Vec::new());
+                    let mut kept = Kept::default();
                     for &index in chunk {
-                        let failure = match invoke(model, &active, &[index], config.image_size()) {
+                        let started_at = store::now();
+                        let result = invoke(model, &active, &[index], config.image_size());
+                        let call = Call {
+                            started_at,
+                            completed_at: store::now(),
+                            batch_size: 1,
+                        };
+                        let failure = match result {
                             Ok(mut one) if one.len() == 1 => match one.pop() {
                                 Some(output) => {
-                                    kept.0.push(index);
-                                    kept.1.push(output);
+                                    kept.indices.push(index);
+                                    kept.outputs.push(output);
+                                    kept.calls.push(call);
+                                    kept.seconds += call.seconds();
                                     continue;
                                 }
                                 None => "returned no output".to_owned(),
@@ -229,8 +251,7 @@ pub(super) fn run_network(
                             progress,
                         )?;
                     }
-                    completed_at = store::now();
-                    if kept.0.is_empty() {
+                    if kept.indices.is_empty() {
                         continue;
                     }
                     kept
@@ -247,15 +268,20 @@ pub(super) fn run_network(
                     continue;
                 }
             };
-            let chunk = chunk.as_slice();
-            let seconds = (completed_at - started_at) as f64 / 1e6;
+            let Kept {
+                indices,
+                outputs,
+                calls,
+                seconds,
+            } = kept;
+            let chunk = indices.as_slice();
             counters
                 .seconds_per_item
                 .insert(model_name.clone(), seconds / chunk.len() as f64);
 
             let mut step = StepWrite::default();
             let mut hashes = Vec::with_capacity(chunk.len());
-            for (&index, output) in chunk.iter().zip(outputs) {
+            for ((&index, output), call) in chunk.iter().zip(outputs).zip(calls) {
                 let run = &active[index];
                 let hash = output_hash(&output);
                 let stop = match run.seen.get(&hash) {
@@ -276,9 +302,9 @@ pub(super) fn run_network(
                     input_invocation_id: run.last_invocation_id.clone(),
                     seed: run.run.seed,
                     output,
-                    batch_size: chunk.len() as u32,
-                    started_at,
-                    completed_at,
+                    batch_size: call.batch_size,
+                    started_at: call.started_at,
+                    completed_at: call.completed_at,
                 });
                 hashes.push(hash);
             }
@@ -328,6 +354,30 @@ pub(super) fn run_network(
             });
         }
     }
+}
+
+/// One model call: when it ran and on how many inputs.
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    started_at: Timestamp,
+    completed_at: Timestamp,
+    batch_size: u32,
+}
+
+impl Call {
+    fn seconds(&self) -> f64 {
+        (self.completed_at - self.started_at) as f64 / 1e6
+    }
+}
+
+/// The runs of a batch that got an output, with the call that made each (after a failed batch,
+/// one call per item; the failed call's time is not counted in `seconds`).
+#[derive(Default)]
+struct Kept {
+    indices: Vec<usize>,
+    outputs: Vec<Output>,
+    calls: Vec<Call>,
+    seconds: f64,
 }
 
 /// Calls `model` on the runs `indices` of `active`: each run's last output (or its prompt at

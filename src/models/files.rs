@@ -686,6 +686,15 @@ mod tests {
         }
     }
 
+    /// Options for fetching from a test server.
+    fn online(endpoint: &str) -> FetchOptions {
+        FetchOptions {
+            offline: false,
+            endpoint: endpoint.to_owned(),
+            stall_timeout: STALL_TIMEOUT,
+        }
+    }
+
     fn body() -> Vec<u8> {
         (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect()
     }
@@ -702,11 +711,7 @@ mod tests {
         let entry = entry(Some(&sha(&data)), Some(data.len() as u64));
         let location = ModelLocation::Directory(dir.path().join("m"));
         assert!(!status(&entry, &location).is_complete());
-        let options = FetchOptions {
-            offline: false,
-            endpoint: server.endpoint.clone(),
-            stall_timeout: STALL_TIMEOUT,
-        };
+        let options = online(&server.endpoint);
         let mut events = Vec::new();
         let done = fetch(&entry, &location, &options, &mut |event| {
             events.push(format!("{event:?}"))
@@ -731,11 +736,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let entry = entry(Some(&sha(&data)), Some(data.len() as u64));
         let location = ModelLocation::Directory(dir.path().to_owned());
-        let options = FetchOptions {
-            offline: false,
-            endpoint: server.endpoint.clone(),
-            stall_timeout: STALL_TIMEOUT,
-        };
+        let options = online(&server.endpoint);
         assert!(fetch(&entry, &location, &options, &mut |_| {}).is_err());
         let local = dir.path().join("onnx/model.onnx");
         let partial = partial_path(&local);
@@ -768,11 +769,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let entry = entry(Some(&sha(&data)), Some(data.len() as u64));
         let location = ModelLocation::Directory(dir.path().to_owned());
-        let options = FetchOptions {
-            offline: false,
-            endpoint: server.endpoint.clone(),
-            stall_timeout: STALL_TIMEOUT,
-        };
+        let options = online(&server.endpoint);
         let cancel = AtomicBool::new(false);
         let err = fetch_cancellable(&entry, &location, &options, &cancel, &mut |event| {
             if matches!(event, FetchEvent::Progress { .. }) {
@@ -806,9 +803,8 @@ mod tests {
         let entry = entry(Some(&sha(&data)), Some(data.len() as u64));
         let location = ModelLocation::Directory(dir.path().to_owned());
         let mut options = FetchOptions {
-            offline: false,
-            endpoint: server.endpoint.clone(),
             stall_timeout: Duration::from_millis(500),
+            ..online(&server.endpoint)
         };
         let err = fetch(&entry, &location, &options, &mut |_| {}).expect_err("stalled");
         assert!(matches!(err, FetchError::Http { .. }), "{err}");
@@ -836,9 +832,8 @@ mod tests {
         let entry = entry(None, None);
         let location = ModelLocation::Directory(dir.path().to_owned());
         let options = FetchOptions {
-            offline: false,
-            endpoint,
             stall_timeout: Duration::from_millis(500),
+            ..online(&endpoint)
         };
         let started = std::time::Instant::now();
         let err = fetch(&entry, &location, &options, &mut |_| {}).expect_err("no answer");
@@ -854,11 +849,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let entry = entry(None, Some(data.len() as u64));
         let location = ModelLocation::Directory(dir.path().to_owned());
-        let options = FetchOptions {
-            offline: false,
-            endpoint: server.endpoint.clone(),
-            stall_timeout: STALL_TIMEOUT,
-        };
+        let options = online(&server.endpoint);
         let cancel = std::sync::Arc::new(AtomicBool::new(false));
         let setter = cancel.clone();
         let started = std::time::Instant::now();
@@ -880,11 +871,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let entry = entry(None, None);
         let location = ModelLocation::Directory(dir.path().to_owned());
-        let options = FetchOptions {
-            offline: false,
-            endpoint: server.endpoint.clone(),
-            stall_timeout: STALL_TIMEOUT,
-        };
+        let options = online(&server.endpoint);
         fetch(&entry, &location, &options, &mut |_| {}).expect("fetch");
         let local = dir.path().join("onnx/model.onnx");
         let record = fs::read_to_string(sha256_record_path(&local)).expect("record");
@@ -906,11 +893,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let entry = entry(Some(&sha(b"something else")), None);
         let location = ModelLocation::Directory(dir.path().to_owned());
-        let options = FetchOptions {
-            offline: false,
-            endpoint: server.endpoint.clone(),
-            stall_timeout: STALL_TIMEOUT,
-        };
+        let options = online(&server.endpoint);
         let err = fetch(&entry, &location, &options, &mut |_| {}).expect_err("bad sha");
         assert!(matches!(err, FetchError::ShaMismatch { .. }), "{err}");
         let local = dir.path().join("onnx/model.onnx");
