@@ -841,8 +841,14 @@ fn bound_runs_equal_plain_runs_and_a_failed_gpu_step_falls_back_to_the_host() {
             .1
             .to_vec()
     };
-    let mut bound =
-        BoundSession::new("unet", &bound_session, &["out_sample"], Vec::new()).expect("binding");
+    let mut bound = BoundSession::new(
+        "unet",
+        &bound_session,
+        &["out_sample"],
+        Vec::new(),
+        Placement::of(&bound_session),
+    )
+    .expect("binding");
     bound.bind_all(&inputs).expect("bind");
     let output = |outputs: &panic_tda::models::onnx::binding::BoundOutputs| {
         outputs
@@ -862,7 +868,7 @@ fn bound_runs_equal_plain_runs_and_a_failed_gpu_step_falls_back_to_the_host() {
     // result; later steps stay on the host. (Binding CUDA memory on a CPU session does not fail
     // by itself — ONNX Runtime keeps such outputs where they are made — so the failure is
     // injected.)
-    let mut forced = BoundSession::with_placement(
+    let mut forced = BoundSession::new(
         "unet",
         &bound_session,
         &[],

@@ -96,23 +96,9 @@ impl BoundOutputs {
 }
 
 impl BoundSession {
+    /// A binding on `session` whose `device_outputs` go to `placement` (the session's, from
+    /// [`Placement::of`] once per loaded model) and `host_outputs` to host memory.
     pub fn new(
-        model: &str,
-        session: &Session,
-        host_outputs: &[&str],
-        device_outputs: Vec<String>,
-    ) -> Result<Self, ModelError> {
-        Self::with_placement(
-            model,
-            session,
-            host_outputs,
-            device_outputs,
-            Placement::of(session),
-        )
-    }
-
-    /// [`BoundSession::new`] with the device outputs' placement given (tests force one).
-    pub fn with_placement(
         model: &str,
         session: &Session,
         host_outputs: &[&str],

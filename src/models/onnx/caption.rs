@@ -17,7 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokenizers::Tokenizer;
 
-use super::binding::{BoundOutputs, BoundSession};
+use super::binding::{BoundOutputs, BoundSession, Placement};
 use super::pixels::resize_like_pillow;
 use super::session::{self, SessionOptions, inference};
 use crate::models::catalog::{EncoderDecoderSpec, SamplingSpec};
@@ -37,6 +37,8 @@ pub struct EncoderDecoderCaptioner {
     spec: EncoderDecoderSpec,
     encoder: Session,
     decoder: Session,
+    /// Where the decoder's caches stay between tokens.
+    decoder_placement: Placement,
     tokenizer: Tokenizer,
     start_id: u32,
     end_id: u32,
@@ -102,6 +104,7 @@ impl EncoderDecoderCaptioner {
             name: name.to_owned(),
             spec,
             encoder,
+            decoder_placement: Placement::of(&decoder),
             decoder,
             tokenizer,
             start_id,
@@ -218,9 +221,9 @@ impl EncoderDecoderCaptioner {
             sampling: self.spec.sampling,
         };
         let decoder = &mut self.decoder;
-        let merged = self.merged;
+        let (merged, placement) = (self.merged, self.decoder_placement);
         let presents: Vec<String> = (0..2 * layers).map(|i| cache_name("present", i)).collect();
-        let mut bound = BoundSession::new(&name, decoder, &["logits"], presents)?;
+        let mut bound = BoundSession::new(&name, decoder, &["logits"], presents, placement)?;
         // Fed unchanged at every step: bound (and copied to the device) once.
         let states = Tensor::from_array((states_shape, states.to_vec()))
             .map_err(|e| fail("building encoder_hidden_states", e))?;

@@ -21,7 +21,7 @@ use tokenizers::{
     TruncationParams, TruncationStrategy,
 };
 
-use super::binding::BoundSession;
+use super::binding::{BoundSession, Placement};
 use super::scheduler::{Schedule, euler_update};
 use super::session::{self, Inputs, SessionOptions, inference, int_input};
 use crate::models::catalog::{DiffusionSpec, DiffusionTextEncoder, TextStates};
@@ -63,6 +63,8 @@ pub struct StableDiffusion {
     spec: DiffusionSpec,
     encoders: Vec<TextEncoderStage>,
     unet: Session,
+    /// Where the UNet's outputs go (the host-side scheduler reads them).
+    unet_placement: Placement,
     vae: Session,
     timestep: TimestepInput,
     /// The UNet takes SDXL's `text_embeds` and `time_ids`.
@@ -160,6 +162,7 @@ impl StableDiffusion {
             name: name.to_owned(),
             spec,
             encoders,
+            unet_placement: Placement::of(&unet),
             unet,
             vae,
             timestep,
@@ -331,7 +334,13 @@ impl StableDiffusion {
             None
         };
         // The conditioning is the same at every step: bound (copied to the device) once.
-        let mut bound = BoundSession::new(&name, &self.unet, &["out_sample"], Vec::new())?;
+        let mut bound = BoundSession::new(
+            &name,
+            &self.unet,
+            &["out_sample"],
+            Vec::new(),
+            self.unet_placement,
+        )?;
         bound.bind("encoder_hidden_states", &states)?;
         if let Some((text_embeds, time_ids)) = &micro {
             bound.bind("text_embeds", text_embeds)?;

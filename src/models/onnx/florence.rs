@@ -12,7 +12,7 @@ use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, TensorElementType};
 use tokenizers::Tokenizer;
 
-use super::binding::BoundSession;
+use super::binding::{BoundSession, Placement};
 use super::caption::{
     TokenPolicy, caption_text, decode_loop, empty_cache, last_logits, resized_pixels, take_output,
     use_cache_flag,
@@ -29,6 +29,8 @@ pub struct Florence2 {
     embed: Session,
     encoder: Session,
     decoder: Session,
+    /// Where the decoder's caches stay between tokens.
+    decoder_placement: Placement,
     tokenizer: Tokenizer,
     prompt_ids: Vec<i64>,
     start_id: u32,
@@ -133,6 +135,7 @@ impl Florence2 {
             vision,
             embed,
             encoder,
+            decoder_placement: Placement::of(&decoder),
             decoder,
             tokenizer,
             prompt_ids,
@@ -304,7 +307,13 @@ impl Florence2 {
                 ]
             })
             .collect();
-        let mut bound = BoundSession::new(&name, &self.decoder, &["logits"], presents)?;
+        let mut bound = BoundSession::new(
+            &name,
+            &self.decoder,
+            &["logits"],
+            presents,
+            self.decoder_placement,
+        )?;
         // Fed unchanged at every step: bound (and copied to the device) once.
         let states = Tensor::from_array((encoded.1, encoded.0.clone()))
             .map_err(|e| inference(&name, format!("building encoder_hidden_states: {e}")))?;
