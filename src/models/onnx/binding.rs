@@ -6,8 +6,9 @@
 //! caches (which grow every step) travel device → host → device each step and the encoder states
 //! are copied to the device each step. Bound instead, the encoder states are copied once, the
 //! caches never leave the device, and only the logits come back to the host, where the next
-//! token is chosen. On the CPU provider the device is host memory and the same code runs (that is
-//! the path the tests cover).
+//! token is chosen. A UNet's text conditioning is likewise bound once for all its steps. On the
+//! CPU provider the device is host memory and the same code runs (that is the path the tests
+//! cover).
 
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::{IoBinding, Session};
