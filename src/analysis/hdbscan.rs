@@ -610,6 +610,55 @@ fn nearest_outside_batched(
     pending: &[(u32, Vec<u32>, f32)],
     control: &Control<'_>,
 ) -> Vec<Option<Edge>> {
+    nearest_outside_in_blocks(
+        points, norms, components, core, pending, control, EXACT_ROWS,
+    )
+}
+
+fn nearest_outside_in_blocks(
+    points: Points<'_>,
+    norms: &[f32],
+    components: &[u32],
+    core: &[f32],
+    pending: &[(u32, Vec<u32>, f32)],
+    control: &Control<'_>,
+    block_rows: usize,
+) -> Vec<Option<Edge>> {
+    // Groups in blocks of at most `block_rows` searchers, so the products' memory stays bounded
+    // (a few MB per thread) however many components are still open.
+    let mut found = Vec::with_capacity(pending.len());
+    let mut start = 0;
+    while start < pending.len() {
+        let mut end = start + 1;
+        let mut rows = pending[start].1.len();
+        while end < pending.len() && rows + pending[end].1.len() <= block_rows {
+            rows += pending[end].1.len();
+            end += 1;
+        }
+        found.extend(nearest_outside_block(
+            points,
+            norms,
+            components,
+            core,
+            &pending[start..end],
+            control,
+        ));
+        start = end;
+    }
+    found
+}
+
+/// Searchers per block of [`nearest_outside_batched`].
+const EXACT_ROWS: usize = 4096;
+
+fn nearest_outside_block(
+    points: Points<'_>,
+    norms: &[f32],
+    components: &[u32],
+    core: &[f32],
+    pending: &[(u32, Vec<u32>, f32)],
+    control: &Control<'_>,
+) -> Vec<Option<Edge>> {
     let n = points.len();
     let dim = points.dim();
     let searchers: Vec<u32> = pending
@@ -659,7 +708,7 @@ fn nearest_outside_batched(
                         let squared = norms[p as usize] + norms[q] - 2.0 * dots[[row, q - start]];
                         let weight = squared.max(0.0).sqrt().max(core[p as usize]).max(core[q]);
                         let candidate = (weight, p, q as u32);
-                        if slot.is_none_or(|current| candidate < current) {
+                        if weight < *limit && slot.is_none_or(|current| candidate < current) {
                             *slot = Some(candidate);
                         }
                     }
@@ -1119,6 +1168,69 @@ mod tests {
             }
         }
         data
+    }
+
+    #[test]
+    fn the_batched_exact_search_finds_each_components_lightest_outside_edge() {
+        use rand::Rng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let (n, dim) = (1_300, 24);
+        let data: Vec<f32> = (0..n * dim).map(|_| rng.random::<f32>() - 0.5).collect();
+        let points = Points::new(&data, dim).expect("points");
+        let norms: Vec<f32> = (0..n).map(|i| dot(points.row(i), points.row(i))).collect();
+        let core: Vec<f32> = (0..n).map(|_| 0.6 + 0.4 * rng.random::<f32>()).collect();
+        let components: Vec<u32> = (0..n as u32).map(|i| i % 7).collect();
+        // Components 0..5 with a few searchers each; 4 with a limit that rules almost all out.
+        let pending: Vec<(u32, Vec<u32>, f32)> = (0..5u32)
+            .map(|c| {
+                let searchers = (0..n as u32)
+                    .filter(|i| i % 7 == c)
+                    .take(3 + c as usize)
+                    .collect();
+                (c, searchers, if c == 4 { 0.65 } else { f32::INFINITY })
+            })
+            .collect();
+        // Brute force: every searcher against every point outside its component.
+        let expected: Vec<Option<Edge>> = pending
+            .iter()
+            .map(|(c, list, limit)| {
+                list.iter()
+                    .flat_map(|&p| (0..n).map(move |q| (p, q)))
+                    .filter(|&(_, q)| components[q] != *c && core[q] < *limit)
+                    .map(|(p, q)| {
+                        let d = euclidean(points.row(p as usize), points.row(q));
+                        make_edge(p, q as u32, reachability(&core, p as usize, q, d))
+                    })
+                    .filter(|edge| edge.weight < *limit)
+                    .min_by(edge_order)
+            })
+            .collect();
+        assert!(expected[..4].iter().all(Option::is_some));
+        for block_rows in [usize::MAX, 4, 1] {
+            let found = nearest_outside_in_blocks(
+                points,
+                &norms,
+                &components,
+                &core,
+                &pending,
+                &Control::default(),
+                block_rows,
+            );
+            assert_eq!(found.len(), pending.len());
+            for (got, want) in found.iter().zip(&expected) {
+                match (got, want) {
+                    (Some(got), Some(want)) => {
+                        assert!(
+                            (got.weight - want.weight).abs() < 1e-5,
+                            "{got:?} vs {want:?}"
+                        );
+                        assert_eq!((got.a, got.b), (want.a, want.b), "block {block_rows}");
+                    }
+                    (None, None) => {}
+                    other => panic!("block {block_rows}: {other:?}"),
+                }
+            }
+        }
     }
 
     #[test]
