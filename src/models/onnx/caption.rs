@@ -209,7 +209,7 @@ impl EncoderDecoderCaptioner {
         let mut past: Vec<(String, DynValue)> = Vec::with_capacity(2 * layers);
         for i in 0..2 * layers {
             past.push((
-                cache_name("past_key_values", i),
+                cache_name("past_key_values", None, i),
                 empty_cache(&name, batch, heads, head_dim)?,
             ));
         }
@@ -222,7 +222,9 @@ impl EncoderDecoderCaptioner {
         };
         let decoder = &mut self.decoder;
         let (merged, placement) = (self.merged, self.decoder_placement);
-        let presents: Vec<String> = (0..2 * layers).map(|i| cache_name("present", i)).collect();
+        let presents: Vec<String> = (0..2 * layers)
+            .map(|i| cache_name("present", None, i))
+            .collect();
         let mut bound = BoundSession::new(&name, decoder, &["logits"], presents, placement)?;
         // Fed unchanged at every step: bound (and copied to the device) once.
         let states = Tensor::from_array((states_shape, states.to_vec()))
@@ -240,8 +242,8 @@ impl EncoderDecoderCaptioner {
             let logits = last_logits(&name, &outputs, batch)?;
             past = (0..2 * layers)
                 .map(|i| {
-                    let value = take_output(&name, &mut outputs, &cache_name("present", i))?;
-                    Ok((cache_name("past_key_values", i), value))
+                    let value = take_output(&name, &mut outputs, &cache_name("present", None, i))?;
+                    Ok((cache_name("past_key_values", None, i), value))
                 })
                 .collect::<Result<_, ModelError>>()?;
             Ok(logits)
@@ -249,14 +251,18 @@ impl EncoderDecoderCaptioner {
     }
 }
 
-/// `{prefix}.{layer}.key` for even `index`, `.value` for odd: the decoder's cache names.
-fn cache_name(prefix: &str, index: usize) -> String {
+/// A decoder cache's name: `{prefix}.{layer}[.{part}].key` for even `index`, `.value` for odd
+/// (`part` is Florence-2's `decoder` / `encoder`).
+pub(crate) fn cache_name(prefix: &str, part: Option<&str>, index: usize) -> String {
     let kind = if index.is_multiple_of(2) {
         "key"
     } else {
         "value"
     };
-    format!("{prefix}.{}.{kind}", index / 2)
+    match part {
+        Some(part) => format!("{prefix}.{}.{part}.{kind}", index / 2),
+        None => format!("{prefix}.{}.{kind}", index / 2),
+    }
 }
 
 /// Detokenised with special tokens stripped and trimmed; empty is [`ModelError::EmptyOutput`].

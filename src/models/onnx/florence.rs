@@ -14,8 +14,8 @@ use tokenizers::Tokenizer;
 
 use super::binding::{BoundSession, Placement};
 use super::caption::{
-    TokenPolicy, caption_text, decode_loop, empty_cache, last_logits, resized_pixels, take_output,
-    use_cache_flag,
+    TokenPolicy, cache_name, caption_text, decode_loop, empty_cache, last_logits, resized_pixels,
+    take_output, use_cache_flag,
 };
 use super::session::{self, SessionOptions, inference, int_input, int_value};
 use crate::models::catalog::Florence2Spec;
@@ -270,14 +270,7 @@ impl Florence2 {
         let [_, encoded_len, _] = encoded.1;
         let name = self.name.clone();
         let (layers, heads, head_dim) = (self.layers, self.heads, self.head_dim);
-        let cache = |prefix: &str, part: &str, index: usize| {
-            let kind = if index.is_multiple_of(2) {
-                "key"
-            } else {
-                "value"
-            };
-            format!("{prefix}.{}.{part}.{kind}", index / 2)
-        };
+        let cache = |prefix: &str, part: &str, index: usize| cache_name(prefix, Some(part), index);
         // Self-attention caches grow from empty; cross-attention caches are empty at step 0,
         // then the ones step 0 computed.
         let mut past: Vec<(String, DynValue)> = Vec::with_capacity(2 * layers);
