@@ -16,14 +16,12 @@ use ort::value::{DynValue, Tensor, TensorElementType};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use tokenizers::{
-    PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
-    TruncationParams, TruncationStrategy,
-};
+use tokenizers::{PaddingStrategy, Tokenizer};
 
 use super::binding::{BoundSession, Placement};
 use super::scheduler::{Schedule, euler_update};
 use super::session::{self, Inputs, SessionOptions, inference, int_input};
+use super::text::set_padding_and_truncation;
 use crate::models::catalog::{DiffusionSpec, DiffusionTextEncoder, TextStates};
 use crate::models::{ModelError, Seed, TextToImage};
 use crate::paths::AppPaths;
@@ -501,28 +499,13 @@ pub fn clip_tokenizer(
             ))
         })?
     };
-    let pad_id = tokenizer.token_to_id(pad_token).ok_or_else(|| {
-        error(format!(
-            "the tokenizer in {} has no pad token {pad_token}",
-            dir.display()
-        ))
-    })?;
-    tokenizer.with_padding(Some(PaddingParams {
-        strategy: PaddingStrategy::Fixed(max_length),
-        direction: PaddingDirection::Right,
-        pad_to_multiple_of: None,
-        pad_id,
-        pad_type_id: 0,
-        pad_token: pad_token.to_owned(),
-    }));
-    tokenizer
-        .with_truncation(Some(TruncationParams {
-            max_length,
-            strategy: TruncationStrategy::LongestFirst,
-            stride: 0,
-            direction: TruncationDirection::Right,
-        }))
-        .map_err(|e| error(e.to_string()))?;
+    set_padding_and_truncation(
+        &mut tokenizer,
+        PaddingStrategy::Fixed(max_length),
+        pad_token,
+        max_length,
+    )
+    .map_err(|message| error(format!("the tokenizer in {}: {message}", dir.display())))?;
     Ok(tokenizer)
 }
 

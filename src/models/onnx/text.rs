@@ -74,6 +74,35 @@ pub fn length_runs(lengths: &[usize]) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
+/// Pads on the right with `pad_token` by `strategy` and truncates on the right at `max_length`.
+pub fn set_padding_and_truncation(
+    tokenizer: &mut Tokenizer,
+    strategy: PaddingStrategy,
+    pad_token: &str,
+    max_length: usize,
+) -> Result<(), String> {
+    let pad_id = tokenizer
+        .token_to_id(pad_token)
+        .ok_or_else(|| format!("no pad token {pad_token}"))?;
+    tokenizer.with_padding(Some(PaddingParams {
+        strategy,
+        direction: PaddingDirection::Right,
+        pad_to_multiple_of: None,
+        pad_id,
+        pad_type_id: 0,
+        pad_token: pad_token.to_owned(),
+    }));
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+            direction: TruncationDirection::Right,
+        }))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// Loads `tokenizer.json` and sets the app's padding and truncation (overriding whatever the file
 /// says, e.g. MiniLM's fixed 128-token padding).
 pub fn load_tokenizer(
@@ -88,25 +117,13 @@ pub fn load_tokenizer(
     };
     let mut tokenizer = Tokenizer::from_file(path)
         .map_err(|e| error(format!("loading {}: {e}", path.display())))?;
-    let pad_id = tokenizer
-        .token_to_id(pad_token)
-        .ok_or_else(|| error(format!("{} has no pad token {pad_token}", path.display())))?;
-    tokenizer.with_padding(Some(PaddingParams {
-        strategy: PaddingStrategy::BatchLongest,
-        direction: PaddingDirection::Right,
-        pad_to_multiple_of: None,
-        pad_id,
-        pad_type_id: 0,
-        pad_token: pad_token.to_owned(),
-    }));
-    tokenizer
-        .with_truncation(Some(TruncationParams {
-            max_length,
-            strategy: TruncationStrategy::LongestFirst,
-            stride: 0,
-            direction: TruncationDirection::Right,
-        }))
-        .map_err(|e| error(e.to_string()))?;
+    set_padding_and_truncation(
+        &mut tokenizer,
+        PaddingStrategy::BatchLongest,
+        pad_token,
+        max_length,
+    )
+    .map_err(|message| error(format!("{}: {message}", path.display())))?;
     Ok(tokenizer)
 }
 
