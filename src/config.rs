@@ -53,6 +53,12 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
+    #[error("config {path} is empty: expected a JSON object such as assets/configs/demo.json")]
+    Empty { path: String },
+    #[error(
+        "config {path} is not UTF-8 text (invalid byte at offset {byte}); save it as UTF-8 JSON"
+    )]
+    NotUtf8 { path: String, byte: usize },
     #[error("config {path} is not valid JSON at line {line}, column {column}: {message}")]
     Parse {
         path: String,
@@ -104,22 +110,73 @@ impl ValidatedConfig {
     }
 }
 
-/// Parses config JSON; syntax errors carry line and column.
+/// Parses config JSON. Errors carry line and column and, for a wrong value, the path of the
+/// field it belongs to (e.g. `max_length`, `networks[0][1]`).
 pub fn parse(json: &str, origin: &str) -> Result<ExperimentConfig, ConfigError> {
-    serde_json::from_str(json).map_err(|error| ConfigError::Parse {
-        path: origin.to_owned(),
-        line: error.line(),
-        column: error.column(),
-        message: error.to_string(),
+    if json.trim().is_empty() {
+        return Err(ConfigError::Empty {
+            path: origin.to_owned(),
+        });
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let field = error.path().to_string();
+        let inner = error.into_inner();
+        // serde_json appends " at line L column C"; the error names those itself.
+        let text = inner.to_string();
+        let message = match text.rfind(" at line ") {
+            Some(at) => text[..at].to_owned(),
+            None => text,
+        };
+        let message = if field.is_empty() || field == "." {
+            message
+        } else {
+            format!("field `{field}`: {message}")
+        };
+        ConfigError::Parse {
+            path: origin.to_owned(),
+            line: inner.line(),
+            column: inner.column(),
+            message,
+        }
     })
 }
 
 pub fn load(path: &Path) -> Result<ExperimentConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         source,
     })?;
+    let text = String::from_utf8(bytes).map_err(|error| ConfigError::NotUtf8 {
+        path: path.display().to_string(),
+        byte: error.utf8_error().valid_up_to(),
+    })?;
     parse(&text, &path.display().to_string())
+}
+
+/// `config` with each model name the provider does not know, but the catalog knows under another
+/// spelling (a Hugging Face id, another case), replaced by the catalog name, so stored configs
+/// always use one name per model.
+fn with_catalog_names(config: &ExperimentConfig, known: &[String]) -> ExperimentConfig {
+    let rename = |name: &String| -> String {
+        if known.contains(name) {
+            return name.clone();
+        }
+        match crate::models::catalog::canonical_name(name) {
+            Some(canonical) if known.iter().any(|k| k == canonical) => canonical.to_owned(),
+            _ => name.clone(),
+        }
+    };
+    let mut renamed = config.clone();
+    for network in &mut renamed.networks {
+        for name in network.iter_mut() {
+            *name = rename(name);
+        }
+    }
+    for name in &mut renamed.embedding_models {
+        *name = rename(name);
+    }
+    renamed
 }
 
 /// Checks everything at once and reports every problem, each naming the field, the bad value
@@ -132,6 +189,8 @@ pub fn validate(
     let mut problem =
         |field: String, message: String| problems.push(ConfigProblem { field, message });
     let names = models.names();
+    let canonical = with_catalog_names(config, &names);
+    let config = &canonical;
     let generative: Vec<&str> = names
         .iter()
         .filter(
@@ -361,4 +420,83 @@ pub fn validate(
         max_length: config.max_length as u32,
         image_size: image_size as u32,
     })
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"networks": [["DummyT2I", "DummyI2T"]], "prompts": ["a cat"],
+        "seeds": [1], "embedding_models": ["DummyText"], "max_length": 10}"#;
+
+    fn parse_error(json: &str) -> String {
+        match parse(json, "test.json") {
+            Ok(config) => panic!("{json} parsed as {config:?}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_wrong_value_names_its_field_and_position() {
+        let message = parse_error(&GOOD.replace(r#""max_length": 10"#, r#""max_length": "ten""#));
+        assert!(message.contains("field `max_length`"), "{message}");
+        assert!(message.contains("line 2"), "{message}");
+        assert_eq!(message.matches("line").count(), 1, "{message}");
+        let message =
+            parse_error(&GOOD.replace(r#"["DummyT2I", "DummyI2T"]"#, r#"["DummyT2I", 5]"#));
+        assert!(message.contains("field `networks[0][1]`"), "{message}");
+    }
+
+    #[test]
+    fn empty_and_non_utf8_files_get_one_clear_message() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty.json");
+        std::fs::write(&empty, "  \n").expect("write");
+        let message = load(&empty).expect_err("empty").to_string();
+        assert!(message.contains("is empty"), "{message}");
+        assert!(!message.contains("EOF"), "{message}");
+        let latin1 = dir.path().join("latin1.json");
+        std::fs::write(&latin1, b"{\"prompts\": [\"caf\xe9\"]}").expect("write");
+        let message = load(&latin1).expect_err("latin-1").to_string();
+        assert!(message.contains("not UTF-8"), "{message}");
+        assert!(message.contains("offset 17"), "{message}");
+        assert_eq!(message.matches("UTF-8").count(), 2, "{message}");
+    }
+
+    /// Random and mutated configs never panic: each parses, or fails with a message naming the
+    /// file. (Validation of what parses is covered by the engine tests with a provider.)
+    #[test]
+    fn mutated_configs_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let replacements: [&[u8]; 12] = [
+            b"",
+            b"\"",
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b",",
+            b":",
+            b"-1",
+            b"1e999",
+            b"null",
+            "é".as_bytes(),
+        ];
+        for _ in 0..3000 {
+            let mut bytes = GOOD.as_bytes().to_vec();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..bytes.len());
+                let end = (at + rng.random_range(0..6)).min(bytes.len());
+                let with = replacements[rng.random_range(0..replacements.len())];
+                bytes.splice(at..end, with.iter().copied());
+            }
+            let Ok(text) = String::from_utf8(bytes) else {
+                continue;
+            };
+            if let Err(error) = parse(&text, "mutated.json") {
+                assert!(error.to_string().contains("mutated.json"), "{error}");
+            }
+        }
+    }
 }

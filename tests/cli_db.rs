@@ -96,3 +96,83 @@ fn doctor_export_and_images_from_the_command_line() {
     assert_eq!(code, 1);
     assert!(text.contains("no database"), "{text}");
 }
+
+#[test]
+fn bad_configs_get_a_message_naming_the_problem_and_store_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db.sqlite");
+    let good = r#"{"networks": [["DummyT2I", "DummyI2T"]], "prompts": ["a cat"],
+        "seeds": [1], "embedding_models": ["DummyText"], "max_length": 10}"#;
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "ten.json",
+            good.replace(r#""max_length": 10"#, r#""max_length": "ten""#)
+                .into_bytes(),
+            "field `max_length`",
+        ),
+        ("empty.json", Vec::new(), "is empty"),
+        (
+            "latin1.json",
+            b"{\"prompts\": [\"caf\xe9\"]}".to_vec(),
+            "not UTF-8",
+        ),
+        (
+            "unknown.json",
+            good.replace("DummyI2T", "NoSuchModel").into_bytes(),
+            "unknown model 'NoSuchModel'",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        let (code, text) = panic_tda(&db, &["experiment", "run", path.to_str().expect("utf-8")]);
+        assert_ne!(code, 0, "{name}: {text}");
+        assert!(text.contains(expected), "{name}: {text}");
+        assert!(!text.contains("panicked"), "{name}: {text}");
+    }
+    if db.exists() {
+        let store = Store::open(&db).expect("open");
+        assert!(store.list_experiments().expect("list").is_empty());
+    }
+}
+
+#[test]
+fn model_names_accept_hugging_face_ids_and_enum_values_any_case() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db.sqlite");
+    let config = dir.path().join("hf.json");
+    std::fs::write(
+        &config,
+        r#"{"networks": [["DummyT2I", "DummyI2T"]], "prompts": ["a cat"], "seeds": [1],
+            "embedding_models": ["sentence-transformers/all-MiniLM-L6-v2"], "max_length": 4}"#,
+    )
+    .expect("write");
+    let (code, text) = panic_tda(
+        &db,
+        &[
+            "experiment",
+            "run",
+            "--dry-run",
+            config.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("MiniLM"), "{text}");
+    // Upper-case enum values parse; the command then fails on the missing experiment, not on them.
+    for resolution in ["HD", "4K", "hd"] {
+        let (code, text) = panic_tda(
+            &db,
+            &[
+                "export",
+                "video",
+                "nope",
+                "--resolution",
+                resolution,
+                "--codec",
+                "H264",
+            ],
+        );
+        assert_ne!(code, 0, "{text}");
+        assert!(!text.contains("invalid value"), "{resolution}: {text}");
+    }
+}

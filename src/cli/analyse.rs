@@ -14,7 +14,7 @@ use panic_tda::store::Store;
 #[derive(Debug, clap::Args)]
 pub struct AnalyseArgs {
     /// Which analysis: `all` writes every table and chart.
-    #[arg(value_enum)]
+    #[arg(value_enum, ignore_case = true)]
     which: Analysis,
     /// Experiment id, unique prefix or `latest`.
     #[arg(long, default_value = "latest")]

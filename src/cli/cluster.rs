@@ -71,7 +71,7 @@ pub struct RunArgs {
     #[arg(long)]
     epsilon: Option<f64>,
     /// Cluster selection: excess of mass or leaves.
-    #[arg(long, value_enum, default_value_t = Method::Eom)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Method::Eom)]
     method: Method,
     /// Allow the whole data set to be one cluster.
     #[arg(long)]

@@ -100,6 +100,13 @@ pub fn run_experiment_command(
                     validated.seeds().len(),
                     validated.run_count() as u64 * u64::from(validated.max_length())
                 );
+                for (n, network) in validated.networks().iter().enumerate() {
+                    println!("  network {n}: {}", network.join(" → "));
+                }
+                println!(
+                    "  embedding models: {}",
+                    validated.embedding_models().join(", ")
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             let mut store = open(db)?;
@@ -155,7 +162,7 @@ pub fn run_experiment_command(
             for summary in experiments {
                 println!(
                     "{:<12} {:<10} {:<19} {:>6} {:>9} {:>11} {:>10}",
-                    &summary.record.id[..12.min(summary.record.id.len())],
+                    panic_tda::store::short_id(&summary.record.id, 12),
                     summary.record.status,
                     format_timestamp(summary.record.created_at),
                     summary.runs,
@@ -214,7 +221,7 @@ pub fn run_runs_command(command: RunsCommand, db: &Path) -> anyhow::Result<ExitC
                 let prompt: String = run.initial_prompt.chars().take(30).collect();
                 println!(
                     "{:<12} {:<28} {:>6} {:<30} {}",
-                    &run.id[..12.min(run.id.len())],
+                    panic_tda::store::short_id(&run.id, 12),
                     run.network.join(" → "),
                     run.seed,
                     prompt,

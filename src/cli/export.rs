@@ -42,7 +42,7 @@ pub struct VideoArgs {
     /// Output file (.mp4, .mkv, .mov or .webm).
     #[arg(long, short, default_value = "mosaic.mp4")]
     out: PathBuf,
-    #[arg(long, value_enum, default_value_t = ResolutionArg::Hd)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = ResolutionArg::Hd)]
     resolution: ResolutionArg,
     /// Any even frame size as WIDTHxHEIGHT (e.g. 640x360); overrides --resolution.
     #[arg(long, value_parser = parse_size)]
@@ -50,7 +50,7 @@ pub struct VideoArgs {
     /// Frames (image steps) per second.
     #[arg(long, default_value_t = 2)]
     fps: u32,
-    #[arg(long, value_enum, default_value_t = VideoCodec::H264)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = VideoCodec::H264)]
     codec: VideoCodec,
     /// Constant rate factor: lower is better quality and larger files.
     #[arg(long, default_value_t = 22)]

@@ -36,7 +36,7 @@ struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     /// Where models run: auto (CUDA if its provider loads, else CPU), cuda, tensorrt or cpu.
-    #[arg(long, global = true, value_enum, default_value_t = DevicePreference::Auto, env = "PANIC_TDA_DEVICE")]
+    #[arg(long, global = true, value_enum, ignore_case = true, default_value_t = DevicePreference::Auto, env = "PANIC_TDA_DEVICE")]
     device: DevicePreference,
     /// Never download model files; use only what is already in the model cache.
     #[arg(long, global = true)]
@@ -110,10 +110,27 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe_error(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by ": ", leaving out a cause whose text the message before it
+/// already contains (library errors often quote their source, so `{:#}` would say it twice).
+pub(crate) fn describe_error(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn init_tracing(verbose: u8) {

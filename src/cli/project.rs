@@ -158,7 +158,7 @@ pub fn run(command: ProjectCommand, database: &Path) -> anyhow::Result<ExitCode>
                         p.scope
                             .experiments()
                             .iter()
-                            .map(|id| id.get(..8).unwrap_or(id))
+                            .map(|id| panic_tda::store::short_id(id, 8))
                             .collect::<Vec<_>>()
                             .join(",")
                     );

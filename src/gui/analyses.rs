@@ -226,7 +226,7 @@ fn category_formatter(names: Vec<String>) -> impl Fn(GridMark, &RangeInclusive<f
 }
 
 fn short(id: &str) -> &str {
-    &id[..12.min(id.len())]
+    crate::store::short_id(id, 12)
 }
 
 impl AnalysesPanel {

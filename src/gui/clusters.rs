@@ -216,7 +216,7 @@ impl ClustersPanel {
                 self.selected = clustering::show_clustering(store, &id, None).ok();
                 (
                     true,
-                    format!("clustering {} stored", &id[..12.min(id.len())]),
+                    format!("clustering {} stored", crate::store::short_id(&id, 12)),
                 )
             }
             Err(error) => (false, error),
@@ -339,7 +339,7 @@ impl ClustersPanel {
             }
             ui.end_row();
             for result in &self.results {
-                ui.monospace(&result.id[..12.min(result.id.len())]);
+                ui.monospace(crate::store::short_id(&result.id, 12));
                 ui.horizontal(|ui| {
                     if ui.button("Show").clicked() {
                         open = Some(result.id.clone());

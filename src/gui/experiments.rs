@@ -87,7 +87,7 @@ impl ExperimentsPanel {
                 ui.heading("Delete experiment?");
                 ui.label(format!(
                     "Experiment {} and everything that belongs to it will be deleted:\n{} runs, {} invocations, {} embeddings, {} cluster assignments.",
-                    &id[..12.min(id.len())],
+                    crate::store::short_id(id, 12),
                     preview.runs,
                     preview.invocations,
                     preview.embeddings,
@@ -116,7 +116,7 @@ impl ExperimentsPanel {
                 }
                 ui.heading(format!(
                     "Experiment {}",
-                    &report.id[..12.min(report.id.len())]
+                    crate::store::short_id(&report.id, 12)
                 ));
             });
             ui.separator();
@@ -132,7 +132,7 @@ impl ExperimentsPanel {
                         }
                         ui.end_row();
                         for run in runs {
-                            ui.monospace(&run.id[..12.min(run.id.len())]);
+                            ui.monospace(crate::store::short_id(&run.id, 12));
                             ui.label(run.network.join(" → "));
                             ui.label(&run.initial_prompt);
                             ui.label(run.seed.to_string());
@@ -186,7 +186,7 @@ impl ExperimentsPanel {
                         ui.end_row();
                         for summary in &self.experiments {
                             let record = &summary.record;
-                            let short = &record.id[..12.min(record.id.len())];
+                            let short = crate::store::short_id(&record.id, 12);
                             ui.monospace(short);
                             let is_running = running == Some(record.id.as_str());
                             ui.horizontal(|ui| {
@@ -297,7 +297,7 @@ impl ExperimentsPanel {
                         let done = summary.map_or(0, |s| s.invocations);
                         ui.label(format!(
                             "Experiment {} {how} ({done} invocations done).",
-                            &id[..12.min(id.len())]
+                            crate::store::short_id(id, 12)
                         ));
                         if ui
                             .add_enabled(!busy, egui::Button::new("▶ Resume"))

@@ -202,7 +202,7 @@ impl ExplorerPanel {
                     "{} · {} clusters · {}",
                     result.algorithm,
                     result.cluster_count,
-                    &result.id[..8.min(result.id.len())]
+                    crate::store::short_id(&result.id, 8)
                 );
                 (result.id, label)
             })
@@ -429,7 +429,7 @@ impl ExplorerPanel {
                 .selected_text(
                     self.experiment
                         .as_deref()
-                        .map_or("", |id| &id[..12.min(id.len())])
+                        .map_or("", |id| crate::store::short_id(id, 12))
                         .to_owned(),
                 )
                 .show_ui(ui, |ui| {
@@ -438,7 +438,7 @@ impl ExplorerPanel {
                         ui.selectable_value(
                             &mut self.experiment,
                             Some(id.clone()),
-                            &id[..12.min(id.len())],
+                            crate::store::short_id(id, 12),
                         );
                     }
                 })

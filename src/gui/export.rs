@@ -55,7 +55,7 @@ impl ExportPanel {
         self.prompts = crate::config::parse(&summary.record.config_json, "stored config")
             .map(|config| config.prompts)
             .unwrap_or_default();
-        self.output = format!("panic-tda-{}.mp4", &id[..12.min(id.len())]);
+        self.output = format!("panic-tda-{}.mp4", crate::store::short_id(&id, 12));
         self.experiment = Some(id);
     }
 
@@ -141,7 +141,7 @@ impl ExportPanel {
                 .selected_text(
                     current
                         .as_deref()
-                        .map_or("", |id| &id[..12.min(id.len())])
+                        .map_or("", |id| crate::store::short_id(id, 12))
                         .to_owned(),
                 )
                 .show_ui(ui, |ui| {
@@ -150,7 +150,7 @@ impl ExportPanel {
                         if ui
                             .selectable_label(
                                 current.as_deref() == Some(id),
-                                &id[..12.min(id.len())],
+                                crate::store::short_id(id, 12),
                             )
                             .clicked()
                         {

@@ -28,7 +28,7 @@ pub fn monitor_ui(ui: &mut egui::Ui, job: &ExperimentJob) -> Option<MonitorActio
     ui.horizontal(|ui| {
         ui.heading(format!(
             "Experiment {}",
-            &job.experiment_id[..12.min(job.experiment_id.len())]
+            crate::store::short_id(&job.experiment_id, 12)
         ));
         if !job.is_finished() {
             let label = if job.is_cancelling() {
@@ -133,7 +133,7 @@ pub fn monitor_ui(ui: &mut egui::Ui, job: &ExperimentJob) -> Option<MonitorActio
                     }
                     ui.small(format!(
                         "run {} · step {}",
-                        &run_id[..8.min(run_id.len())],
+                        crate::store::short_id(run_id, 8),
                         latest.sequence_number
                     ));
                     if let Some(caption) = &latest.caption {

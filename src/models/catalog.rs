@@ -632,7 +632,80 @@ pub fn catalog() -> &'static [CatalogEntry] {
     CATALOG
 }
 
+/// Other names users know a model by (its Hugging Face ids, upstream and ONNX repo, and the
+/// repo's short name), matched without regard to case.
+const ALIASES: &[(&str, &[&str])] = &[
+    (
+        "MiniLM",
+        &["all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"],
+    ),
+    (
+        "NomicText",
+        &["nomic-embed-text-v1.5", "nomic-ai/nomic-embed-text-v1.5"],
+    ),
+    (
+        "ClipB32",
+        &[
+            "clip-vit-base-patch32",
+            "openai/clip-vit-base-patch32",
+            "Xenova/clip-vit-base-patch32",
+        ],
+    ),
+    (
+        "SDTurbo",
+        &[
+            "sd-turbo",
+            "stabilityai/sd-turbo",
+            "Heliosoph/sd-turbo-onnx",
+        ],
+    ),
+    (
+        "SDXLTurbo",
+        &[
+            "sdxl-turbo",
+            "stabilityai/sdxl-turbo",
+            "Heliosoph/sdxl-turbo-onnx",
+        ],
+    ),
+    (
+        "VitGpt2",
+        &[
+            "vit-gpt2-image-captioning",
+            "nlpconnect/vit-gpt2-image-captioning",
+            "Xenova/vit-gpt2-image-captioning",
+        ],
+    ),
+    (
+        "Florence2",
+        &[
+            "Florence-2-base-ft",
+            "microsoft/Florence-2-base-ft",
+            "onnx-community/Florence-2-base-ft",
+        ],
+    ),
+];
+
+/// The catalog name for `name`: the name itself, the name in another case, or an alias such as a
+/// Hugging Face id (`stabilityai/sd-turbo` → `SDTurbo`).
+pub fn canonical_name(name: &str) -> Option<&'static str> {
+    let name = name.trim();
+    if let Some(entry) = CATALOG.iter().find(|entry| entry.name == name) {
+        return Some(entry.name);
+    }
+    if let Some(entry) = CATALOG
+        .iter()
+        .find(|entry| entry.name.eq_ignore_ascii_case(name))
+    {
+        return Some(entry.name);
+    }
+    ALIASES
+        .iter()
+        .find(|(_, aliases)| aliases.iter().any(|alias| alias.eq_ignore_ascii_case(name)))
+        .map(|(canonical, _)| *canonical)
+}
+
 pub fn lookup(name: &str) -> Option<&'static CatalogEntry> {
+    let name = canonical_name(name)?;
     CATALOG.iter().find(|entry| entry.name == name)
 }
 
@@ -648,6 +721,26 @@ pub fn names_list() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hugging_face_ids_and_other_cases_resolve_to_catalog_names() {
+        assert_eq!(canonical_name("all-MiniLM-L6-v2"), Some("MiniLM"));
+        assert_eq!(canonical_name("stabilityai/sd-turbo"), Some("SDTurbo"));
+        assert_eq!(canonical_name("STABILITYAI/SDXL-TURBO"), Some("SDXLTurbo"));
+        assert_eq!(canonical_name("minilm"), Some("MiniLM"));
+        assert_eq!(canonical_name("VitGpt2"), Some("VitGpt2"));
+        assert_eq!(canonical_name("no-such-model"), None);
+        assert_eq!(
+            lookup("microsoft/Florence-2-base-ft").map(|e| e.name),
+            Some("Florence2")
+        );
+        for (canonical, _) in ALIASES {
+            assert!(
+                CATALOG.iter().any(|entry| entry.name == *canonical),
+                "{canonical}"
+            );
+        }
+    }
 
     #[test]
     fn names_are_unique_and_dirs_distinct() {

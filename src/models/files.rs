@@ -123,6 +123,9 @@ pub struct FileStatus {
     /// Exists, and has the catalog size when that is known.
     pub present: bool,
     pub bytes: Option<u64>,
+    /// The catalog's size and sha256, to describe a damaged file.
+    pub expected_bytes: Option<u64>,
+    pub expected_sha256: Option<&'static str>,
 }
 
 /// A model's files on disk. Checks existence and size only; `fetch` also checks sha256.
@@ -138,12 +141,30 @@ impl ModelStatus {
         self.files.iter().all(|file| file.present)
     }
 
-    /// Local paths of the missing files.
+    /// Local paths of the missing files (absent, or present with the wrong size).
     pub fn missing(&self) -> Vec<String> {
         self.files
             .iter()
             .filter(|file| !file.present)
             .map(|file| file.local.display().to_string())
+            .collect()
+    }
+
+    /// Files that exist but have the wrong size, described with what was expected.
+    pub fn damaged(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .filter(|file| !file.present)
+            .filter_map(|file| {
+                let (bytes, expected) = (file.bytes?, file.expected_bytes?);
+                let hash = file
+                    .expected_sha256
+                    .map_or(String::new(), |sha| format!(", sha256 {sha}"));
+                Some(format!(
+                    "{} ({bytes} bytes; expected {expected} bytes{hash})",
+                    file.local.display()
+                ))
+            })
             .collect()
     }
 
@@ -154,13 +175,26 @@ impl ModelStatus {
     /// `Ok` when complete, else [`ModelError::MissingFiles`] naming the files and the fetch command.
     pub fn require(&self) -> Result<(), ModelError> {
         if self.is_complete() {
-            Ok(())
-        } else {
-            Err(ModelError::MissingFiles {
+            return Ok(());
+        }
+        let damaged = self.damaged();
+        if damaged.is_empty() {
+            return Err(ModelError::MissingFiles {
                 model: self.name.to_owned(),
                 missing: self.missing(),
-            })
+            });
         }
+        let absent = self
+            .files
+            .iter()
+            .filter(|file| file.bytes.is_none())
+            .map(|file| file.local.display().to_string())
+            .collect();
+        Err(ModelError::DamagedFiles {
+            model: self.name.to_owned(),
+            damaged,
+            absent,
+        })
     }
 }
 
@@ -183,6 +217,8 @@ pub fn status(entry: &CatalogEntry, location: &ModelLocation) -> ModelStatus {
                     local,
                     present,
                     bytes,
+                    expected_bytes: file.size,
+                    expected_sha256: file.sha256,
                 }
             })
             .collect(),
@@ -914,6 +950,29 @@ mod tests {
         let err = fetch(&entry, &location, &options, &mut |_| {}).expect_err("offline");
         assert!(matches!(err, FetchError::Offline { .. }));
         assert!(err.to_string().contains("onnx/model.onnx"), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_file_is_reported_as_damaged_with_its_size_and_hash() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entry = entry(Some(&"ab".repeat(32)), Some(1000));
+        fs::create_dir_all(dir.path().join("onnx")).expect("dir");
+        fs::write(dir.path().join("onnx/model.onnx"), [0u8; 10]).expect("write");
+        let location = ModelLocation::Directory(dir.path().to_owned());
+        let err = status(&entry, &location).require().expect_err("damaged");
+        let message = err.to_string();
+        assert!(matches!(err, ModelError::DamagedFiles { .. }), "{message}");
+        assert!(message.contains("damaged"), "{message}");
+        assert!(!message.contains("missing"), "{message}");
+        assert!(
+            message.contains("10 bytes; expected 1000 bytes"),
+            "{message}"
+        );
+        assert!(message.contains(&"ab".repeat(32)), "{message}");
+        assert!(
+            message.contains("panic-tda models fetch TestModel"),
+            "{message}"
+        );
     }
 
     #[test]

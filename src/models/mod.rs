@@ -97,6 +97,16 @@ pub enum ModelError {
         .missing.join(", ")
     )]
     MissingFiles { model: String, missing: Vec<String> },
+    #[error(
+        "model file(s) damaged for '{model}' (present, but not the size the catalog expects): {}{}\nreplace them with: panic-tda models fetch {model}",
+        .damaged.join(", "),
+        if .absent.is_empty() { String::new() } else { format!("; missing: {}", .absent.join(", ")) }
+    )]
+    DamagedFiles {
+        model: String,
+        damaged: Vec<String>,
+        absent: Vec<String>,
+    },
     #[error(transparent)]
     Runtime(#[from] onnx::RuntimeError),
     #[error("model '{model}' failed: {message}")]

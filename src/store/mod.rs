@@ -70,6 +70,15 @@ pub fn format_timestamp(timestamp: Timestamp) -> String {
 }
 
 /// A new random, time-ordered id (UUID v7 as 32 lowercase hex digits, like the old tool).
+/// The first `chars` characters of an id, for display. Imported ids are kept as the source wrote
+/// them and need not be ASCII, so this cuts at a character boundary, never inside one.
+pub fn short_id(id: &str, chars: usize) -> &str {
+    match id.char_indices().nth(chars) {
+        Some((end, _)) => &id[..end],
+        None => id,
+    }
+}
+
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
@@ -321,5 +330,19 @@ mod tests {
         std::fs::write(&path, vec![7u8; 4096]).expect("write");
         let err = Store::open(&path).err().expect("must fail");
         assert!(err.to_string().contains("garbage.sqlite"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod short_id_tests {
+    use super::short_id;
+
+    #[test]
+    fn short_ids_cut_at_character_boundaries() {
+        assert_eq!(short_id("0123456789abcdef", 12), "0123456789ab");
+        assert_eq!(short_id("abc", 12), "abc");
+        assert_eq!(short_id("éééééééééééééé", 12), "éééééééééééé");
+        assert_eq!(short_id("実験実験実験実験実験実験実験", 3), "実験実");
+        assert_eq!(short_id("", 8), "");
     }
 }
