@@ -38,7 +38,7 @@ pub struct RunSeries {
     pub values: Vec<(u32, f64)>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Coefficient {
     pub name: String,
     pub estimate: f64,

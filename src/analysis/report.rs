@@ -74,7 +74,7 @@ impl UsedClustering {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TransitionRow {
     pub embedding_model: String,
     pub network: String,
@@ -87,7 +87,7 @@ pub struct TransitionRow {
     pub probability: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StableRunRow {
     pub embedding_model: String,
     pub network: String,
@@ -100,7 +100,7 @@ pub struct StableRunRow {
     pub anywhere_cluster: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct BigramRow {
     pub embedding_model: String,
     pub network: String,
@@ -112,7 +112,7 @@ pub struct BigramRow {
     pub count: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StageRow {
     pub embedding_model: String,
     pub network: String,
@@ -124,7 +124,7 @@ pub struct StageRow {
     pub fraction: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ReturnRow {
     pub embedding_model: String,
     pub network: String,
@@ -138,7 +138,7 @@ pub struct ReturnRow {
     pub outlier_fraction: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct AgreementRow {
     pub model_a: String,
     pub model_b: String,
@@ -150,7 +150,7 @@ pub struct AgreementRow {
     pub normalized_mutual_information: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct DriftRow {
     pub embedding_model: String,
     pub network: String,
@@ -161,7 +161,7 @@ pub struct DriftRow {
     pub euclidean: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TimingRow {
     pub model: String,
     pub invocations: usize,
@@ -173,7 +173,7 @@ pub struct TimingRow {
     pub mean_s: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct EntropyRow {
     pub embedding_model: String,
     pub network: String,
@@ -185,7 +185,7 @@ pub struct EntropyRow {
     pub bars: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct PersistenceBar {
     pub embedding_model: String,
     pub network: String,

@@ -71,7 +71,20 @@ impl Analysis {
     }
 }
 
-fn write_csv<T: Serialize>(
+/// The CSV header line (with its line end) of a row type, taken from a default row: the csv
+/// writer only writes headers with the first row, so an empty table would get none.
+fn csv_header<T: Serialize + Default>() -> Result<Vec<u8>, String> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.serialize(T::default()).map_err(|e| e.to_string())?;
+    let bytes = writer.into_inner().map_err(|e| e.to_string())?;
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| i + 1);
+    Ok(bytes[..end].to_vec())
+}
+
+fn write_csv<T: Serialize + Default>(
     dir: &Path,
     name: &str,
     rows: &[T],
@@ -81,6 +94,12 @@ fn write_csv<T: Serialize>(
         path: path.clone(),
         detail,
     };
+    if rows.is_empty() {
+        // Header only, so readers still see the columns.
+        let header = csv_header::<T>().map_err(error)?;
+        std::fs::write(&path, header).map_err(|e| error(e.to_string()))?;
+        return Ok(path);
+    }
     let mut writer = csv::Writer::from_path(&path).map_err(|e| error(e.to_string()))?;
     for row in rows {
         writer.serialize(row).map_err(|e| error(e.to_string()))?;
@@ -168,4 +187,46 @@ pub fn write_report(
     files.push(json);
     files.extend(analysis_charts::save(&figures, dir)?);
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::report::{AgreementRow, BigramRow, ReturnRow, TransitionRow};
+
+    fn first_line(path: &Path) -> String {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines().next().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn empty_tables_still_get_their_header_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_csv::<AgreementRow>(dir.path(), "agreement", &[]).unwrap();
+        assert_eq!(
+            first_line(&path),
+            "model_a,model_b,clustering_a,clustering_b,outputs,adjusted_rand_index,normalized_mutual_information"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+        let path = write_csv::<BigramRow>(dir.path(), "bigrams", &[]).unwrap();
+        assert_eq!(
+            first_line(&path),
+            "embedding_model,network,rank,from,to,from_name,to_name,count"
+        );
+        let path = write_csv::<TransitionRow>(dir.path(), "transitions", &[]).unwrap();
+        assert!(first_line(&path).starts_with("embedding_model,network,from,to,"));
+        // An Option field must still give its column.
+        let path = write_csv::<ReturnRow>(dir.path(), "returns", &[]).unwrap();
+        assert!(first_line(&path).contains("steps_to_return"));
+    }
+
+    #[test]
+    fn a_full_table_has_one_header_then_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = vec![BigramRow::default(), BigramRow::default()];
+        let path = write_csv(dir.path(), "bigrams", &rows).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        assert!(text.starts_with("embedding_model,"));
+    }
 }

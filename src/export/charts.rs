@@ -235,15 +235,81 @@ fn heat(value: f64) -> RGBColor {
     RGBColor(lerp(247.0, 8.0), lerp(251.0, 48.0), lerp(255.0, 107.0))
 }
 
-fn padded(low: f64, high: f64) -> (f64, f64) {
-    if !low.is_finite() || !high.is_finite() {
+/// Largest magnitude an axis end may have: beyond it widths overflow and plotters' tick search
+/// (`compute_f64_key_points`) stops converging.
+const AXIS_LIMIT: f64 = 1e100;
+
+/// An axis range plotters can always draw: finite, with `high > low` by a width that is not
+/// lost to rounding at the values' magnitude (a zero or NaN width makes the tick search loop).
+fn safe_range(low: f64, high: f64) -> (f64, f64) {
+    if !low.is_finite() || !high.is_finite() || low > high {
         return (0.0, 1.0);
     }
-    if (high - low).abs() < 1e-12 {
-        return (low - 0.5, high + 0.5);
+    let (low, high) = (
+        low.clamp(-AXIS_LIMIT, AXIS_LIMIT),
+        high.clamp(-AXIS_LIMIT, AXIS_LIMIT),
+    );
+    let magnitude = low.abs().max(high.abs());
+    // At least a millionth of the magnitude, so ticks stay distinct in f64.
+    let min_width = (magnitude * 1e-6).max(1e-9);
+    if high - low < min_width {
+        let mid = low / 2.0 + high / 2.0;
+        let half = (magnitude * 0.05).max(0.5);
+        return (mid - half, mid + half);
     }
+    (low, high)
+}
+
+/// The finite extent of `values` (`None` when there is none).
+fn extent(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
+    values
+        .into_iter()
+        .filter(|&v| drawable(v))
+        .fold(None, |acc, v| match acc {
+            None => Some((v, v)),
+            Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+        })
+}
+
+/// A safe axis range over the finite `values`, 5 % padded; (0, 1) when there are none.
+fn padded_range(values: impl IntoIterator<Item = f64>, from_zero: bool) -> (f64, f64) {
+    let Some((mut low, mut high)) = extent(values) else {
+        return (0.0, 1.0);
+    };
+    if from_zero {
+        low = low.min(0.0);
+        high = high.max(0.0);
+    }
+    let (low, high) = safe_range(low, high);
     let pad = (high - low) * 0.05;
-    (low - pad, high + pad)
+    safe_range(low - pad, high + pad)
+}
+
+/// Finite and within [`AXIS_LIMIT`]: anything beyond would map outside the pixel range
+/// (integer overflow in plotters) and is left out.
+fn drawable(value: f64) -> bool {
+    value.is_finite() && value.abs() <= AXIS_LIMIT
+}
+
+fn finite(point: &(f64, f64)) -> bool {
+    drawable(point.0) && drawable(point.1)
+}
+
+/// Whether a panel has anything finite to draw; those without say so instead of drawing
+/// an empty (or degenerate) plot.
+fn has_data(kind: &PanelKind) -> bool {
+    match kind {
+        PanelKind::Empty { .. } => true,
+        PanelKind::Heatmap { values, .. } => values.iter().any(|r| !r.is_empty()),
+        PanelKind::Bars { labels, .. } => !labels.is_empty(),
+        PanelKind::Lines { lines, .. } => lines.iter().any(|l| l.points.iter().any(finite)),
+        PanelKind::Boxes { groups, .. } => groups.iter().any(|g| g.1.iter().any(|&v| drawable(v))),
+        PanelKind::Intervals { rows, .. } => !rows.is_empty(),
+        PanelKind::Scatter { groups, .. } => groups.iter().any(|g| g.2.iter().any(finite)),
+        PanelKind::Stacked {
+            categories, layers, ..
+        } => !categories.is_empty() && !layers.is_empty(),
+    }
 }
 
 /// Draws names at category centres (the mesh's own labels sit on grid lines, between
@@ -305,19 +371,9 @@ fn xy_chart<'a, DB: DrawingBackend>(
     y_label: &str,
 ) -> Result<XyChart<'a, DB>, String> {
     let e = |error: DrawingAreaErrorKind<DB::ErrorType>| format!("{error:?}");
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for (x, y) in points {
-        x0 = x0.min(x);
-        x1 = x1.max(x);
-        y0 = y0.min(y);
-        y1 = y1.max(y);
-    }
-    if from_zero {
-        x0 = x0.min(0.0);
-        y0 = y0.min(0.0);
-    }
-    let (x0, x1) = padded(x0, x1);
-    let (y0, y1) = padded(y0, y1);
+    let points: Vec<(f64, f64)> = points.filter(finite).collect();
+    let (x0, x1) = padded_range(points.iter().map(|p| p.0), from_zero);
+    let (y0, y1) = padded_range(points.iter().map(|p| p.1), from_zero);
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 18))
         .margin(10)
@@ -346,7 +402,8 @@ fn row_chart<'a, 'n, DB: DrawingBackend>(
 ) -> Result<XyChart<'a, DB>, String> {
     let e = |error: DrawingAreaErrorKind<DB::ErrorType>| format!("{error:?}");
     let n = names.len().max(1);
-    let x0 = x.start;
+    let (x0, x1) = safe_range(x.start, x.end);
+    let x = x0..x1;
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 18))
         .margin(10)
@@ -378,7 +435,15 @@ fn draw_panel<DB: DrawingBackend>(
 ) -> Result<(), String> {
     let e = |error: DrawingAreaErrorKind<DB::ErrorType>| format!("{error:?}");
     let caption = (FONT, 18);
-    match &panel.kind {
+    let no_data = PanelKind::Empty {
+        message: "no data to show".into(),
+    };
+    let kind = if has_data(&panel.kind) {
+        &panel.kind
+    } else {
+        &no_data
+    };
+    match kind {
         PanelKind::Empty { message } => {
             let inner = area.titled(&panel.title, caption).map_err(e)?;
             let (w, h) = inner.dim_in_pixel();
@@ -491,11 +556,13 @@ fn draw_panel<DB: DrawingBackend>(
             value_label,
         } => {
             let n = labels.len().max(1);
-            let max = values.iter().copied().fold(0.0f64, f64::max).max(1e-9);
+            // Bars start at 0; non-finite values are left out of the range.
+            let (low, high) = extent(values.iter().copied()).unwrap_or((0.0, 1.0));
+            let (low, high) = (low.min(0.0), high.max(0.0));
             let mut chart = row_chart(
                 area,
                 &panel.title,
-                0.0..max * 1.08,
+                low * 1.08..high * 1.08,
                 labels.iter().map(String::as_str),
                 value_label,
             )?;
@@ -531,7 +598,10 @@ fn draw_panel<DB: DrawingBackend>(
                     stroke_width: line.width,
                 };
                 let series = chart
-                    .draw_series(LineSeries::new(line.points.iter().copied(), style))
+                    .draw_series(LineSeries::new(
+                        line.points.iter().copied().filter(finite),
+                        style,
+                    ))
                     .map_err(e)?;
                 if line.in_legend {
                     any_legend = true;
@@ -559,10 +629,7 @@ fn draw_panel<DB: DrawingBackend>(
                 .flat_map(|g| g.1.iter().copied())
                 .filter(|v| v.is_finite())
                 .collect();
-            let (y0, y1) = padded(
-                all.iter().copied().fold(f64::MAX, f64::min),
-                all.iter().copied().fold(f64::MIN, f64::max),
-            );
+            let (y0, y1) = padded_range(all.iter().copied(), false);
             let mut chart = ChartBuilder::on(area)
                 .caption(&panel.title, caption)
                 .margin(10)
@@ -590,7 +657,8 @@ fn draw_panel<DB: DrawingBackend>(
                 below(),
             )?;
             for (i, (_, values)) in groups.iter().enumerate() {
-                let Some([low, q1, median, q3, high]) = box_summary(values) else {
+                let values: Vec<f64> = values.iter().copied().filter(|&v| drawable(v)).collect();
+                let Some([low, q1, median, q3, high]) = box_summary(&values) else {
                     continue;
                 };
                 let x = i as f64;
@@ -627,10 +695,7 @@ fn draw_panel<DB: DrawingBackend>(
         }
         PanelKind::Intervals { rows, x_label } => {
             let n = rows.len().max(1);
-            let (x0, x1) = padded(
-                rows.iter().map(|r| r.2).fold(f64::MAX, f64::min).min(0.0),
-                rows.iter().map(|r| r.3).fold(f64::MIN, f64::max).max(0.0),
-            );
+            let (x0, x1) = padded_range(rows.iter().flat_map(|r| [r.1, r.2, r.3]), true);
             let mut chart = row_chart(
                 area,
                 &panel.title,
@@ -680,6 +745,7 @@ fn draw_panel<DB: DrawingBackend>(
                     .draw_series(
                         points
                             .iter()
+                            .filter(|p| finite(p))
                             .map(|&p| Circle::new(p, 3, colour.mix(0.5).filled())),
                     )
                     .map_err(e)?
@@ -729,7 +795,7 @@ fn draw_panel<DB: DrawingBackend>(
                 .map(|c| {
                     layers
                         .iter()
-                        .map(|l| l.2.get(c).copied().unwrap_or(0.0))
+                        .map(|l| l.2.get(c).copied().filter(|v| v.is_finite()).unwrap_or(0.0))
                         .sum()
                 })
                 .collect();
@@ -737,7 +803,9 @@ fn draw_panel<DB: DrawingBackend>(
             for (name, colour, values) in layers {
                 let colour = rgb(*colour);
                 for (c, bottom) in bottoms.iter_mut().enumerate() {
-                    let share = values.get(c).copied().unwrap_or(0.0) / totals[c].max(1e-12);
+                    // Non-finite values count as 0 so the stack stays finite.
+                    let value = values.get(c).copied().filter(|v| v.is_finite());
+                    let share = value.unwrap_or(0.0) / totals[c].max(1e-12);
                     if share > 0.0 {
                         chart
                             .draw_series([Rectangle::new(
@@ -826,6 +894,252 @@ mod tests {
         for text in ["Sample", "a → b", "100%", "nothing here"] {
             assert!(svg.contains(text), "SVG lacks {text}");
         }
+    }
+
+    fn line(points: Vec<(f64, f64)>) -> Line {
+        Line {
+            name: "l".into(),
+            points,
+            colour: series_colour(0),
+            width: 2,
+            opacity: 1.0,
+            in_legend: true,
+        }
+    }
+
+    fn lines(points: Vec<(f64, f64)>) -> PanelKind {
+        PanelKind::Lines {
+            lines: vec![line(points)],
+            x_label: "x".into(),
+            y_label: "y".into(),
+        }
+    }
+
+    /// Inputs that used to give plotters degenerate axis ranges (one hung forever).
+    fn degenerate() -> Vec<(&'static str, PanelKind)> {
+        let (nan, inf) = (f64::NAN, f64::INFINITY);
+        vec![
+            (
+                "no lines",
+                PanelKind::Lines {
+                    lines: vec![],
+                    x_label: "x".into(),
+                    y_label: "y".into(),
+                },
+            ),
+            ("empty line", lines(vec![])),
+            ("one point", lines(vec![(3.0, 7.0)])),
+            ("all equal", lines(vec![(1.0, 5.0), (1.0, 5.0), (1.0, 5.0)])),
+            (
+                "nan and inf",
+                lines(vec![(nan, 1.0), (0.0, inf), (1.0, -inf), (2.0, nan)]),
+            ),
+            ("only nan", lines(vec![(nan, nan)])),
+            ("huge", lines(vec![(0.0, 1e12), (1.0, 1e12)])),
+            (
+                "huge, tiny width",
+                lines(vec![(1e12, 1e12), (1e12 + 1e-3, 1e12 + 1e-3)]),
+            ),
+            (
+                "extreme",
+                lines(vec![(-f64::MAX, f64::MIN_POSITIVE), (f64::MAX, 1e-300)]),
+            ),
+            (
+                "zero durations",
+                PanelKind::Boxes {
+                    groups: vec![("m".into(), vec![0.0; 5])],
+                    y_label: "s".into(),
+                },
+            ),
+            (
+                "empty boxes",
+                PanelKind::Boxes {
+                    groups: vec![("m".into(), vec![])],
+                    y_label: "s".into(),
+                },
+            ),
+            (
+                "nan boxes",
+                PanelKind::Boxes {
+                    groups: vec![("m".into(), vec![nan, inf])],
+                    y_label: "s".into(),
+                },
+            ),
+            (
+                "no groups",
+                PanelKind::Boxes {
+                    groups: vec![],
+                    y_label: "s".into(),
+                },
+            ),
+            (
+                "zero bars",
+                PanelKind::Bars {
+                    labels: vec!["a".into()],
+                    values: vec![0.0],
+                    value_label: "n".into(),
+                },
+            ),
+            (
+                "huge bars",
+                PanelKind::Bars {
+                    labels: vec!["a".into(), "b".into()],
+                    values: vec![1e12, 1e12],
+                    value_label: "n".into(),
+                },
+            ),
+            (
+                "bad bars",
+                PanelKind::Bars {
+                    labels: vec!["a".into(), "b".into()],
+                    values: vec![nan, inf],
+                    value_label: "n".into(),
+                },
+            ),
+            (
+                "no bars",
+                PanelKind::Bars {
+                    labels: vec![],
+                    values: vec![],
+                    value_label: "n".into(),
+                },
+            ),
+            (
+                "no intervals",
+                PanelKind::Intervals {
+                    rows: vec![],
+                    x_label: "x".into(),
+                },
+            ),
+            (
+                "bad intervals",
+                PanelKind::Intervals {
+                    rows: vec![("a".into(), nan, -inf, inf), ("b".into(), 0.0, 0.0, 0.0)],
+                    x_label: "x".into(),
+                },
+            ),
+            (
+                "empty scatter",
+                PanelKind::Scatter {
+                    groups: vec![],
+                    x_label: "x".into(),
+                    y_label: "y".into(),
+                },
+            ),
+            (
+                "nan scatter",
+                PanelKind::Scatter {
+                    groups: vec![("g".into(), [0, 0, 0], vec![(nan, 1.0), (1e12, 1e12)])],
+                    x_label: "x".into(),
+                    y_label: "y".into(),
+                },
+            ),
+            (
+                "empty heatmap",
+                PanelKind::Heatmap {
+                    rows: vec![],
+                    cols: vec![],
+                    values: vec![],
+                    labels: None,
+                    x_label: "x".into(),
+                    y_label: "y".into(),
+                },
+            ),
+            (
+                "nan heatmap",
+                PanelKind::Heatmap {
+                    rows: vec!["a".into()],
+                    cols: vec!["a".into()],
+                    values: vec![vec![nan]],
+                    labels: None,
+                    x_label: "x".into(),
+                    y_label: "y".into(),
+                },
+            ),
+            (
+                "empty stack",
+                PanelKind::Stacked {
+                    categories: vec![],
+                    layers: vec![],
+                    y_label: "y".into(),
+                },
+            ),
+            (
+                "nan stack",
+                PanelKind::Stacked {
+                    categories: vec!["c".into()],
+                    layers: vec![
+                        ("l".into(), [0, 0, 0], vec![nan]),
+                        ("m".into(), [9, 9, 9], vec![1.0]),
+                    ],
+                    y_label: "y".into(),
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn degenerate_inputs_still_render_to_png_and_svg() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, (name, kind)) in degenerate().into_iter().enumerate() {
+            let figure = Figure::new(
+                name,
+                vec![Panel {
+                    title: name.into(),
+                    kind,
+                }],
+            );
+            let png = dir.path().join(format!("{i}.png"));
+            let svg = dir.path().join(format!("{i}.svg"));
+            figure
+                .save_png(&png)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            figure
+                .save_svg(&svg)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            for path in [&png, &svg] {
+                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                assert!(size > 0, "{name}: {} is empty", path.display());
+            }
+        }
+    }
+
+    #[test]
+    fn panels_without_data_say_so() {
+        let figure = Figure::new(
+            "Nothing",
+            vec![Panel {
+                title: "p".into(),
+                kind: lines(vec![]),
+            }],
+        );
+        assert!(figure.to_svg().unwrap().contains("no data to show"));
+    }
+
+    #[test]
+    fn axis_ranges_are_finite_and_wide_enough() {
+        let cases = [
+            (0.0, 0.0),
+            (5.0, 5.0),
+            (1e12, 1e12 + 1e-3),
+            (f64::NAN, 1.0),
+            (0.0, f64::INFINITY),
+            (3.0, 1.0),
+            (-f64::MAX, f64::MAX),
+        ];
+        for (low, high) in cases {
+            let (a, b) = safe_range(low, high);
+            assert!(
+                a.is_finite() && b.is_finite() && b > a,
+                "{low}..{high} → {a}..{b}"
+            );
+            assert!(
+                b - a >= a.abs().max(b.abs()) * 1e-6,
+                "{low}..{high} → {a}..{b}"
+            );
+        }
+        assert_eq!(padded_range([f64::NAN], false), (0.0, 1.0));
+        assert_eq!(safe_range(0.0, 10.0), (0.0, 10.0));
     }
 
     #[test]
