@@ -1,14 +1,18 @@
 //! HDBSCAN over unit vectors without any n × n matrix.
 //!
-//! Steps: k-NN (exact for small inputs, NN-descent above [`EXACT_LIMIT`]) → core distances → minimum
-//! spanning tree of the mutual reachability distance (exact Prim on the exact path; Borůvka over
-//! the k-NN graph plus nearest-outside-component graph searches on the NN-descent path) →
-//! single-linkage hierarchy → condensed tree (`min_cluster_size`) → selection by excess of mass
-//! or leaves, with `cluster_selection_epsilon` → labels (−1 = noise).
+//! Steps: k-NN (exact by blocked matrix products up to [`EXACT_LIMIT`] points, NN-descent above)
+//! → core distances → minimum spanning tree of the mutual reachability distance by Borůvka
+//! rounds over the k-NN graph → single-linkage hierarchy → condensed tree (`min_cluster_size`) →
+//! selection by excess of mass or leaves, with `cluster_selection_epsilon` → labels (−1 = noise).
+//!
+//! On the exact path the result is exact HDBSCAN: core distances are exact, and in each Borůvka
+//! round every point whose k-NN list cannot prove its component's lightest outgoing edge is
+//! searched exactly, so the tree is an exact MST. On the NN-descent path core distances are
+//! approximate and the searches are sampled and graph-guided.
 //!
 //! Distances are Euclidean; on unit vectors they order pairs exactly as cosine distance does
-//! (`|a − b|² = 2 − 2·cos`). Memory is O(n·k); the exact path costs O(n²·d) time, the NN-descent
-//! path about O(n·k²·d) per round, with a handful of rounds.
+//! (`|a − b|² = 2 − 2·cos`). Memory is O(n·k); the exact path costs O(n²·d) time in matrix
+//! products, the NN-descent path about O(n·k²·d) per round, with a handful of rounds.
 //!
 //! `min_samples` counts the point itself (scikit-learn's convention): the core distance is the
 //! distance to the (min_samples − 1)-th other point.
@@ -26,7 +30,8 @@ use super::knn::{
     GraphIndex, Knn, NnDescentSettings, Points, dot, euclidean, exact_knn, nn_descent,
 };
 
-/// Up to this many points the k-NN graph is exact (deterministic, O(n²) but fast at this size).
+/// Up to this many points the k-NN graph is exact (deterministic; O(n²·d) in matrix products,
+/// measured in BENCHMARKS.md to stay well ahead of fast_hdbscan at this size).
 pub const EXACT_LIMIT: usize = 8_000;
 /// Clusters larger than this get their medoid from a seeded sample of this many members.
 pub const MEDOID_SAMPLE: usize = 2_000;
@@ -334,10 +339,7 @@ pub(crate) fn spanning_tree(
             rank => knn.neighbours(i).1[rank - 1],
         })
         .collect();
-    let mst = match &index {
-        Some(index) => boruvka_mst(points, &knn, &core, index, params.seed, control)?,
-        None => exact_mst(points, &core, control)?,
-    };
+    let mst = boruvka_mst(points, &knn, &core, index.as_ref(), params.seed, control)?;
     Ok((mst, core))
 }
 
@@ -345,8 +347,9 @@ fn reachability(core: &[f32], a: usize, b: usize, distance: f32) -> f32 {
     distance.max(core[a]).max(core[b])
 }
 
-/// Exact MST by Prim's algorithm with distances computed on the fly: O(n²·d) time like the
-/// exact k-NN, O(n) memory.
+/// Exact MST by Prim's algorithm with distances computed on the fly: the test oracle for the
+/// exact Borůvka path (O(n²·d) time, O(n) memory, but one point at a time).
+#[cfg(test)]
 fn exact_mst(
     points: Points<'_>,
     core: &[f32],
@@ -407,7 +410,7 @@ fn boruvka_mst(
     points: Points<'_>,
     knn: &Knn,
     core: &[f32],
-    index: &GraphIndex,
+    index: Option<&GraphIndex>,
     seed: u64,
     control: &Control<'_>,
 ) -> Result<Vec<Edge>, HdbscanError> {
@@ -455,6 +458,29 @@ fn boruvka_mst(
         let mut groups: Vec<(u32, Vec<u32>)> = open.into_iter().collect();
         groups.sort_unstable_by_key(|(c, _)| *c);
         let mut searchers: Vec<(u32, u32)> = Vec::new();
+        let Some(index) = index else {
+            // Exact lists: every open member is searched exactly, so the tree is the exact MST.
+            let pending: Vec<(u32, Vec<u32>, f32)> = groups
+                .into_iter()
+                .map(|(c, list)| {
+                    let limit = best.get(&c).map_or(f32::INFINITY, |edge| edge.weight);
+                    (c, list, limit)
+                })
+                .collect();
+            let exact =
+                nearest_outside_batched(points, &norms, &components, core, &pending, control);
+            control.check()?;
+            for ((c, _, _), edge) in pending.iter().zip(exact) {
+                if let Some(edge) = edge {
+                    keep_lighter(&mut best, *c, edge);
+                }
+            }
+            let searched: usize = pending.iter().map(|(_, list, _)| list.len()).sum();
+            let before = tree.len();
+            add_lightest(&mut sets, &mut tree, best);
+            finish_round(round, before, searched, tree.len(), n, control)?;
+            continue;
+        };
         for (c, list) in groups {
             if list.len() <= BRIDGE_SAMPLE {
                 searchers.extend(list.iter().map(|&p| (c, p)));
@@ -552,30 +578,43 @@ fn boruvka_mst(
                 keep_lighter(&mut best, *c, edge);
             }
         }
-        let mut chosen: Vec<Edge> = best.into_values().collect();
-        chosen.sort_unstable_by(edge_order);
         let before = tree.len();
-        for edge in chosen {
-            if sets.union(edge.a, edge.b) {
-                tree.push(edge);
-            }
-        }
-        tracing::debug!(
-            round,
-            added = tree.len() - before,
-            searched = searchers.len(),
-            "Borůvka round"
-        );
-        if tree.len() == before {
-            return Err(HdbscanError::InvalidInput(
-                "could not connect the neighbour graph".into(),
-            ));
-        }
-        control.report(Phase::SpanningTree, tree.len() as f64 / (n - 1) as f64);
+        add_lightest(&mut sets, &mut tree, best);
+        finish_round(round, before, searchers.len(), tree.len(), n, control)?;
     }
     tree.sort_unstable_by(edge_order);
     control.report(Phase::SpanningTree, 1.0);
     Ok(tree)
+}
+
+/// Adds each component's lightest outgoing edge, lightest first, skipping those that would
+/// close a cycle (two components choosing the same edge).
+fn add_lightest(sets: &mut DisjointSet, tree: &mut Vec<Edge>, best: HashMap<u32, Edge>) {
+    let mut chosen: Vec<Edge> = best.into_values().collect();
+    chosen.sort_unstable_by(edge_order);
+    for edge in chosen {
+        if sets.union(edge.a, edge.b) {
+            tree.push(edge);
+        }
+    }
+}
+
+fn finish_round(
+    round: usize,
+    before: usize,
+    searched: usize,
+    edges: usize,
+    n: usize,
+    control: &Control<'_>,
+) -> Result<(), HdbscanError> {
+    tracing::debug!(round, added = edges - before, searched, "Borůvka round");
+    if edges == before {
+        return Err(HdbscanError::InvalidInput(
+            "could not connect the neighbour graph".into(),
+        ));
+    }
+    control.report(Phase::SpanningTree, edges as f64 / (n - 1) as f64);
+    Ok(())
 }
 
 fn make_edge(p: u32, q: u32, weight: f32) -> Edge {
@@ -1230,6 +1269,69 @@ mod tests {
                     other => panic!("block {block_rows}: {other:?}"),
                 }
             }
+        }
+    }
+
+    /// Unit vectors in a few tight groups with shared structure, so that neighbours are near-ties
+    /// and the lightest edges out of groups are far from each group's k-NN lists.
+    fn grouped_unit_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+        use rand::Rng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let centres: Vec<Vec<f32>> = (0..6)
+            .map(|_| (0..dim).map(|_| rng.random::<f32>() - 0.5).collect())
+            .collect();
+        let mut data = Vec::with_capacity(n * dim);
+        for i in 0..n {
+            let spread = if i % 5 == 0 { 1.0 } else { 0.25 };
+            let row: Vec<f32> = centres[i % centres.len()]
+                .iter()
+                .map(|c| c + spread * (rng.random::<f32>() - 0.5))
+                .collect();
+            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            data.extend(row.iter().map(|x| x / norm));
+        }
+        data
+    }
+
+    #[test]
+    fn exact_boruvka_gives_the_exact_minimum_spanning_tree() {
+        for (n, dim, min_samples, seed) in [(900, 16, 5, 1), (1_500, 48, 13, 2), (400, 8, 1, 3)] {
+            let data = grouped_unit_vectors(n, dim, seed);
+            let points = Points::new(&data, dim).expect("points");
+            let params = HdbscanParams {
+                min_samples,
+                neighbours: NeighbourSearch::Exact,
+                ..HdbscanParams::defaults_for(n)
+            };
+            let control = Control::default();
+            let (tree, core) = spanning_tree(points, &params, &control).expect("tree");
+            let oracle = exact_mst(points, &core, &control).expect("prim");
+            assert_eq!(tree.len(), n - 1);
+            let total = |edges: &[Edge]| edges.iter().map(|e| f64::from(e.weight)).sum::<f64>();
+            let (ours, prim) = (total(&tree), total(&oracle));
+            assert!(
+                (ours - prim).abs() <= 1e-4 * prim.max(1.0),
+                "n {n}: Borůvka {ours} vs Prim {prim}"
+            );
+            // Same multiset of weights, so the hierarchy's merge heights are the same.
+            for (a, b) in tree.iter().zip(&oracle) {
+                assert!(
+                    (a.weight - b.weight).abs() <= 1e-5,
+                    "{} vs {}",
+                    a.weight,
+                    b.weight
+                );
+            }
+            let labels = |mst: Vec<Edge>| {
+                let linkage = single_linkage(n, mst);
+                let condensed = condense(&linkage, n, params.min_cluster_size);
+                select_and_label(&condensed, n, &params.resolved(n))
+            };
+            assert_eq!(
+                adjusted_rand_index(&labels(tree), &labels(oracle)),
+                1.0,
+                "n {n}: labels from both trees agree"
+            );
         }
     }
 

@@ -13,3 +13,4 @@ pub mod report;
 pub mod sequences;
 pub mod trajectories;
 pub mod tsne;
+pub mod vectors;

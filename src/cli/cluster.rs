@@ -1,7 +1,7 @@
 //! `panic-tda cluster …`: run HDBSCAN over stored embeddings, list, show and delete results.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -11,13 +11,20 @@ use panic_tda::analysis::clustering::{
     self, ClusterRequest, ClusteringSummary, delete_all_clusterings, delete_clustering,
     list_clusterings, run_clustering, show_clustering,
 };
-use panic_tda::analysis::hdbscan::{Control, HdbscanError, Phase, Selection};
+use panic_tda::analysis::hdbscan::{
+    Control, HdbscanError, HdbscanParams, Phase, Selection, hdbscan,
+};
+use panic_tda::analysis::knn::Points;
+use panic_tda::analysis::vectors;
 use panic_tda::store::{Store, format_timestamp};
 
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Cluster the embeddings of one model with HDBSCAN and store the result.
     Run(RunArgs),
+    /// Cluster your own vectors from a file (.npy float32/float64, or raw float32 with --dim)
+    /// and write one int32 label per row (−1 = outlier); nothing is stored in the database.
+    Vectors(VectorArgs),
     /// List stored clustering results.
     List {
         #[arg(long)]
@@ -87,9 +94,52 @@ pub struct RunArgs {
     json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct VectorArgs {
+    /// Vectors, one per row: .npy (float32 or float64, 2-D) or raw little-endian float32.
+    file: PathBuf,
+    /// Labels file to write: .npy (int32) or .csv (row,label).
+    #[arg(long)]
+    out: PathBuf,
+    /// Dimension of each vector, for raw float32 files.
+    #[arg(long)]
+    dim: Option<usize>,
+    /// Smallest cluster (default: max(5, 0.1 % of the rows)).
+    #[arg(long)]
+    min_cluster_size: Option<usize>,
+    /// Neighbourhood size for core distances, counting the point itself as scikit-learn does
+    /// (Python hdbscan's min_samples is one less); default: the min cluster size.
+    #[arg(long)]
+    min_samples: Option<usize>,
+    /// Merge clusters closer than this Euclidean distance (default 0, as Python hdbscan).
+    #[arg(long, default_value_t = 0.0)]
+    epsilon: f64,
+    /// Cluster selection: excess of mass or leaves.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Method::Eom)]
+    method: Method,
+    /// Allow the whole data set to be one cluster.
+    #[arg(long)]
+    allow_single_cluster: bool,
+    /// Scale every row to unit length first (cosine geometry, as for stored embeddings).
+    #[arg(long)]
+    normalise: bool,
+    /// Seed for medoid sampling.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
 pub fn run_cluster_command(command: ClusterCommand, database: &Path) -> anyhow::Result<ExitCode> {
+    // Bring-your-own vectors need no database; everything else opens it.
+    let command = match command {
+        ClusterCommand::Vectors(args) => return cluster_vectors(args),
+        stored => stored,
+    };
     let mut store = Store::open(database)?;
     match command {
+        ClusterCommand::Vectors(args) => cluster_vectors(args),
         ClusterCommand::Run(args) => run(&mut store, args),
         ClusterCommand::List { json } => {
             let results = list_clusterings(&store)?;
@@ -190,14 +240,7 @@ fn run(store: &mut Store, args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let cancel =
         super::cancel_on_ctrl_c("cancelling (nothing is stored; Ctrl-C again to stop at once)…")?;
-    let bar = ProgressBar::new(1000).with_style(
-        ProgressStyle::with_template("{prefix:>18} [{bar:40}] {percent:>3}% {elapsed_precise}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    if args.json || !std::io::stderr().is_terminal() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = phase_bar(args.json);
     let progress = |phase: Phase, fraction: f64| {
         bar.set_prefix(phase.label());
         bar.set_position((fraction * 1000.0) as u64);
@@ -240,6 +283,93 @@ fn run(store: &mut Store, args: RunArgs) -> anyhow::Result<ExitCode> {
                 shorten(&cluster.display_name, 70)
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A bar for HDBSCAN's phases, hidden for JSON output and when stderr is not a terminal.
+fn phase_bar(json: bool) -> ProgressBar {
+    let bar = ProgressBar::new(1000).with_style(
+        ProgressStyle::with_template("{prefix:>18} [{bar:40}] {percent:>3}% {elapsed_precise}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    if json || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+fn cluster_vectors(args: VectorArgs) -> anyhow::Result<ExitCode> {
+    vectors::check_output(&args.out)?;
+    let mut input = vectors::read_vectors(&args.file, args.dim)?;
+    if args.normalise {
+        input = input.normalised();
+    }
+    let n = input.len();
+    let defaults = HdbscanParams::defaults_for(n);
+    let min_cluster_size = args.min_cluster_size.unwrap_or(defaults.min_cluster_size);
+    let params = HdbscanParams {
+        min_cluster_size,
+        min_samples: args.min_samples.unwrap_or(min_cluster_size),
+        cluster_selection_epsilon: args.epsilon,
+        selection: match args.method {
+            Method::Eom => Selection::Eom,
+            Method::Leaf => Selection::Leaf,
+        },
+        allow_single_cluster: args.allow_single_cluster,
+        seed: args.seed,
+        ..defaults
+    };
+    let points = Points::new(&input.data, input.dim)?;
+    let cancel = super::cancel_on_ctrl_c("cancelling (no file is written)…")?;
+    let bar = phase_bar(args.json);
+    let progress = |phase: Phase, fraction: f64| {
+        bar.set_prefix(phase.label());
+        bar.set_position((fraction * 1000.0) as u64);
+    };
+    let control = Control::new(Some(&cancel), Some(&progress));
+    let started = std::time::Instant::now();
+    let clustering = match hdbscan(points, &params, &control) {
+        Ok(clustering) => clustering,
+        Err(HdbscanError::Cancelled) => {
+            bar.abandon();
+            eprintln!("cancelled; no file was written");
+            return Ok(ExitCode::from(130));
+        }
+        Err(error) => {
+            bar.abandon();
+            return Err(error.into());
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    vectors::write_labels(&args.out, &clustering.labels)?;
+    let noise = clustering.noise_count();
+    if args.json {
+        let sizes: Vec<usize> = clustering.clusters.iter().map(|c| c.size).collect();
+        let value = serde_json::json!({
+            "rows": n,
+            "dim": input.dim,
+            "clusters": clustering.clusters.len(),
+            "outliers": noise,
+            "cluster_sizes": sizes,
+            "seconds": seconds,
+            "parameters": clustering.params,
+            "labels": args.out,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "clustered {n} vectors of dimension {} in {seconds:.1} s: {} clusters, {noise} \
+             outliers ({:.1} %); min cluster size {}, min samples {}",
+            input.dim,
+            clustering.clusters.len(),
+            100.0 * noise as f64 / n as f64,
+            clustering.params.min_cluster_size,
+            clustering.params.min_samples
+        );
+        println!("labels written to {}", args.out.display());
     }
     Ok(ExitCode::SUCCESS)
 }

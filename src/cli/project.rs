@@ -1,6 +1,6 @@
 //! `project …` commands: compute, list and delete stored t-SNE projections.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -8,7 +8,8 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use panic_tda::analysis::projection::{self, Origin, Scope};
-use panic_tda::analysis::tsne::{LearningRate, Stage, TsneParams};
+use panic_tda::analysis::tsne::{self, LearningRate, Progress, Stage, TsneParams};
+use panic_tda::analysis::vectors;
 use panic_tda::store::{Store, format_timestamp};
 
 #[derive(Debug, Subcommand)]
@@ -37,6 +38,29 @@ pub enum ProjectCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Lay out your own vectors from a file (.npy float32/float64, or raw float32 with --dim)
+    /// in 2-D with t-SNE (cosine geometry: rows are normalised) and write the layout; nothing
+    /// is stored in the database.
+    Vectors {
+        /// Vectors, one per row: .npy (float32 or float64, 2-D) or raw little-endian float32.
+        file: PathBuf,
+        /// Layout file to write: .npy (n × 2 float32) or .csv (row,x,y).
+        #[arg(long)]
+        out: PathBuf,
+        /// Dimension of each vector, for raw float32 files.
+        #[arg(long)]
+        dim: Option<usize>,
+        #[arg(long, default_value_t = 30.0)]
+        perplexity: f32,
+        /// Iterations after the 250 early-exaggeration iterations.
+        #[arg(long, default_value_t = 500)]
+        iterations: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Print a JSON summary instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Every stored projection.
     List {
         #[arg(long)]
@@ -50,6 +74,28 @@ pub enum ProjectCommand {
 }
 
 pub fn run(command: ProjectCommand, database: &Path) -> anyhow::Result<ExitCode> {
+    // Bring-your-own vectors need no database; everything else opens it.
+    let command = match command {
+        ProjectCommand::Vectors {
+            file,
+            out,
+            dim,
+            perplexity,
+            iterations,
+            seed,
+            json,
+        } => {
+            let params = TsneParams {
+                perplexity,
+                iterations,
+                seed,
+                learning_rate: LearningRate::Auto,
+                ..TsneParams::default()
+            };
+            return project_vectors(&file, &out, dim, &params, json);
+        }
+        stored => stored,
+    };
     let mut store =
         Store::open(database).with_context(|| format!("opening {}", database.display()))?;
     match command {
@@ -79,24 +125,8 @@ pub fn run(command: ProjectCommand, database: &Path) -> anyhow::Result<ExitCode>
                 ..TsneParams::default()
             };
             let cancel = super::cancel_on_ctrl_c("stopping (press Ctrl-C again to quit at once)")?;
-            let bar = if json {
-                ProgressBar::hidden()
-            } else {
-                ProgressBar::new(0).with_style(
-                    ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {elapsed}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
-                )
-            };
-            let on_progress = |progress: panic_tda::analysis::tsne::Progress<'_>| {
-                bar.set_prefix(match progress.stage {
-                    Stage::Neighbours => "neighbours",
-                    Stage::Affinities => "affinities",
-                    Stage::Optimising => "layout",
-                });
-                bar.set_length(progress.total as u64);
-                bar.set_position(progress.done as u64);
-            };
+            let bar = stage_bar(json);
+            let on_progress = |progress: Progress<'_>| show_progress(&bar, progress);
             let result = if force {
                 projection::compute(&mut store, &model, &scope, &params, &cancel, 0, on_progress)
                     .map(|record| (record, Origin::Computed))
@@ -171,5 +201,79 @@ pub fn run(command: ProjectCommand, database: &Path) -> anyhow::Result<ExitCode>
             println!("deleted projection {id}");
             Ok(ExitCode::SUCCESS)
         }
+        ProjectCommand::Vectors { file, .. } => {
+            anyhow::bail!(
+                "internal: vectors command for {} reached the store",
+                file.display()
+            )
+        }
     }
+}
+
+fn stage_bar(json: bool) -> ProgressBar {
+    if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0).with_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        )
+    }
+}
+
+fn show_progress(bar: &ProgressBar, progress: Progress<'_>) {
+    bar.set_prefix(match progress.stage {
+        Stage::Neighbours => "neighbours",
+        Stage::Affinities => "affinities",
+        Stage::Optimising => "layout",
+    });
+    bar.set_length(progress.total as u64);
+    bar.set_position(progress.done as u64);
+}
+
+fn project_vectors(
+    file: &Path,
+    out: &Path,
+    dim: Option<usize>,
+    params: &TsneParams,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    vectors::check_output(out)?;
+    let input = vectors::read_vectors(file, dim)?;
+    let rows: Vec<&[f32]> = input.rows().collect();
+    let cancel = super::cancel_on_ctrl_c("stopping (no file is written; Ctrl-C again to quit)")?;
+    let bar = stage_bar(json);
+    let started = std::time::Instant::now();
+    let result = tsne::layout_with_progress(&rows, params, &cancel, 0, |progress| {
+        show_progress(&bar, progress)
+    });
+    bar.finish_and_clear();
+    let layout = match result {
+        Err(tsne::TsneError::Cancelled) => {
+            eprintln!("cancelled; no file was written");
+            return Ok(ExitCode::from(130));
+        }
+        other => other?,
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    vectors::write_layout(out, &layout)?;
+    if json {
+        let value = serde_json::json!({
+            "rows": rows.len(),
+            "dim": input.dim,
+            "seconds": seconds,
+            "parameters": params,
+            "layout": out,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "laid out {} vectors of dimension {} in {seconds:.1} s; layout written to {}",
+            rows.len(),
+            input.dim,
+            out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -46,6 +46,16 @@ type RunPoints<'a> = BTreeMap<(&'a str, &'a str), BTreeMap<&'a str, Vec<(f64, f6
 
 const NO_CLUSTERING: &str = "no clustering of this experiment yet";
 
+/// Why a cluster chart has no data: the experiment is not clustered, or it is and the data
+/// has nothing of this kind (`clustered_but_empty`).
+fn why_empty(report: &Report, clustered_but_empty: &str) -> String {
+    if report.clusterings.is_empty() {
+        NO_CLUSTERING.to_owned()
+    } else {
+        clustered_but_empty.to_owned()
+    }
+}
+
 pub fn transitions(report: &Report) -> Figure {
     let facets = by_facet(&report.transitions, |r| (&r.embedding_model, &r.network));
     let mut panels = Vec::new();
@@ -79,7 +89,7 @@ pub fn transitions(report: &Report) -> Figure {
         });
     }
     if panels.is_empty() {
-        panels.push(empty("transitions", NO_CLUSTERING));
+        panels.push(empty("transitions", &why_empty(report, "no run moves from one cluster to another: each stays in its cluster (outliers not counted)")));
     }
     Figure::new(
         "Cluster transitions (share of moves out of each cluster; self-transitions removed)",
@@ -137,7 +147,10 @@ pub fn stable_runs(report: &Report) -> Figure {
         }
     }
     if panels.is_empty() {
-        panels.push(empty("stable runs", NO_CLUSTERING));
+        panels.push(empty(
+            "stable runs",
+            &why_empty(report, "no run has a labelled output (all outliers)"),
+        ));
     }
     let mut figure = Figure::new("Stable runs: how long runs stay in one cluster", panels);
     figure.columns = 2;
@@ -166,7 +179,10 @@ pub fn runs_by_stable_run(report: &Report) -> Figure {
         });
     }
     if panels.is_empty() {
-        panels.push(empty("runs", NO_CLUSTERING));
+        panels.push(empty(
+            "runs",
+            &why_empty(report, "no run has a labelled output (all outliers)"),
+        ));
     }
     let mut figure = Figure::new("Runs ordered by their longest stable run", panels);
     figure.columns = 1;
@@ -200,7 +216,10 @@ pub fn bigrams(report: &Report) -> Figure {
         })
         .collect();
     if panels.is_empty() {
-        panels.push(empty("bigrams", NO_CLUSTERING));
+        panels.push(empty(
+            "bigrams",
+            &why_empty(report, "no run moves from one cluster to another"),
+        ));
     }
     Figure::new("Most frequent moves between clusters", panels)
 }
@@ -243,7 +262,10 @@ pub fn stages(report: &Report) -> Figure {
         });
     }
     if panels.is_empty() {
-        panels.push(empty("stages", NO_CLUSTERING));
+        panels.push(empty(
+            "stages",
+            &why_empty(report, "no run has a labelled output (all outliers)"),
+        ));
     }
     Figure::new(
         "Clusters in the beginning, middle and end third of each run",
@@ -311,7 +333,10 @@ pub fn returns(report: &Report) -> Figure {
         });
     }
     if panels.is_empty() {
-        panels.push(empty("returns", NO_CLUSTERING));
+        panels.push(empty(
+            "returns",
+            &why_empty(report, "no run has a labelled first output to return to"),
+        ));
     }
     Figure::new("Return to the initial cluster", panels)
 }
@@ -588,4 +613,53 @@ pub fn save(figures: &[(&str, Figure)], dir: &Path) -> Result<Vec<PathBuf>, Char
         written.extend([png, svg]);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::report::UsedClustering;
+
+    fn empty_message(figure: &Figure) -> Option<&str> {
+        match &figure.panels.first()?.kind {
+            PanelKind::Empty { message } => Some(message),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn empty_cluster_charts_say_whether_the_experiment_is_clustered() {
+        let unclustered = Report::default();
+        for (name, figure) in all(&unclustered) {
+            if let Some(message) = empty_message(&figure)
+                && name != "drift"
+            {
+                assert!(!message.is_empty(), "{name}");
+            }
+        }
+        assert_eq!(
+            empty_message(&transitions(&unclustered)),
+            Some(NO_CLUSTERING)
+        );
+        // Clustered, but every run stays in one cluster: not "no clustering".
+        let clustered = Report {
+            clusterings: vec![UsedClustering {
+                id: "c1".into(),
+                embedding_model: "MiniLM".into(),
+                names: BTreeMap::new(),
+            }],
+            ..Report::default()
+        };
+        for figure in [
+            transitions(&clustered),
+            bigrams(&clustered),
+            stable_runs(&clustered),
+            stages(&clustered),
+            returns(&clustered),
+        ] {
+            let message = empty_message(&figure).expect("empty panel");
+            assert_ne!(message, NO_CLUSTERING);
+            assert!(!message.contains("no clustering"), "{message}");
+        }
+    }
 }
