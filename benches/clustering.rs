@@ -3,13 +3,13 @@
 //!
 //! cargo bench --bench clustering -- DATA.f32 DIM LABELS.i32 [MIN_CLUSTER_SIZE [MIN_SAMPLES [EPSILON]]]
 //!
-//! With `KNN_RECALL=N` set it also times the NN-descent k-NN graph alone and prints (to stderr)
+//! `HDBSCAN_NEIGHBOURS=exact|nndescent` forces the k-NN method. With `KNN_RECALL=N` set it also times the NN-descent k-NN graph alone and prints (to stderr)
 //! its recall against exact neighbours of N sampled points.
 
 use std::sync::Mutex;
 use std::time::Instant;
 
-use panic_tda::analysis::hdbscan::{Control, HdbscanParams, Phase, hdbscan};
+use panic_tda::analysis::hdbscan::{Control, HdbscanParams, NeighbourSearch, Phase, hdbscan};
 use panic_tda::analysis::knn::{NnDescentSettings, Points, nn_descent, squared_euclidean};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -43,6 +43,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(epsilon) => epsilon.parse()?,
         None => 0.0,
     };
+    // HDBSCAN_NEIGHBOURS=exact|nndescent forces one k-NN method (default: the app's choice by n).
+    match std::env::var("HDBSCAN_NEIGHBOURS").as_deref() {
+        Ok("exact") => params.neighbours = NeighbourSearch::Exact,
+        Ok("nndescent") => {
+            params.neighbours = NeighbourSearch::NnDescent(NnDescentSettings {
+                seed: params.seed,
+                ..NnDescentSettings::default()
+            })
+        }
+        Ok(other) => {
+            return Err(format!("HDBSCAN_NEIGHBOURS={other}: use exact or nndescent").into());
+        }
+        Err(_) => {}
+    }
     let start = Instant::now();
     let phase_starts: Mutex<Vec<(Phase, f64)>> = Mutex::new(Vec::new());
     let progress = |phase: Phase, _fraction: f64| {

@@ -28,18 +28,12 @@ def write_sentences(path, count=2048):
             f.write(" ".join(words).capitalize() + ".\n")
 
 
-def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "--write-sentences":
-        write_sentences(sys.argv[2])
-        return
+def load_encoder(model_dir):
+    """Returns embed(texts) -> (len(texts), 384) float32, unit rows (also used by real_text.py)."""
     import numpy as np
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
-    model_dir, sentences_path = sys.argv[1], sys.argv[2]
-    batches = [int(b) for b in sys.argv[3:]] or [1, 32, 256]
-    with open(sentences_path, encoding="utf-8") as f:
-        sentences = [line.rstrip("\n") for line in f]
     tokenizer = Tokenizer.from_file(f"{model_dir}/tokenizer.json")
     tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]"), pad_token="[PAD]")
     tokenizer.enable_truncation(max_length=256)
@@ -59,6 +53,19 @@ def main():
         m = mask[:, :, None].astype(np.float32)
         pooled = (states * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+    return embed
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--write-sentences":
+        write_sentences(sys.argv[2])
+        return
+    model_dir, sentences_path = sys.argv[1], sys.argv[2]
+    batches = [int(b) for b in sys.argv[3:]] or [1, 32, 256]
+    with open(sentences_path, encoding="utf-8") as f:
+        sentences = [line.rstrip("\n") for line in f]
+    embed = load_encoder(model_dir)
 
     embed(sentences[:64])  # warm-up
     for batch in batches:

@@ -421,3 +421,39 @@ fn the_cli_writes_every_table_and_chart() {
     let store = Store::open(&db).expect("store");
     assert_eq!(store.diagrams(EXPERIMENT, None).expect("diagrams").len(), 4);
 }
+
+#[test]
+fn the_cli_writes_one_self_contained_report_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db.sqlite");
+    drop(fill(Store::open(&db).expect("store")));
+    let run = |out: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_panic-tda"))
+            .args(["analyse", "report", "--experiment", "a1a1a1a1b2", "--out"])
+            .arg(out)
+            .arg("--db")
+            .arg(&db)
+            .output()
+            .expect("run panic-tda")
+    };
+    let page_path = dir.path().join("report.html");
+    let output = run(&page_path);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let page = std::fs::read_to_string(&page_path).expect("page");
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert_eq!(page.matches("<svg").count(), 11, "every chart inline");
+    assert!(
+        page.contains("Persistent homology"),
+        "persistence computed for the page"
+    );
+    // Another extension is refused before anything is computed or written.
+    let wrong = dir.path().join("report.png");
+    let output = run(&wrong);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains(".html"));
+    assert!(!wrong.exists());
+}

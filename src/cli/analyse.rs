@@ -9,17 +9,20 @@ use indicatif::{ProgressBar, ProgressStyle};
 use panic_tda::analysis::persistence::{PersistenceRequest, compute_persistence_diagrams};
 use panic_tda::analysis::report::{AnalysisError, AnalysisOptions, STEPS, analyse_experiment};
 use panic_tda::export::analysis_files::{Analysis, write_report};
+use panic_tda::export::report_html::write_report_html;
 use panic_tda::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct AnalyseArgs {
-    /// Which analysis: `all` writes every table and chart.
+    /// Which analysis: `all` writes every table and chart; `report` one self-contained HTML
+    /// page with every chart, its table and the experiment's config.
     #[arg(value_enum, ignore_case = true)]
     which: Analysis,
     /// Experiment id, unique prefix or `latest`.
     #[arg(long, default_value = "latest")]
     experiment: String,
-    /// Folder for the CSV/JSON tables and the PNG/SVG charts (created if missing).
+    /// Folder for the CSV/JSON tables and the PNG/SVG charts (created if missing); for
+    /// `report`, the .html file to write.
     #[arg(long)]
     out: PathBuf,
     /// Clustering result to use (id or prefix); repeat for several embedding models.
@@ -42,6 +45,18 @@ pub struct AnalyseArgs {
 }
 
 pub fn run(args: AnalyseArgs, database: &Path) -> anyhow::Result<ExitCode> {
+    let is_report = args.which == Analysis::Report;
+    if is_report
+        && !args
+            .out
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("html"))
+    {
+        anyhow::bail!(
+            "`analyse report` writes one HTML file: give --out a name ending in .html (got {})",
+            args.out.display()
+        );
+    }
     let mut store =
         Store::open(database).with_context(|| format!("opening {}", database.display()))?;
     let experiment = store.resolve_experiment(&args.experiment)?;
@@ -55,7 +70,11 @@ pub fn run(args: AnalyseArgs, database: &Path) -> anyhow::Result<ExitCode> {
                 .progress_chars("=> "),
         )
     };
-    if matches!(args.which, Analysis::All | Analysis::Persistence) && !args.skip_persistence {
+    if matches!(
+        args.which,
+        Analysis::All | Analysis::Persistence | Analysis::Report
+    ) && !args.skip_persistence
+    {
         bar.set_prefix("persistence diagrams");
         let summary = compute_persistence_diagrams(
             &mut store,
@@ -105,6 +124,25 @@ pub fn run(args: AnalyseArgs, database: &Path) -> anyhow::Result<ExitCode> {
     };
     bar.set_prefix("charts");
     bar.set_position(STEPS.len() as u64);
+    if is_report {
+        let config = store.experiment(&experiment)?.config_json;
+        write_report_html(&report, &config, &args.out)?;
+        bar.finish_and_clear();
+        if args.json {
+            let value = serde_json::json!({
+                "experiment": experiment,
+                "files": [&args.out],
+                "notes": report.notes,
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            println!("wrote {}", args.out.display());
+            for note in &report.notes {
+                println!("  note: {note}");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let files = write_report(&report, args.which, &args.out)?;
     bar.finish_and_clear();
     if args.json {

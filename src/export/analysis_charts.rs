@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::charts::{ChartError, Figure, Line, Panel, PanelKind, series_colour, shorten};
-use crate::analysis::report::{Report, transition_matrix};
+use crate::analysis::report::{Report, TransitionRow, transition_matrix};
 use crate::analysis::sequences::STAGES;
 use crate::analysis::trajectories::cluster_rgb;
 
@@ -46,6 +46,15 @@ type RunPoints<'a> = BTreeMap<(&'a str, &'a str), BTreeMap<&'a str, Vec<(f64, f6
 
 const NO_CLUSTERING: &str = "no clustering of this experiment yet";
 
+/// A run's seed as a reader should see it: −1 is the old tool's marker for "no seed".
+fn seed_label(seed: i64) -> String {
+    if seed < 0 {
+        "unseeded".to_owned()
+    } else {
+        format!("seed {seed}")
+    }
+}
+
 /// Why a cluster chart has no data: the experiment is not clustered, or it is and the data
 /// has nothing of this kind (`clustered_but_empty`).
 fn why_empty(report: &Report, clustered_but_empty: &str) -> String {
@@ -57,9 +66,24 @@ fn why_empty(report: &Report, clustered_but_empty: &str) -> String {
 }
 
 pub fn transitions(report: &Report) -> Figure {
-    let facets = by_facet(&report.transitions, |r| (&r.embedding_model, &r.network));
+    let mut facets: BTreeMap<(&str, &str), Vec<&TransitionRow>> =
+        by_facet(&report.stages, |r| (&r.embedding_model, &r.network))
+            .into_keys()
+            .map(|facet| (facet, Vec::new()))
+            .collect();
+    for (facet, rows) in by_facet(&report.transitions, |r| (&r.embedding_model, &r.network)) {
+        facets.insert(facet, rows);
+    }
     let mut panels = Vec::new();
     for ((model, network), rows) in facets {
+        if rows.is_empty() {
+            // A clustered network whose runs never change cluster: say so in its own panel.
+            panels.push(empty(
+                &facet_title(model, network),
+                "no moves between clusters: every run stays in one cluster",
+            ));
+            continue;
+        }
         let (states, values) = transition_matrix(rows.iter().copied());
         let labels = values
             .iter()
@@ -114,32 +138,26 @@ pub fn stable_runs(report: &Report) -> Figure {
             (0, "longest stable run anywhere"),
             (1, "stable run from the start"),
         ] {
-            let lines = networks
+            let series = networks
                 .iter()
                 .enumerate()
                 .map(|(i, (network, lengths))| {
                     let lengths = if which == 0 { &lengths.0 } else { &lengths.1 };
-                    let mut counts: BTreeMap<u32, u64> = BTreeMap::new();
+                    let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
                     for &length in lengths {
-                        *counts.entry(length).or_insert(0) += 1;
+                        *counts.entry(i64::from(length)).or_insert(0) += 1;
                     }
-                    Line {
-                        name: (*network).to_owned(),
-                        points: counts
-                            .into_iter()
-                            .map(|(l, c)| (l as f64, c as f64))
-                            .collect(),
-                        colour: series_colour(i),
-                        width: 2,
-                        opacity: 1.0,
-                        in_legend: true,
-                    }
+                    (
+                        (*network).to_owned(),
+                        series_colour(i),
+                        counts.into_iter().collect(),
+                    )
                 })
                 .collect();
             panels.push(Panel {
                 title: format!("{model}: {title}"),
-                kind: PanelKind::Lines {
-                    lines,
+                kind: PanelKind::Counts {
+                    series,
                     x_label: "length (outputs in one cluster)".into(),
                     y_label: "runs".into(),
                 },
@@ -171,7 +189,14 @@ pub fn runs_by_stable_run(report: &Report) -> Figure {
             kind: PanelKind::Bars {
                 labels: rows
                     .iter()
-                    .map(|r| format!("{} · {} · seed {}", r.prompt, r.anywhere_cluster, r.seed))
+                    .map(|r| {
+                        format!(
+                            "{} · {} · {}",
+                            r.prompt,
+                            r.anywhere_cluster,
+                            seed_label(r.seed)
+                        )
+                    })
                     .collect(),
                 values: rows.iter().map(|r| r.anywhere as f64).collect(),
                 value_label: "longest stable run (outputs)".into(),

@@ -37,6 +37,8 @@ pub enum Analysis {
     DriftModel,
     Timing,
     Persistence,
+    /// Everything in one self-contained HTML page (`--out` names the .html file).
+    Report,
 }
 
 impl Analysis {
@@ -67,6 +69,7 @@ impl Analysis {
             Analysis::DriftModel => "Drift model",
             Analysis::Timing => "Timing",
             Analysis::Persistence => "Persistence",
+            Analysis::Report => "Report",
         }
     }
 }
@@ -114,6 +117,12 @@ pub fn write_report(
     which: Analysis,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ReportFilesError> {
+    if which == Analysis::Report {
+        return Err(ReportFilesError::Write {
+            path: dir.to_path_buf(),
+            detail: "the one-page report is one file: write it with report_html".into(),
+        });
+    }
     std::fs::create_dir_all(dir).map_err(|source| ReportFilesError::CreateDir {
         path: dir.to_path_buf(),
         source,

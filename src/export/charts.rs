@@ -26,16 +26,18 @@ pub enum ChartError {
     Font,
 }
 
-/// Categorical colours for series (networks, models, dimensions).
+/// Categorical colours for series (networks, models, dimensions): Okabe & Ito's palette,
+/// distinguishable with the common colour-vision deficiencies; its yellow is last because it
+/// is faint on white.
 pub const SERIES_COLOURS: [[u8; 3]; 8] = [
-    [31, 119, 180],
-    [255, 127, 14],
-    [44, 160, 44],
-    [214, 39, 40],
-    [148, 103, 189],
-    [140, 86, 75],
-    [227, 119, 194],
-    [127, 127, 127],
+    [0, 114, 178],
+    [230, 159, 0],
+    [0, 158, 115],
+    [213, 94, 0],
+    [204, 121, 167],
+    [86, 180, 233],
+    [0, 0, 0],
+    [240, 228, 66],
 ];
 
 pub fn series_colour(index: usize) -> [u8; 3] {
@@ -101,9 +103,20 @@ pub enum PanelKind {
         layers: Vec<(String, [u8; 3], Vec<f64>)>,
         y_label: String,
     },
+    /// How many items had each whole-number value (e.g. runs per stable-run length): vertical
+    /// bars, one per series side by side, with whole-number ticks on both axes.
+    Counts {
+        /// (name, colour, (value, count) pairs).
+        series: Vec<CountSeries>,
+        x_label: String,
+        y_label: String,
+    },
     /// Nothing to show, and why.
     Empty { message: String },
 }
+
+/// One series of a [`PanelKind::Counts`] panel: name, colour, (value, count) pairs.
+pub type CountSeries = (String, [u8; 3], Vec<(i64, u64)>);
 
 #[derive(Debug, Clone)]
 pub struct Panel {
@@ -228,6 +241,62 @@ pub fn shorten(label: &str, max: usize) -> String {
     }
 }
 
+/// Breaks a label into at most `max_lines` lines of about `width` characters at spaces (a word
+/// longer than a line is split); only text beyond the last line is cut, with an ellipsis.
+pub fn wrap(label: &str, width: usize, max_lines: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in label.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let used = current.chars().count();
+            let room = if used == 0 {
+                width
+            } else {
+                width.saturating_sub(used + 1)
+            };
+            if word.len() <= room {
+                if used > 0 {
+                    current.push(' ');
+                }
+                current.extend(word.iter());
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut current));
+                continue;
+            }
+            let rest = word.split_off(width);
+            lines.push(word.into_iter().collect());
+            word = rest;
+        }
+    }
+    if !current.is_empty() || lines.is_empty() {
+        lines.push(current);
+    }
+    if lines.len() > max_lines.max(1) {
+        let tail = lines[max_lines.max(1) - 1..].join(" ");
+        lines.truncate(max_lines.max(1) - 1);
+        lines.push(shorten(&tail, width));
+    }
+    lines
+}
+
+/// Tick count for an axis of whole numbers from 0 to `high`: at most one tick per unit, so
+/// plotters' nice steps (1, 2, 5 × 10ᵏ) never fall between whole numbers.
+fn whole_number_ticks(high: f64) -> usize {
+    if high.is_finite() && high >= 1.0 {
+        (high.floor() as usize + 1).clamp(2, 11)
+    } else {
+        2
+    }
+}
+
+fn is_whole(value: f64) -> bool {
+    value.is_finite() && value.fract() == 0.0
+}
+
 /// White → deep blue.
 fn heat(value: f64) -> RGBColor {
     let t = value.clamp(0.0, 1.0);
@@ -309,6 +378,7 @@ fn has_data(kind: &PanelKind) -> bool {
         PanelKind::Stacked {
             categories, layers, ..
         } => !categories.is_empty() && !layers.is_empty(),
+        PanelKind::Counts { series, .. } => series.iter().any(|s| !s.2.is_empty()),
     }
 }
 
@@ -319,14 +389,23 @@ fn category_labels<DB: DrawingBackend>(
     labels: impl IntoIterator<Item = ((i32, i32), String)>,
     pos: Pos,
 ) -> Result<(), String> {
+    const LINE_HEIGHT: i32 = 14;
     let (bx, by) = area.get_base_pixel();
     for ((x, y), text) in labels {
-        area.draw(&Text::new(
-            text,
-            (x - bx, y - by),
-            TextStyle::from((FONT, 12).into_font()).pos(pos),
-        ))
-        .map_err(|e| format!("{e:?}"))?;
+        // Lines of a wrapped label ('\n'-separated) are centred on the anchor as a block.
+        let lines: Vec<&str> = text.split('\n').collect();
+        let first = match pos.v_pos {
+            VPos::Center => -(lines.len() as i32 - 1) * LINE_HEIGHT / 2,
+            _ => 0,
+        };
+        for (i, line) in lines.iter().enumerate() {
+            area.draw(&Text::new(
+                line.to_string(),
+                (x - bx, y - by + first + i as i32 * LINE_HEIGHT),
+                TextStyle::from((FONT, 12).into_font()).pos(pos),
+            ))
+            .map_err(|e| format!("{e:?}"))?;
+        }
     }
     Ok(())
 }
@@ -335,17 +414,14 @@ fn category_labels<DB: DrawingBackend>(
 fn column_names(names: &[String]) -> (Vec<String>, Vec<String>) {
     let fits = names.len() <= 8 && names.iter().all(|n| n.chars().count() <= 10);
     if fits {
-        (
-            names.to_vec(),
-            names.iter().map(|n| shorten(n, 24)).collect(),
-        )
+        (names.to_vec(), names.to_vec())
     } else {
         (
             (1..=names.len()).map(|i| i.to_string()).collect(),
             names
                 .iter()
                 .enumerate()
-                .map(|(i, n)| format!("{} · {}", i + 1, shorten(n, 22)))
+                .map(|(i, n)| format!("{} · {n}", i + 1))
                 .collect(),
         )
     }
@@ -399,6 +475,7 @@ fn row_chart<'a, 'n, DB: DrawingBackend>(
     x: std::ops::Range<f64>,
     names: impl ExactSizeIterator<Item = &'n str>,
     x_label: &str,
+    whole_numbers: bool,
 ) -> Result<XyChart<'a, DB>, String> {
     let e = |error: DrawingAreaErrorKind<DB::ErrorType>| format!("{error:?}");
     let n = names.len().max(1);
@@ -408,21 +485,29 @@ fn row_chart<'a, 'n, DB: DrawingBackend>(
         .caption(title, (FONT, 18))
         .margin(10)
         .x_label_area_size(40)
-        .y_label_area_size(210)
+        .y_label_area_size(230)
         .build_cartesian_2d(x, 0f64..n as f64)
         .map_err(e)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
+    let row_pixels = area.dim_in_pixel().1.saturating_sub(90) as usize / n;
+    let max_lines = (row_pixels / 14).clamp(1, 3);
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_y_mesh()
         .y_label_formatter(&|_| String::new())
-        .x_desc(x_label)
-        .draw()
-        .map_err(e)?;
+        .light_line_style(RGBColor(235, 235, 235))
+        .x_desc(x_label);
+    let whole = |v: &f64| format!("{v:.0}");
+    if whole_numbers {
+        // Ticks on whole numbers only, and no minor grid between them.
+        mesh.x_labels(whole_number_ticks(x1))
+            .x_label_formatter(&whole)
+            .light_line_style(TRANSPARENT);
+    }
+    mesh.draw().map_err(e)?;
     category_labels(
         area,
         names.enumerate().map(|(i, name)| {
             let (px, py) = chart.backend_coord(&(x0, (n - 1 - i) as f64 + 0.5));
-            ((px - 6, py), shorten(name, 32))
+            ((px - 6, py), wrap(name, 34, max_lines).join("\n"))
         }),
         left(),
     )?;
@@ -475,11 +560,15 @@ fn draw_panel<DB: DrawingBackend>(
             let (col_names, row_names) = if rows == cols {
                 column_names(rows)
             } else {
-                (
-                    cols.iter().map(|c| shorten(c, 10)).collect(),
-                    rows.iter().map(|r| shorten(r, 24)).collect(),
-                )
+                (cols.iter().map(|c| shorten(c, 10)).collect(), rows.clone())
             };
+            // Row names wrap onto as many lines as a row has room for (14 px each).
+            let row_pixels = area.dim_in_pixel().1.saturating_sub(100) as usize / nr;
+            let row_lines = (row_pixels / 14).clamp(1, 4);
+            let row_names: Vec<String> = row_names
+                .iter()
+                .map(|name| wrap(name, 24, row_lines).join("\n"))
+                .collect();
             let mut chart = ChartBuilder::on(area)
                 .caption(&panel.title, caption)
                 .margin(10)
@@ -565,6 +654,7 @@ fn draw_panel<DB: DrawingBackend>(
                 low * 1.08..high * 1.08,
                 labels.iter().map(String::as_str),
                 value_label,
+                values.iter().all(|&v| is_whole(v)),
             )?;
             chart
                 .draw_series(values.iter().enumerate().map(|(i, &value)| {
@@ -606,7 +696,7 @@ fn draw_panel<DB: DrawingBackend>(
                 if line.in_legend {
                     any_legend = true;
                     let legend_colour = rgb(line.colour);
-                    series.label(shorten(&line.name, 30)).legend(move |(x, y)| {
+                    series.label(shorten(&line.name, 60)).legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 18, y)], legend_colour.stroke_width(3))
                     });
                 }
@@ -702,6 +792,7 @@ fn draw_panel<DB: DrawingBackend>(
                 x0..x1,
                 rows.iter().map(|row| row.0.as_str()),
                 x_label,
+                false,
             )?;
             chart
                 .draw_series(std::iter::once(PathElement::new(
@@ -769,17 +860,31 @@ fn draw_panel<DB: DrawingBackend>(
             y_label,
         } => {
             let n = categories.len().max(1);
+            // Room right of the bars for the legend (about 7 px per character at 11 px), so
+            // it never covers a bar.
+            let legend_px = layers
+                .iter()
+                .map(|l| shorten(&l.0, 40).chars().count())
+                .max()
+                .unwrap_or(0) as f64
+                * 6.5
+                + 40.0;
+            let plot_px = (area.dim_in_pixel().0 as f64 - 90.0).max(legend_px + 100.0);
+            let room = n as f64 * legend_px / (plot_px - legend_px);
             let mut chart = ChartBuilder::on(area)
                 .caption(&panel.title, caption)
                 .margin(10)
                 .x_label_area_size(40)
                 .y_label_area_size(60)
-                .build_cartesian_2d(0f64..n as f64 + 1.4, 0f64..1.0)
+                .build_cartesian_2d(0f64..n as f64 + room, 0f64..1.0)
                 .map_err(e)?;
             chart
                 .configure_mesh()
                 .disable_x_mesh()
                 .x_label_formatter(&|_| String::new())
+                .x_labels(0)
+                .light_line_style(RGBColor(240, 240, 240))
+                .y_labels(6)
                 .y_desc(y_label.as_str())
                 .draw()
                 .map_err(e)?;
@@ -822,7 +927,7 @@ fn draw_panel<DB: DrawingBackend>(
                 chart
                     .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
                     .map_err(e)?
-                    .label(shorten(name, 18))
+                    .label(shorten(name, 40))
                     .legend(move |(x, y)| {
                         Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled())
                     });
@@ -835,13 +940,109 @@ fn draw_panel<DB: DrawingBackend>(
                 .draw()
                 .map_err(e)?;
         }
+        PanelKind::Counts {
+            series,
+            x_label,
+            y_label,
+        } => draw_counts(area, &panel.title, series, x_label, y_label)?,
     }
+    Ok(())
+}
+
+/// Grouped vertical bars of counts at whole-number values, with a legend above the bars.
+fn draw_counts<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    series: &[CountSeries],
+    x_label: &str,
+    y_label: &str,
+) -> Result<(), String> {
+    let e = |error: DrawingAreaErrorKind<DB::ErrorType>| format!("{error:?}");
+    let values = series.iter().flat_map(|s| s.2.iter().map(|p| p.0));
+    let (low, high) = values.fold((i64::MAX, i64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (low, high) = if low > high { (0, 1) } else { (low, high) };
+    let top = series
+        .iter()
+        .flat_map(|s| s.2.iter().map(|p| p.1))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    // Head room for the legend, one line per series.
+    let y_high = top as f64 * (1.12 + 0.08 * series.len() as f64);
+    let (x0, x1) = (low as f64 - 0.6, high as f64 + 0.6);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 18))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, 0f64..y_high)
+        .map_err(e)?;
+    let whole = |v: &f64| {
+        if is_whole(*v) {
+            format!("{v:.0}")
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(whole_number_ticks(x1 - x0).min(((high - low) as usize + 1).max(2)))
+        .y_labels(whole_number_ticks(y_high))
+        .x_label_formatter(&whole)
+        .y_label_formatter(&whole)
+        .light_line_style(TRANSPARENT)
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .draw()
+        .map_err(e)?;
+    let width = 0.8 / series.len().max(1) as f64;
+    for (k, (name, colour, counts)) in series.iter().enumerate() {
+        let colour = rgb(*colour);
+        let offset = -0.4 + k as f64 * width;
+        chart
+            .draw_series(counts.iter().map(|&(value, count)| {
+                let x = value as f64 + offset;
+                Rectangle::new(
+                    [(x, 0.0), (x + width * 0.92, count as f64)],
+                    colour.filled(),
+                )
+            }))
+            .map_err(e)?
+            .label(shorten(name, 60))
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font((FONT, 12))
+        .draw()
+        .map_err(e)?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_wrap_at_spaces_and_only_overflow_is_cut() {
+        assert_eq!(wrap("short", 10, 2), vec!["short"]);
+        assert_eq!(
+            wrap("dummy text caption v2 (seed 12)", 12, 3),
+            vec!["dummy text", "caption v2", "(seed 12)"]
+        );
+        assert_eq!(wrap("abcdefghij", 4, 3), vec!["abcd", "efgh", "ij"]);
+        let cut = wrap("one two three four five six", 7, 2);
+        assert_eq!(cut.len(), 2);
+        assert!(cut[1].ends_with('…'), "{cut:?}");
+        assert_eq!(wrap("", 5, 2), vec![""]);
+        assert_eq!(whole_number_ticks(3.2), 4);
+        assert_eq!(whole_number_ticks(0.4), 2);
+        assert_eq!(whole_number_ticks(f64::NAN), 2);
+    }
 
     fn sample() -> Figure {
         Figure::new(

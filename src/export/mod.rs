@@ -6,6 +6,7 @@ pub mod charts;
 pub mod encoders;
 pub mod frames;
 pub mod mosaic;
+pub mod report_html;
 pub mod text;
 pub mod timeline;
 pub mod video;

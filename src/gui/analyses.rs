@@ -21,6 +21,7 @@ use crate::analysis::sequences::STAGES;
 use crate::analysis::trajectories::cluster_rgb;
 use crate::export::analysis_files::{Analysis, write_report};
 use crate::export::charts::series_colour;
+use crate::export::report_html::write_report_html;
 use crate::store::{ExperimentSummary, Store};
 
 /// Analyses with one chart per (embedding model, network).
@@ -320,6 +321,23 @@ impl AnalysesPanel {
         }));
     }
 
+    /// Writes the one-file HTML report into the folder (the config is read off the UI thread).
+    fn save_html(&mut self, database: PathBuf) {
+        let Some(report) = self.shown.as_ref().map(|shown| Arc::clone(&shown.report)) else {
+            return;
+        };
+        let path = PathBuf::from(&self.folder).join("report.html");
+        self.save = Some(super::task::Task::spawn("saving the report", move || {
+            let store = Store::open(&database).map_err(|e| e.to_string())?;
+            let experiment = store
+                .experiment(&report.experiment_id)
+                .map_err(|e| e.to_string())?;
+            write_report_html(&report, &experiment.config_json, &path)
+                .map(|()| format!("wrote {}", path.display()))
+                .map_err(|e| e.to_string())
+        }));
+    }
+
     pub fn ui(&mut self, ui: &mut egui::Ui, experiments: &[ExperimentSummary], database: PathBuf) {
         self.poll();
         ui.heading("Analyses");
@@ -419,6 +437,13 @@ impl AnalysesPanel {
             {
                 self.save_files();
             }
+            if ui
+                .add_enabled(!saving, egui::Button::new("Save one-page report (HTML)"))
+                .on_hover_text("Every chart, its table and the experiment's config in one file")
+                .clicked()
+            {
+                self.save_html(database.clone());
+            }
         });
         ui.horizontal_wrapped(|ui| {
             for view in Analysis::EACH {
@@ -472,7 +497,7 @@ fn draw_view(ui: &mut egui::Ui, shown: &Shown, view: Analysis, facet: &(String, 
     let in_facet = |model: &str, network: &str| model == facet.0 && network == facet.1;
     match view {
         // Not a view of its own: the panel offers each analysis separately.
-        Analysis::All => {}
+        Analysis::All | Analysis::Report => {}
         Analysis::Transitions => {
             let rows: Vec<_> = report
                 .transitions
