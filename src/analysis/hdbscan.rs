@@ -32,7 +32,7 @@ use super::knn::{
 
 /// Up to this many points the k-NN graph is exact (deterministic; O(n²·d) in matrix products,
 /// measured in BENCHMARKS.md to stay well ahead of fast_hdbscan at this size).
-pub const EXACT_LIMIT: usize = 8_000;
+pub const EXACT_LIMIT: usize = 50_000;
 /// Clusters larger than this get their medoid from a seeded sample of this many members.
 pub const MEDOID_SAMPLE: usize = 2_000;
 /// Members of a large component that search the index in one Borůvka round.

@@ -6,11 +6,11 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering as AtomicOrdering};
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2, s};
+use ndarray::{ArrayView2, ArrayViewMut2, s};
 use rayon::prelude::*;
 
 use super::hdbscan::{Control, HdbscanError, Phase};
@@ -144,11 +144,10 @@ impl Knn {
 
 /// Rows per parallel block of NN-descent's joins: small enough for responsive progress.
 const BLOCK: usize = 512;
-/// Query rows per matrix product: small enough for responsive progress and cancellation, large
-/// enough for the product to run near peak speed.
-const QUERY_BLOCK: usize = 256;
-/// Candidate rows per matrix product (a 256 × 2048 f32 block is 2 MB, within a core's cache).
-const CANDIDATE_BLOCK: usize = 2048;
+/// Rows on each side of one tile of the distance matrix: a 512 × 512 product (1 MB) stays in a
+/// core's cache for the two scans that follow it, and one tile (about 3 ms) bounds the latency of
+/// progress and cancellation.
+const TILE: usize = 512;
 /// Candidates kept per point beyond `k` by the product's distances, then re-ranked by the exact
 /// distance: ‖a‖² + ‖b‖² − 2a·b loses a few bits (about 1e-6 in the squared distance), which
 /// could swap near-equal neighbours at the k-th place.
@@ -156,6 +155,10 @@ const VERIFY_MARGIN: usize = 8;
 
 /// Exact k-NN by brute force in blocked matrix products: O(n²·d) time, O(n·k) memory.
 /// Distances are those of [`euclidean`]; ties go to the lower index.
+///
+/// The distance matrix is symmetric, so only the tiles on and above the diagonal are computed;
+/// each one is scanned twice, by rows for the first block's points and by columns for the
+/// second's. That halves the products, which are most of the time.
 pub fn exact_knn(points: Points<'_>, k: usize, control: &Control<'_>) -> Result<Knn, HdbscanError> {
     let n = points.len();
     let k = k.min(n.saturating_sub(1));
@@ -173,37 +176,87 @@ pub fn exact_knn(points: Points<'_>, k: usize, control: &Control<'_>) -> Result<
         .map_err(|error| HdbscanError::InvalidInput(format!("points: {error}")))?;
     let norms: Vec<f32> = (0..n).map(|i| dot(points.row(i), points.row(i))).collect();
     let keep = (k + VERIFY_MARGIN).min(n - 1);
+    let blocks = n.div_ceil(TILE);
+    let block_rows = |block: usize| block * TILE..((block + 1) * TILE).min(n);
+    let nearest: Vec<Mutex<Vec<TopK>>> = (0..blocks)
+        .map(|block| Mutex::new(block_rows(block).map(|_| TopK::new(keep)).collect()))
+        .collect();
+    let tiles: Vec<(usize, usize)> = (0..blocks)
+        .flat_map(|first| (first..blocks).map(move |second| (first, second)))
+        .collect();
     let done = AtomicUsize::new(0);
-    indices
-        .par_chunks_mut(QUERY_BLOCK * k)
-        .zip(distances.par_chunks_mut(QUERY_BLOCK * k))
-        .enumerate()
-        .try_for_each(|(block, (block_indices, block_distances))| {
+    tiles.par_iter().try_for_each_init(
+        || vec![0f32; TILE * TILE],
+        |products, &(first, second)| {
             control.check()?;
-            let start = block * QUERY_BLOCK;
-            let end = (start + QUERY_BLOCK).min(n);
-            let queries = all.slice(s![start..end, ..]);
-            let mut nearest: Vec<TopK> = (start..end).map(|_| TopK::new(keep)).collect();
-            let mut products = Array2::<f32>::zeros((end - start, CANDIDATE_BLOCK));
-            for from in (0..n).step_by(CANDIDATE_BLOCK) {
-                let to = (from + CANDIDATE_BLOCK).min(n);
-                let candidates = all.slice(s![from..to, ..]);
-                let mut out = products.slice_mut(s![.., ..to - from]);
-                general_mat_mul(1.0, &queries, &candidates.t(), 0.0, &mut out);
-                for (row, top) in nearest.iter_mut().enumerate() {
-                    let i = start + row;
+            let (rows, columns) = (block_rows(first), block_rows(second));
+            let width = columns.len();
+            let products = &mut products[..rows.len() * width];
+            let mut out = ArrayViewMut2::from_shape((rows.len(), width), &mut *products)
+                .map_err(|error| HdbscanError::InvalidInput(format!("tile: {error}")))?;
+            general_mat_mul(
+                1.0,
+                &all.slice(s![rows.clone(), ..]),
+                &all.slice(s![columns.clone(), ..]).t(),
+                0.0,
+                &mut out,
+            );
+            // Plain slices from here: they vectorise where ndarray's row iterators do not.
+            let column_norms = &norms[columns.clone()];
+            {
+                let mut tops = lock(&nearest[first]);
+                for ((row, top), row_products) in
+                    tops.iter_mut().enumerate().zip(products.chunks_exact(width))
+                {
+                    let i = rows.start + row;
                     let query_norm = norms[i];
-                    for (offset, &product) in out.row(row).iter().enumerate() {
-                        let j = from + offset;
-                        let squared = query_norm + norms[j] - 2.0 * product;
-                        if squared < top.bound() && j != i {
+                    let mut bound = top.bound();
+                    for (offset, (&product, &norm)) in
+                        row_products.iter().zip(column_norms).enumerate()
+                    {
+                        let squared = query_norm + norm - 2.0 * product;
+                        let j = columns.start + offset;
+                        if squared < bound && j != i {
                             top.push(squared, j as u32);
+                            bound = top.bound();
                         }
                     }
                 }
             }
-            for (row, top) in nearest.into_iter().enumerate() {
-                let i = start + row;
+            if first != second {
+                let mut tops = lock(&nearest[second]);
+                let mut bounds: Vec<f32> = tops.iter().map(TopK::bound).collect();
+                for (row, row_products) in products.chunks_exact(width).enumerate() {
+                    let i = rows.start + row;
+                    let query_norm = norms[i];
+                    for (column, ((&product, &norm), bound)) in row_products
+                        .iter()
+                        .zip(column_norms)
+                        .zip(bounds.iter_mut())
+                        .enumerate()
+                    {
+                        let squared = query_norm + norm - 2.0 * product;
+                        if squared < *bound {
+                            tops[column].push(squared, i as u32);
+                            *bound = tops[column].bound();
+                        }
+                    }
+                }
+            }
+            let finished = done.fetch_add(1, AtomicOrdering::Relaxed) + 1;
+            control.report(Phase::Neighbours, finished as f64 / tiles.len() as f64);
+            Ok::<(), HdbscanError>(())
+        },
+    )?;
+    indices
+        .par_chunks_mut(TILE * k)
+        .zip(distances.par_chunks_mut(TILE * k))
+        .zip(nearest)
+        .enumerate()
+        .for_each(|(block, ((block_indices, block_distances), tops))| {
+            let tops = tops.into_inner().unwrap_or_else(PoisonError::into_inner);
+            for (row, top) in tops.into_iter().enumerate() {
+                let i = block * TILE + row;
                 let mut exact: Vec<(f32, u32)> = top
                     .items
                     .into_iter()
@@ -215,16 +268,18 @@ pub fn exact_knn(points: Points<'_>, k: usize, control: &Control<'_>) -> Result<
                     block_distances[row * k + slot] = distance;
                 }
             }
-            let finished = done.fetch_add(end - start, AtomicOrdering::Relaxed) + end - start;
-            control.report(Phase::Neighbours, finished as f64 / n as f64);
-            Ok::<(), HdbscanError>(())
-        })?;
+        });
     control.report(Phase::Neighbours, 1.0);
     Ok(Knn {
         k,
         indices,
         distances,
     })
+}
+
+/// A poisoned lock only means another worker panicked; that panic is what gets reported.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The `capacity` smallest (squared distance, index) pairs seen so far, unordered; `bound` is
