@@ -307,8 +307,10 @@ fn report_files_and_charts_are_written() {
         "report.json",
         "transitions.png",
         "transitions.svg",
+        "transitions.pdf",
         "drift.png",
         "persistence.svg",
+        "persistence.pdf",
     ] {
         assert!(dir.path().join(name).is_file(), "{name} missing");
     }
@@ -325,6 +327,8 @@ fn report_files_and_charts_are_written() {
     assert!(png.width() > 600 && png.height() > 400);
     let svg = std::fs::read_to_string(dir.path().join("transitions.svg")).expect("svg");
     assert!(svg.contains("alpha") && svg.contains("gamma"));
+    let pdf = std::fs::read(dir.path().join("transitions.pdf")).expect("pdf");
+    assert!(pdf.starts_with(b"%PDF") && pdf.len() > 5_000);
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("report.json")).expect("json"),
     )
@@ -346,7 +350,13 @@ fn report_files_and_charts_are_written() {
     names.sort();
     assert_eq!(
         names,
-        vec!["bigrams.csv", "bigrams.png", "bigrams.svg", "report.json"]
+        vec![
+            "bigrams.csv",
+            "bigrams.pdf",
+            "bigrams.png",
+            "bigrams.svg",
+            "report.json"
+        ]
     );
 }
 
