@@ -267,24 +267,44 @@ fn choose_projection(
     request: &FigureRequest,
     model: Option<&str>,
 ) -> Result<ProjectionRecord, FigureError> {
-    let candidates = store.list_projections(Some(experiment))?;
-    let wanted = |record: &&ProjectionRecord| {
+    // Newest first, each with the experiments it covers.
+    let candidates: Vec<(ProjectionRecord, Vec<String>)> = store
+        .list_projections(None)?
+        .into_iter()
+        .map(|record| {
+            let experiments = projection_experiments(&record);
+            (record, experiments)
+        })
+        .filter(|(_, experiments)| experiments.iter().any(|id| id == experiment))
+        .collect();
+    let wanted = |(record, _): &&(ProjectionRecord, Vec<String>)| {
         request.projection.as_ref().map_or_else(
             || model.is_none_or(|m| record.embedding_model == m),
-            |id| record.id.starts_with(id.as_str()),
+            |id| record.id == *id,
         )
     };
-    let exact = |record: &&ProjectionRecord| record.experiment_ids == [experiment];
+    let exact = |(_, experiments): &&(ProjectionRecord, Vec<String>)| experiments == &[experiment];
     candidates
         .iter()
         .filter(wanted)
         .find(exact)
         .or_else(|| candidates.iter().find(wanted))
-        .cloned()
+        .map(|(record, _)| record.clone())
         .ok_or_else(|| FigureError::NoProjection {
             experiment: experiment.to_owned(),
             model: model.map(str::to_owned),
         })
+}
+
+/// The experiments a projection covers: its `projection_experiment` rows, or for layouts
+/// stored with only a scope (as `project run` and the explorer store them) the scope's list.
+fn projection_experiments(record: &ProjectionRecord) -> Vec<String> {
+    if !record.experiment_ids.is_empty() {
+        return record.experiment_ids.clone();
+    }
+    serde_json::from_str::<crate::analysis::projection::Scope>(&record.scope_json)
+        .map(|scope| scope.experiments().to_vec())
+        .unwrap_or_default()
 }
 
 fn newest_clustering(
@@ -744,6 +764,47 @@ mod tests {
             equal_aspect(None, None, (100.0, 50.0)),
         ] {
             assert!(x.1 > x.0 && y.1 > y.0);
+        }
+    }
+
+    #[test]
+    fn empty_and_single_point_maps_still_render() {
+        use crate::analysis::trajectories::{TrajectoryPoint, TrajectoryRun};
+        let empty = Trajectories::default();
+        let one = Trajectories {
+            points: vec![TrajectoryPoint {
+                x: 1.0,
+                y: 1.0,
+                run_index: 0,
+                sequence_number: 1,
+                invocation_id: "i".into(),
+                caption: None,
+                label: Some(-1),
+            }],
+            runs: vec![TrajectoryRun {
+                id: "r".into(),
+                experiment_id: "e".into(),
+                prompt: "p".into(),
+                network: vec!["A".into()],
+                seed: 1,
+                number: 1,
+                points: vec![0],
+            }],
+            clusters: Vec::new(),
+        };
+        for (data, runs) in [(&empty, vec![]), (&one, vec![0]), (&one, vec![])] {
+            let figure = MapFigure {
+                data,
+                title: "t".into(),
+                subtitle: "s".into(),
+                runs,
+                step: Some(1),
+                size: (400, 300),
+            };
+            let image = figure.to_image().expect("png");
+            assert_eq!(image.dimensions(), (400, 300));
+            assert!(figure.to_svg().expect("svg").contains("Clusters"));
+            assert!(figure.to_pdf().expect("pdf").starts_with(b"%PDF"));
         }
     }
 
