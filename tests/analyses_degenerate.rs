@@ -5,13 +5,13 @@ mod common;
 
 use std::sync::atomic::AtomicBool;
 
-use common::{experiment, run, write_steps};
+use common::{clustering_record, experiment, run, write_steps};
 use panic_tda::analysis::report::{AnalysisOptions, analyse_experiment};
 use panic_tda::export::analysis_charts;
 use panic_tda::export::analysis_files::{Analysis, write_report};
 use panic_tda::models::Output;
 use panic_tda::store::{
-    ClusterAssignment, ClusterRecord, ClusteringRecord, EmbeddingRecord, OUTLIER, Store, derived_id,
+    ClusterAssignment, ClusterRecord, EmbeddingRecord, OUTLIER, Store, derived_id,
 };
 
 const EXPERIMENT: &str = "d0d0d0d0e1e1f2f2a3a3b4b4c5c5c5c5";
@@ -84,16 +84,7 @@ fn build(runs: u32, steps: u32, labels: Labels, equal: bool) -> Store {
         .collect();
     store
         .insert_clustering(
-            &ClusteringRecord {
-                id: "c0c0c0c0".into(),
-                embedding_model: "M".into(),
-                algorithm: "hdbscan".into(),
-                parameters_json: "{}".into(),
-                scope_json: "{}".into(),
-                created_at: 5,
-                duration_ms: 1,
-                experiment_ids: vec![EXPERIMENT.into()],
-            },
+            &clustering_record("c0c0c0c0", "M", EXPERIMENT),
             &clusters,
             &assignments,
         )

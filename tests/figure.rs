@@ -3,14 +3,13 @@
 
 mod common;
 
-use common::{embed_texts, experiment, run, write_steps};
+use common::{clustering_record, embed_texts, experiment, run, write_steps};
 use panic_tda::export::charts::ChartError;
 use panic_tda::export::figure::{
     ClusteringChoice, FigureError, FigureRequest, FigureSize, export_figure,
 };
 use panic_tda::store::{
-    ClusterAssignment, ClusterRecord, ClusteringRecord, OUTLIER, ProjectionPoint, ProjectionRecord,
-    RunRecord, Store,
+    ClusterAssignment, ClusterRecord, OUTLIER, ProjectionPoint, ProjectionRecord, RunRecord, Store,
 };
 
 const EXPERIMENT: &str = "f1f1f1f1a2a2b3b3c4c4d5d5e6e6e6e6";
@@ -60,16 +59,7 @@ fn database(with_projection: bool) -> (Store, Vec<RunRecord>) {
         .to_vec();
     store
         .insert_clustering(
-            &ClusteringRecord {
-                id: "c1c1c1c1".into(),
-                embedding_model: "M".into(),
-                algorithm: "hdbscan".into(),
-                parameters_json: "{}".into(),
-                scope_json: "{}".into(),
-                created_at: 5,
-                duration_ms: 1,
-                experiment_ids: vec![EXPERIMENT.into()],
-            },
+            &clustering_record("c1c1c1c1", "M", EXPERIMENT),
             &clusters,
             &assignments,
         )
