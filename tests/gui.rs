@@ -774,6 +774,51 @@ fn an_interrupted_experiment_is_offered_for_resume_at_launch() {
 }
 
 #[test]
+fn the_monitors_latest_outputs_stay_inside_the_default_window() {
+    let options = options("monitor-latest");
+    {
+        let mut store = panic_tda::store::Store::open(&options.database).expect("store");
+        let provider = panic_tda::models::provider::CatalogProvider::new(
+            options.paths.clone(),
+            options.provider,
+        );
+        // The monitor shows the first four prompts of each network: two networks give a
+        // row of eight tiles, wider than the window.
+        let raw = panic_tda::config::parse(
+            r#"{"networks": [["DummyT2I", "DummyI2T"], ["DummyT2I2", "DummyI2T2"]],
+                "prompts": ["a", "b", "c", "d"], "num_runs": 1,
+                "embedding_models": ["DummyText"], "max_length": 40, "image_size": 16}"#,
+            "test",
+        )
+        .expect("config");
+        let config = panic_tda::config::validate(&raw, &provider).expect("valid");
+        panic_tda::engine::create_experiment(&mut store, &config).expect("create");
+    }
+    let size = egui::Vec2::new(1200.0, 800.0);
+    let mut harness = Harness::builder()
+        .with_size(size)
+        .wgpu()
+        .build_eframe(move |cc| PanicApp::new(cc, options));
+    harness.run();
+    harness.get_by_label("Resume").click();
+    harness.run_steps(2);
+    // Networks run one after the other; the first one's tiles stay.
+    step_until(&mut harness, "the experiment to finish", |harness| {
+        harness
+            .state()
+            .job_progress()
+            .is_some_and(|(_, _, finished)| finished)
+    });
+    harness.run_steps(2);
+    assert_eq!(harness.query_all_by_label_contains("· step 39").count(), 8);
+    let used = harness.ctx.globally_used_rect();
+    assert!(
+        used.right() <= size.x + 0.5,
+        "the monitor runs off the window: {used:?}"
+    );
+}
+
+#[test]
 fn the_monitor_stops_and_resumes_an_experiment() {
     let options = options("stop-resume");
     {
