@@ -5,12 +5,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 
-use common::{embed_texts, experiment, invocation, run, write_steps};
+use common::{clustering_record, embed_texts, experiment, invocation, run, write_steps};
 use panic_tda::analysis::report::{AnalysisOptions, Report, analyse_experiment};
 use panic_tda::export::analysis_files::{Analysis, write_report};
-use panic_tda::store::{
-    ClusterAssignment, ClusterRecord, ClusteringRecord, OUTLIER, RunRecord, Store,
-};
+use panic_tda::store::{ClusterAssignment, ClusterRecord, OUTLIER, RunRecord, Store};
 
 const EXPERIMENT: &str = "a1a1a1a1b2b2c3c3d4d4e5e5e5e5e5e5";
 const A: i32 = 0;
@@ -55,16 +53,7 @@ fn clustering(
     }
     store
         .insert_clustering(
-            &ClusteringRecord {
-                id: id.into(),
-                embedding_model: model.into(),
-                algorithm: "hdbscan".into(),
-                parameters_json: "{}".into(),
-                scope_json: "{}".into(),
-                created_at: 5,
-                duration_ms: 1,
-                experiment_ids: vec![EXPERIMENT.into()],
-            },
+            &clustering_record(id, model, EXPERIMENT),
             &clusters,
             &assignments,
         )

@@ -773,27 +773,27 @@ fn an_interrupted_experiment_is_offered_for_resume_at_launch() {
     assert!(harness.state().resume_offers().is_empty());
 }
 
+/// Creates (without running) an experiment from a config in JSON.
+fn create_experiment(options: &AppOptions, config_json: &str) {
+    let mut store = panic_tda::store::Store::open(&options.database).expect("store");
+    let provider =
+        panic_tda::models::provider::CatalogProvider::new(options.paths.clone(), options.provider);
+    let raw = panic_tda::config::parse(config_json, "test").expect("config");
+    let config = panic_tda::config::validate(&raw, &provider).expect("valid");
+    panic_tda::engine::create_experiment(&mut store, &config).expect("create");
+}
+
 #[test]
 fn the_monitors_latest_outputs_stay_inside_the_default_window() {
     let options = options("monitor-latest");
-    {
-        let mut store = panic_tda::store::Store::open(&options.database).expect("store");
-        let provider = panic_tda::models::provider::CatalogProvider::new(
-            options.paths.clone(),
-            options.provider,
-        );
-        // The monitor shows the first four prompts of each network: two networks give a
-        // row of eight tiles, wider than the window.
-        let raw = panic_tda::config::parse(
-            r#"{"networks": [["DummyT2I", "DummyI2T"], ["DummyT2I2", "DummyI2T2"]],
+    // The monitor shows the first four prompts of each network: two networks give a
+    // row of eight tiles, wider than the window.
+    create_experiment(
+        &options,
+        r#"{"networks": [["DummyT2I", "DummyI2T"], ["DummyT2I2", "DummyI2T2"]],
                 "prompts": ["a", "b", "c", "d"], "num_runs": 1,
                 "embedding_models": ["DummyText"], "max_length": 40, "image_size": 16}"#,
-            "test",
-        )
-        .expect("config");
-        let config = panic_tda::config::validate(&raw, &provider).expect("valid");
-        panic_tda::engine::create_experiment(&mut store, &config).expect("create");
-    }
+    );
     let size = egui::Vec2::new(1200.0, 800.0);
     let mut harness = Harness::builder()
         .with_size(size)
@@ -821,22 +821,12 @@ fn the_monitors_latest_outputs_stay_inside_the_default_window() {
 #[test]
 fn the_monitor_stops_and_resumes_an_experiment() {
     let options = options("stop-resume");
-    {
-        let mut store = panic_tda::store::Store::open(&options.database).expect("store");
-        let provider = panic_tda::models::provider::CatalogProvider::new(
-            options.paths.clone(),
-            options.provider,
-        );
-        // Far longer than the test lasts, so Stop always lands mid-run.
-        let raw = panic_tda::config::parse(
-            r#"{"networks": [["DummyT2I", "DummyI2T"]], "prompts": ["a"], "num_runs": 1,
+    // Far longer than the test lasts, so Stop always lands mid-run.
+    create_experiment(
+        &options,
+        r#"{"networks": [["DummyT2I", "DummyI2T"]], "prompts": ["a"], "num_runs": 1,
                 "embedding_models": ["DummyText"], "max_length": 1000000, "image_size": 16}"#,
-            "test",
-        )
-        .expect("config");
-        let config = panic_tda::config::validate(&raw, &provider).expect("valid");
-        panic_tda::engine::create_experiment(&mut store, &config).expect("create");
-    }
+    );
     let mut harness = Harness::builder()
         .with_size(egui::Vec2::new(1000.0, 640.0))
         .wgpu()
