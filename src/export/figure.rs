@@ -586,7 +586,7 @@ impl MapFigure<'_> {
                 Some(LegendEntry {
                     colour: run_colour(order),
                     line: true,
-                    lines: wrap(&run.label(), chars, 2),
+                    lines: keep_number_with_word(wrap(&run.label(), chars, 2)),
                 })
             })
             .collect();
@@ -719,6 +719,24 @@ impl MapFigure<'_> {
     }
 }
 
+/// Moves the word before a number that a wrap left alone on the last line down to it, so a
+/// legend reads "… · run 12" rather than ending a line on "run".
+fn keep_number_with_word(mut lines: Vec<String>) -> Vec<String> {
+    let lone_number = lines
+        .last()
+        .is_some_and(|last| !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()));
+    if lone_number && lines.len() >= 2 {
+        let previous = lines.len() - 2;
+        if let Some((head, word)) = lines[previous].rsplit_once(' ') {
+            let (head, word) = (head.to_owned(), word.to_owned());
+            let last = lines.len() - 1;
+            lines[last] = format!("{word} {}", lines[last]);
+            lines[previous] = head;
+        }
+    }
+    lines
+}
+
 /// Trajectory colours from the chart palette, leaving out its faint yellow.
 fn run_colour(order: usize) -> [u8; 3] {
     series_colour(order % 7)
@@ -806,6 +824,17 @@ mod tests {
             assert!(figure.to_svg().expect("svg").contains("Clusters"));
             assert!(figure.to_pdf().expect("pdf").starts_with(b"%PDF"));
         }
+    }
+
+    #[test]
+    fn a_wrapped_run_number_keeps_its_word() {
+        let lines = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            keep_number_with_word(lines(&["a · seed 1 · run", "12"])),
+            lines(&["a · seed 1 ·", "run 12"])
+        );
+        let fine = lines(&["a · seed 1", "run 12"]);
+        assert_eq!(keep_number_with_word(fine.clone()), fine);
     }
 
     #[test]
