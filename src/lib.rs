@@ -5,6 +5,7 @@
 //! The GUI and the CLI are thin front ends over the same library calls.
 
 pub mod analysis;
+pub mod atomic_file;
 pub mod config;
 pub mod engine;
 pub mod export;

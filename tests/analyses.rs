@@ -5,12 +5,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 
-use common::{embed_texts, experiment, invocation, run, write_steps};
+use common::{clustering_record, embed_texts, experiment, invocation, run, write_steps};
 use panic_tda::analysis::report::{AnalysisOptions, Report, analyse_experiment};
 use panic_tda::export::analysis_files::{Analysis, write_report};
-use panic_tda::store::{
-    ClusterAssignment, ClusterRecord, ClusteringRecord, OUTLIER, RunRecord, Store,
-};
+use panic_tda::store::{ClusterAssignment, ClusterRecord, OUTLIER, RunRecord, Store};
 
 const EXPERIMENT: &str = "a1a1a1a1b2b2c3c3d4d4e5e5e5e5e5e5";
 const A: i32 = 0;
@@ -55,16 +53,7 @@ fn clustering(
     }
     store
         .insert_clustering(
-            &ClusteringRecord {
-                id: id.into(),
-                embedding_model: model.into(),
-                algorithm: "hdbscan".into(),
-                parameters_json: "{}".into(),
-                scope_json: "{}".into(),
-                created_at: 5,
-                duration_ms: 1,
-                experiment_ids: vec![EXPERIMENT.into()],
-            },
+            &clustering_record(id, model, EXPERIMENT),
             &clusters,
             &assignments,
         )
@@ -307,8 +296,10 @@ fn report_files_and_charts_are_written() {
         "report.json",
         "transitions.png",
         "transitions.svg",
+        "transitions.pdf",
         "drift.png",
         "persistence.svg",
+        "persistence.pdf",
     ] {
         assert!(dir.path().join(name).is_file(), "{name} missing");
     }
@@ -325,6 +316,8 @@ fn report_files_and_charts_are_written() {
     assert!(png.width() > 600 && png.height() > 400);
     let svg = std::fs::read_to_string(dir.path().join("transitions.svg")).expect("svg");
     assert!(svg.contains("alpha") && svg.contains("gamma"));
+    let pdf = std::fs::read(dir.path().join("transitions.pdf")).expect("pdf");
+    assert!(pdf.starts_with(b"%PDF") && pdf.len() > 5_000);
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("report.json")).expect("json"),
     )
@@ -346,7 +339,13 @@ fn report_files_and_charts_are_written() {
     names.sort();
     assert_eq!(
         names,
-        vec!["bigrams.csv", "bigrams.png", "bigrams.svg", "report.json"]
+        vec![
+            "bigrams.csv",
+            "bigrams.pdf",
+            "bigrams.png",
+            "bigrams.svg",
+            "report.json"
+        ]
     );
 }
 

@@ -773,25 +773,60 @@ fn an_interrupted_experiment_is_offered_for_resume_at_launch() {
     assert!(harness.state().resume_offers().is_empty());
 }
 
+/// Creates (without running) an experiment from a config in JSON.
+fn create_experiment(options: &AppOptions, config_json: &str) {
+    let mut store = panic_tda::store::Store::open(&options.database).expect("store");
+    let provider =
+        panic_tda::models::provider::CatalogProvider::new(options.paths.clone(), options.provider);
+    let raw = panic_tda::config::parse(config_json, "test").expect("config");
+    let config = panic_tda::config::validate(&raw, &provider).expect("valid");
+    panic_tda::engine::create_experiment(&mut store, &config).expect("create");
+}
+
+#[test]
+fn the_monitors_latest_outputs_stay_inside_the_default_window() {
+    let options = options("monitor-latest");
+    // The monitor shows the first four prompts of each network: two networks give a
+    // row of eight tiles, wider than the window.
+    create_experiment(
+        &options,
+        r#"{"networks": [["DummyT2I", "DummyI2T"], ["DummyT2I2", "DummyI2T2"]],
+                "prompts": ["a", "b", "c", "d"], "num_runs": 1,
+                "embedding_models": ["DummyText"], "max_length": 40, "image_size": 16}"#,
+    );
+    let size = egui::Vec2::new(1200.0, 800.0);
+    let mut harness = Harness::builder()
+        .with_size(size)
+        .wgpu()
+        .build_eframe(move |cc| PanicApp::new(cc, options));
+    harness.run();
+    harness.get_by_label("Resume").click();
+    harness.run_steps(2);
+    // Networks run one after the other; the first one's tiles stay.
+    step_until(&mut harness, "the experiment to finish", |harness| {
+        harness
+            .state()
+            .job_progress()
+            .is_some_and(|(_, _, finished)| finished)
+    });
+    harness.run_steps(2);
+    assert_eq!(harness.query_all_by_label_contains("· step 39").count(), 8);
+    let used = harness.ctx.globally_used_rect();
+    assert!(
+        used.right() <= size.x + 0.5,
+        "the monitor runs off the window: {used:?}"
+    );
+}
+
 #[test]
 fn the_monitor_stops_and_resumes_an_experiment() {
     let options = options("stop-resume");
-    {
-        let mut store = panic_tda::store::Store::open(&options.database).expect("store");
-        let provider = panic_tda::models::provider::CatalogProvider::new(
-            options.paths.clone(),
-            options.provider,
-        );
-        // Far longer than the test lasts, so Stop always lands mid-run.
-        let raw = panic_tda::config::parse(
-            r#"{"networks": [["DummyT2I", "DummyI2T"]], "prompts": ["a"], "num_runs": 1,
+    // Far longer than the test lasts, so Stop always lands mid-run.
+    create_experiment(
+        &options,
+        r#"{"networks": [["DummyT2I", "DummyI2T"]], "prompts": ["a"], "num_runs": 1,
                 "embedding_models": ["DummyText"], "max_length": 1000000, "image_size": 16}"#,
-            "test",
-        )
-        .expect("config");
-        let config = panic_tda::config::validate(&raw, &provider).expect("valid");
-        panic_tda::engine::create_experiment(&mut store, &config).expect("create");
-    }
+    );
     let mut harness = Harness::builder()
         .with_size(egui::Vec2::new(1000.0, 640.0))
         .wgpu()
@@ -1047,6 +1082,55 @@ fn runs_can_be_compared_on_the_map() {
 }
 
 #[test]
+fn save_figure_writes_what_the_explorer_shows() {
+    let mut harness = explorer_harness("explorer-figure");
+    harness.state_mut().explorer_set_step(2);
+    harness.run();
+    harness.get_by_label("Save figure…").click();
+    harness.run();
+    let root = std::env::temp_dir().join("panic-tda-gui-test-explorer-figure");
+    // The default name is a PNG beside the database.
+    let default = harness
+        .get_by_label("Figure file (.png, .svg or .pdf)")
+        .value()
+        .expect("a default file");
+    assert!(default.ends_with(".png"), "{default}");
+    assert!(default.starts_with(&root.join("figures").display().to_string()));
+    let path = root.join("figures").join("map.pdf");
+    let field = harness.get_by_label("Figure file (.png, .svg or .pdf)");
+    field.focus();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness
+        .get_by_label("Figure file (.png, .svg or .pdf)")
+        .type_text(&path.display().to_string());
+    harness.run();
+    harness.get_by_label("Save").click();
+    wait_until(&mut harness, "the figure to be saved", |app| {
+        app.explorer_figure_message().is_some()
+    });
+    let (ok, message) = harness.state().explorer_figure_message().expect("message");
+    assert!(ok, "{message}");
+    assert!(message.contains("map.pdf"), "{message}");
+    let pdf = std::fs::read(&path).expect("the PDF");
+    assert!(pdf.starts_with(b"%PDF") && pdf.len() > 5_000);
+
+    // A name without a known extension is refused, and says why.
+    let field = harness.get_by_label("Figure file (.png, .svg or .pdf)");
+    field.focus();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness
+        .get_by_label("Figure file (.png, .svg or .pdf)")
+        .type_text("figure.gif");
+    harness.run();
+    harness.get_by_label("Save").click();
+    wait_until(&mut harness, "the refusal", |app| {
+        app.explorer_figure_message().is_some_and(|(ok, _)| !ok)
+    });
+    let (_, message) = harness.state().explorer_figure_message().expect("message");
+    assert!(message.contains(".pdf"), "{message}");
+}
+
+#[test]
 fn the_explorer_filters_by_prompt_and_network() {
     let mut harness = explorer_harness("explorer-filters");
     assert_eq!(harness.query_all_by_label_contains("a cat · ").count(), 2);
@@ -1197,7 +1281,7 @@ fn hovering_a_point_shows_its_caption_and_image_and_clicking_inspects_it() {
     let mut harness = explorer_harness("explorer-hover");
     // The first run's last caption, where its trajectory ends on the seeded layout (see the
     // explorer_map snapshot).
-    let point = egui::pos2(383.0, 272.0);
+    let point = egui::pos2(373.5, 277.0);
     harness.hover_at(point);
     harness.run();
     assert!(harness.query_by_label_contains("a cat · step 11").is_some());

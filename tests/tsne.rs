@@ -204,6 +204,14 @@ fn stored_projection_round_trips_and_is_reused() {
     assert_eq!(origin, Origin::Computed);
     assert_eq!(first.points, 120);
     assert_eq!(first.parameters, params);
+    // Found by experiment, as exports look layouts up.
+    for experiment in ["aaaa", "bbbb"] {
+        let stored = store
+            .list_projections(Some(experiment))
+            .expect("by experiment");
+        assert_eq!(stored.len(), 1, "{experiment}");
+        assert_eq!(stored[0].experiment_ids, ["aaaa", "bbbb"]);
+    }
 
     let points = projection::points(&store, &first.id).expect("points");
     assert_eq!(points.len(), 120);

@@ -390,6 +390,14 @@ pub fn save(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![id, model, METHOD_TSNE, parameters_json, scope_json, created_at],
         )?;
+        // The experiment rows too, so exports find the layout by experiment and deleting an
+        // experiment deletes the layouts of it alone.
+        let mut experiment = tx.prepare_cached(
+            "INSERT OR IGNORE INTO projection_experiment (projection_id, experiment_id) VALUES (?1, ?2)",
+        )?;
+        for experiment_id in scope.experiments() {
+            experiment.execute(params![id, experiment_id])?;
+        }
         let mut insert = tx.prepare_cached(
             "INSERT INTO projection_point (projection_id, embedding_id, x, y) VALUES (?1, ?2, ?3, ?4)",
         )?;

@@ -54,8 +54,24 @@ pub struct TrajectoryRun {
     pub prompt: String,
     pub network: Vec<String>,
     pub seed: i64,
+    /// 1-based position of the run in its experiment (network, prompt, seed order), the same
+    /// whether or not earlier runs have projected points.
+    pub number: usize,
     /// Indices into `Trajectories::points`, in step order.
     pub points: Vec<usize>,
+}
+
+impl TrajectoryRun {
+    /// "prompt · network · seed N · run N", how runs are named in the app and in figures.
+    pub fn label(&self) -> String {
+        format!(
+            "{} · {} · seed {} · run {}",
+            self.prompt,
+            self.network.join(" → "),
+            self.seed,
+            self.number
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +153,7 @@ impl Trajectories {
                         prompt,
                         network,
                         seed,
+                        number: 0,
                         points: Vec::new(),
                     });
                     run_index.insert(run_id, data.runs.len() - 1);
@@ -153,6 +170,19 @@ impl Trajectories {
                 caption,
                 label,
             });
+        }
+        let mut numbers: HashMap<String, usize> = HashMap::new();
+        let mut experiments: Vec<&str> =
+            data.runs.iter().map(|r| r.experiment_id.as_str()).collect();
+        experiments.sort_unstable();
+        experiments.dedup();
+        for experiment in experiments {
+            for (position, run) in store.runs(experiment)?.into_iter().enumerate() {
+                numbers.insert(run.id, position + 1);
+            }
+        }
+        for run in &mut data.runs {
+            run.number = numbers.get(&run.id).copied().unwrap_or(0);
         }
         if let Some(clustering_id) = clustering_id {
             let mut statement = conn.prepare(

@@ -5,7 +5,7 @@
 //! or cancelled run leaves no file behind.
 
 use std::fs;
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2};
@@ -275,24 +275,10 @@ fn npy_bytes<A: WriteNpyExt>(path: &Path, array: &A) -> Result<Vec<u8>, VectorFi
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), VectorFileError> {
-    let write_error = |source| VectorFileError::Write {
+    crate::atomic_file::write(path, bytes).map_err(|source| VectorFileError::Write {
         path: path.to_owned(),
         source,
-    };
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(format!(".partial-{}", std::process::id()));
-    let partial = PathBuf::from(partial);
-    let result = fs::File::create(&partial)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_all()
-        })
-        .and_then(|()| fs::rename(&partial, path));
-    if let Err(source) = result {
-        let _ = fs::remove_file(&partial);
-        return Err(write_error(source));
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub struct AnalyseArgs {
     /// Experiment id, unique prefix or `latest`.
     #[arg(long, default_value = "latest")]
     experiment: String,
-    /// Folder for the CSV/JSON tables and the PNG/SVG charts (created if missing); for
+    /// Folder for the CSV/JSON tables and the PNG/SVG/PDF charts (created if missing); for
     /// `report`, the .html file to write.
     #[arg(long)]
     out: PathBuf,

@@ -1,4 +1,4 @@
-//! `export video` and `export timeline`.
+//! `export video`, `export timeline` and `export figure`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use panic_tda::engine::CancelToken;
 use panic_tda::export::encoders::VideoCodec;
+use panic_tda::export::figure::{ClusteringChoice, FigureRequest, FigureSize, export_figure};
 use panic_tda::export::timeline::export_timeline;
 use panic_tda::export::video::{
     IndicatorSource, MosaicOrder, Resolution, VideoExportError, VideoRequest, export_video,
@@ -23,6 +24,40 @@ pub enum ExportCommand {
     Video(VideoArgs),
     /// Write a PNG with a row of evenly spaced images per run.
     Timeline(TimelineArgs),
+    /// Write the t-SNE map of an experiment (PNG, SVG or PDF): points coloured by cluster with
+    /// a legend, and chosen runs' trajectories up to a step, older segments fading.
+    Figure(FigureArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FigureArgs {
+    /// Experiment id, unique prefix or `latest`.
+    experiment: String,
+    /// Output file; the format comes from its extension (.png, .svg or .pdf).
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Embedding model whose stored projection to draw (default: the clustering's model,
+    /// else the newest projection).
+    #[arg(long)]
+    model: Option<String>,
+    /// Clustering (id or prefix) colouring the points, or `none`; default: the newest of the
+    /// model covering the experiment.
+    #[arg(long)]
+    clustering: Option<String>,
+    /// Run (id or prefix) whose trajectory is drawn; repeat for several.
+    #[arg(long = "run")]
+    runs: Vec<String>,
+    /// Draw the trajectories up to this step (default: whole runs).
+    #[arg(long, requires = "runs")]
+    step: Option<u32>,
+    /// Width in pixels (with --height; default 2400×1600 for PNG, 1200×800 for SVG/PDF).
+    #[arg(long, requires = "height", conflicts_with = "dpi")]
+    width: Option<u32>,
+    #[arg(long, requires = "width", conflicts_with = "dpi")]
+    height: Option<u32>,
+    /// Pixels per inch of an 8-inch-wide figure (300 gives the default PNG).
+    #[arg(long)]
+    dpi: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -132,7 +167,44 @@ pub fn run_export(command: ExportCommand, store_path: &Path) -> anyhow::Result<E
             );
             Ok(ExitCode::SUCCESS)
         }
+        ExportCommand::Figure(args) => figure(&store, args),
     }
+}
+
+fn figure(store: &Store, args: FigureArgs) -> anyhow::Result<ExitCode> {
+    let mut request = FigureRequest::new(args.experiment, args.out);
+    request.model = args.model;
+    request.clustering = match args.clustering {
+        None => ClusteringChoice::Newest,
+        Some(id) if id.eq_ignore_ascii_case("none") => ClusteringChoice::None,
+        Some(id) => ClusteringChoice::Id(id),
+    };
+    request.runs = args.runs;
+    request.step = args.step;
+    request.size = match (args.width, args.height, args.dpi) {
+        (Some(width), Some(height), _) => FigureSize::Pixels { width, height },
+        (_, _, Some(dpi)) => FigureSize::Dpi(dpi),
+        _ => FigureSize::Default,
+    };
+    let summary = export_figure(store, &request)?;
+    println!(
+        "wrote {} ({}×{}, {} points of {}, {}{})",
+        summary.path.display(),
+        summary.width,
+        summary.height,
+        summary.points,
+        summary.embedding_model,
+        summary
+            .clustering_id
+            .map(|id| format!("clusters from {}", panic_tda::store::short_id(&id, 8)))
+            .unwrap_or_else(|| "not clustered".into()),
+        match summary.runs {
+            0 => String::new(),
+            1 => ", 1 trajectory".into(),
+            n => format!(", {n} trajectories"),
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn video(store: &Store, args: VideoArgs) -> anyhow::Result<ExitCode> {

@@ -94,10 +94,10 @@ enum Command {
         #[command(subcommand)]
         command: project::ProjectCommand,
     },
-    /// Export mosaic videos and timeline images.
+    /// Export mosaic videos, timeline images and t-SNE map figures.
     #[command(subcommand)]
     Export(export::ExportCommand),
-    /// Trajectory analyses of one experiment: tables (CSV/JSON) and charts (PNG/SVG).
+    /// Trajectory analyses of one experiment: tables (CSV/JSON) and charts (PNG/SVG/PDF).
     #[command(alias = "analyze")]
     Analyse(analyse::AnalyseArgs),
     /// Compute and store persistence diagrams (H0–H2) and entropy of an experiment's runs.

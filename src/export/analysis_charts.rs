@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::charts::{ChartError, Figure, Line, Panel, PanelKind, series_colour, shorten};
+use super::charts::{ChartError, Drawing, Figure, Line, Panel, PanelKind, series_colour, shorten};
 use crate::analysis::report::{Report, TransitionRow, transition_matrix};
 use crate::analysis::sequences::STAGES;
 use crate::analysis::trajectories::cluster_rgb;
@@ -627,15 +627,15 @@ pub fn all(report: &Report) -> Vec<(&'static str, Figure)> {
     ]
 }
 
-/// Saves `stem.png` and `stem.svg` for each figure; returns the files written.
+/// Saves `stem.png`, `stem.svg` and `stem.pdf` for each figure; returns the files written.
 pub fn save(figures: &[(&str, Figure)], dir: &Path) -> Result<Vec<PathBuf>, ChartError> {
     let mut written = Vec::new();
     for (stem, figure) in figures {
-        let png = dir.join(format!("{stem}.png"));
-        figure.save_png(&png)?;
-        let svg = dir.join(format!("{stem}.svg"));
-        figure.save_svg(&svg)?;
-        written.extend([png, svg]);
+        for extension in ["png", "svg", "pdf"] {
+            let path = dir.join(format!("{stem}.{extension}"));
+            figure.save(&path)?;
+            written.push(path);
+        }
     }
     Ok(written)
 }

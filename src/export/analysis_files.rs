@@ -1,5 +1,5 @@
 //! Writes an analysis report to a directory: one CSV per table, `report.json` with everything
-//! (tables, the drift model's fit, notes), and the charts as PNG and SVG.
+//! (tables, the drift model's fit, notes), and the charts as PNG, SVG and PDF.
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
-//! Static charts (PNG and SVG) drawn with `plotters`: a figure is a title over a grid of
+//! Static charts (PNG, SVG and PDF) drawn with `plotters`: a figure is a title over a grid of
 //! panels, each panel one of a few chart kinds. The analyses build figures from their tables
-//! ([`super::analysis_charts`]); the same figure renders to both formats.
+//! ([`super::analysis_charts`]); the same figure renders to every format (PDF from the SVG).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -13,8 +13,8 @@ use thiserror::Error;
 
 use crate::analysis::report::box_summary;
 
-static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-const FONT: &str = "sans-serif";
+pub(crate) static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+pub(crate) const FONT: &str = "sans-serif";
 
 #[derive(Debug, Error)]
 pub enum ChartError {
@@ -24,6 +24,10 @@ pub enum ChartError {
     Write { path: PathBuf, detail: String },
     #[error("the bundled chart font could not be loaded")]
     Font,
+    #[error("converting the chart to PDF failed: {detail}")]
+    Pdf { detail: String },
+    #[error("cannot tell which format to write {path} in: name it .png, .svg or .pdf")]
+    UnknownFormat { path: PathBuf },
 }
 
 /// Categorical colours for series (networks, models, dimensions): Okabe & Ito's palette,
@@ -154,52 +158,8 @@ impl Figure {
         )
     }
 
-    /// Renders to an RGB image.
-    pub fn to_image(&self) -> Result<image::RgbImage, ChartError> {
-        register_font()?;
-        let (width, height) = self.size();
-        let mut buffer = vec![255u8; width as usize * height as usize * 3];
-        {
-            let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
-            self.draw(&root)?;
-            root.present().map_err(|e| self.error(e))?;
-        }
-        image::RgbImage::from_raw(width, height, buffer).ok_or_else(|| ChartError::Draw {
-            chart: self.title.clone(),
-            detail: "pixel buffer has the wrong size".into(),
-        })
-    }
-
-    pub fn save_png(&self, path: &Path) -> Result<(), ChartError> {
-        self.to_image()?.save(path).map_err(|e| ChartError::Write {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })
-    }
-
-    pub fn to_svg(&self) -> Result<String, ChartError> {
-        register_font()?;
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, self.size()).into_drawing_area();
-            self.draw(&root)?;
-            root.present().map_err(|e| self.error(e))?;
-        }
-        Ok(svg)
-    }
-
-    pub fn save_svg(&self, path: &Path) -> Result<(), ChartError> {
-        std::fs::write(path, self.to_svg()?).map_err(|e| ChartError::Write {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })
-    }
-
     fn error(&self, error: impl std::fmt::Debug) -> ChartError {
-        ChartError::Draw {
-            chart: self.title.clone(),
-            detail: format!("{error:?}"),
-        }
+        draw_error(&self.title, error)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), ChartError> {
@@ -219,7 +179,98 @@ impl Figure {
     }
 }
 
-fn register_font() -> Result<(), ChartError> {
+impl Drawing for Figure {
+    fn name(&self) -> &str {
+        &self.title
+    }
+
+    fn size(&self) -> (u32, u32) {
+        Figure::size(self)
+    }
+
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), ChartError> {
+        self.draw(root)
+    }
+}
+
+/// Something drawn with plotters at a fixed size: one drawing routine gives the PNG, the SVG
+/// and (converted from the SVG) the PDF, so the formats never disagree.
+pub trait Drawing {
+    /// Names the drawing in errors.
+    fn name(&self) -> &str;
+
+    /// Width and height in pixels.
+    fn size(&self) -> (u32, u32);
+
+    /// Pixels per inch of the PDF page: 96 gives the size a browser shows the SVG at.
+    fn pdf_dpi(&self) -> f32 {
+        96.0
+    }
+
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), ChartError>;
+
+    /// Renders to an RGB image.
+    fn to_image(&self) -> Result<image::RgbImage, ChartError> {
+        register_font()?;
+        let (width, height) = self.size();
+        let mut buffer = vec![255u8; width as usize * height as usize * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+            self.draw_on(&root)?;
+            root.present().map_err(|e| draw_error(self.name(), e))?;
+        }
+        image::RgbImage::from_raw(width, height, buffer).ok_or_else(|| ChartError::Draw {
+            chart: self.name().to_owned(),
+            detail: "pixel buffer has the wrong size".into(),
+        })
+    }
+
+    fn to_svg(&self) -> Result<String, ChartError> {
+        register_font()?;
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, self.size()).into_drawing_area();
+            self.draw_on(&root)?;
+            root.present().map_err(|e| draw_error(self.name(), e))?;
+        }
+        Ok(svg)
+    }
+
+    /// The SVG rendering converted to PDF (vector, with the chart font embedded).
+    fn to_pdf(&self) -> Result<Vec<u8>, ChartError> {
+        svg_to_pdf(&self.to_svg()?, self.pdf_dpi())
+    }
+
+    fn save_png(&self, path: &Path) -> Result<(), ChartError> {
+        write_file(path, &png_bytes(&self.to_image()?, path)?)
+    }
+
+    fn save_svg(&self, path: &Path) -> Result<(), ChartError> {
+        write_file(path, self.to_svg()?.as_bytes())
+    }
+
+    fn save_pdf(&self, path: &Path) -> Result<(), ChartError> {
+        write_file(path, &self.to_pdf()?)
+    }
+
+    /// Saves in the format `path`'s extension names (.png, .svg or .pdf).
+    fn save(&self, path: &Path) -> Result<(), ChartError> {
+        match ImageFormat::from_path(path)? {
+            ImageFormat::Png => self.save_png(path),
+            ImageFormat::Svg => self.save_svg(path),
+            ImageFormat::Pdf => self.save_pdf(path),
+        }
+    }
+}
+
+pub(crate) fn draw_error(name: &str, error: impl std::fmt::Debug) -> ChartError {
+    ChartError::Draw {
+        chart: name.to_owned(),
+        detail: format!("{error:?}"),
+    }
+}
+
+pub(crate) fn register_font() -> Result<(), ChartError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
         plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok()
@@ -227,7 +278,93 @@ fn register_font() -> Result<(), ChartError> {
     if ok { Ok(()) } else { Err(ChartError::Font) }
 }
 
-fn rgb(colour: [u8; 3]) -> RGBColor {
+/// The file formats charts and figures are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Png,
+    Svg,
+    Pdf,
+}
+
+impl ImageFormat {
+    /// The format a file name's extension names (any case).
+    pub fn from_path(path: &Path) -> Result<Self, ChartError> {
+        let extension = path
+            .extension()
+            .and_then(|ext| ext.to_str())
+            .map(str::to_ascii_lowercase);
+        match extension.as_deref() {
+            Some("png") => Ok(Self::Png),
+            Some("svg") => Ok(Self::Svg),
+            Some("pdf") => Ok(Self::Pdf),
+            _ => Err(ChartError::UnknownFormat {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// Writes a finished file atomically, so a failed export never leaves half a file.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ChartError> {
+    crate::atomic_file::write(path, bytes).map_err(|e| ChartError::Write {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })
+}
+
+/// PNG-encodes an image in memory (`path` only names the file in errors).
+pub(crate) fn png_bytes(image: &image::RgbImage, path: &Path) -> Result<Vec<u8>, ChartError> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut bytes, image::ImageFormat::Png)
+        .map_err(|e| ChartError::Write {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+    Ok(bytes.into_inner())
+}
+
+/// The family name inside the bundled font file; SVG text asks for the generic
+/// `sans-serif`, which the PDF converter's font database maps to it.
+const FONT_FAMILY: &str = "DejaVu Sans";
+
+/// Parsing options whose font database holds only the bundled chart font, so PDFs look the
+/// same on every machine and their text never silently disappears for want of a system font.
+fn svg_options() -> &'static usvg::Options<'static> {
+    static OPTIONS: OnceLock<usvg::Options<'static>> = OnceLock::new();
+    OPTIONS.get_or_init(|| {
+        let mut options = usvg::Options {
+            font_family: FONT_FAMILY.to_owned(),
+            ..usvg::Options::default()
+        };
+        let fonts = options.fontdb_mut();
+        fonts.load_font_data(FONT_BYTES.to_vec());
+        fonts.set_sans_serif_family(FONT_FAMILY);
+        options
+    })
+}
+
+/// Converts an SVG document (as the charts render it) to a one-page PDF, `dpi` SVG pixels to
+/// the inch.
+pub fn svg_to_pdf(svg: &str, dpi: f32) -> Result<Vec<u8>, ChartError> {
+    let options = svg_options();
+    if options.fontdb.is_empty() {
+        return Err(ChartError::Font);
+    }
+    let tree = usvg::Tree::from_str(svg, options).map_err(|e| ChartError::Pdf {
+        detail: e.to_string(),
+    })?;
+    svg2pdf::to_pdf(
+        &tree,
+        svg2pdf::ConversionOptions::default(),
+        svg2pdf::PageOptions { dpi },
+    )
+    .map_err(|e| ChartError::Pdf {
+        detail: e.to_string(),
+    })
+}
+
+pub(crate) fn rgb(colour: [u8; 3]) -> RGBColor {
     RGBColor(colour[0], colour[1], colour[2])
 }
 
@@ -310,7 +447,7 @@ const AXIS_LIMIT: f64 = 1e100;
 
 /// An axis range plotters can always draw: finite, with `high > low` by a width that is not
 /// lost to rounding at the values' magnitude (a zero or NaN width makes the tick search loop).
-fn safe_range(low: f64, high: f64) -> (f64, f64) {
+pub(crate) fn safe_range(low: f64, high: f64) -> (f64, f64) {
     if !low.is_finite() || !high.is_finite() || low > high {
         return (0.0, 1.0);
     }
@@ -330,7 +467,7 @@ fn safe_range(low: f64, high: f64) -> (f64, f64) {
 }
 
 /// The finite extent of `values` (`None` when there is none).
-fn extent(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
+pub(crate) fn extent(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
     values
         .into_iter()
         .filter(|&v| drawable(v))
@@ -341,7 +478,7 @@ fn extent(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
 }
 
 /// A safe axis range over the finite `values`, 5 % padded; (0, 1) when there are none.
-fn padded_range(values: impl IntoIterator<Item = f64>, from_zero: bool) -> (f64, f64) {
+pub(crate) fn padded_range(values: impl IntoIterator<Item = f64>, from_zero: bool) -> (f64, f64) {
     let Some((mut low, mut high)) = extent(values) else {
         return (0.0, 1.0);
     };
@@ -356,11 +493,11 @@ fn padded_range(values: impl IntoIterator<Item = f64>, from_zero: bool) -> (f64,
 
 /// Finite and within [`AXIS_LIMIT`]: anything beyond would map outside the pixel range
 /// (integer overflow in plotters) and is left out.
-fn drawable(value: f64) -> bool {
+pub(crate) fn drawable(value: f64) -> bool {
     value.is_finite() && value.abs() <= AXIS_LIMIT
 }
 
-fn finite(point: &(f64, f64)) -> bool {
+pub(crate) fn finite(point: &(f64, f64)) -> bool {
     drawable(point.0) && drawable(point.1)
 }
 
@@ -1097,6 +1234,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_figure_converts_to_a_pdf_with_its_font_embedded() {
+        let pdf = sample().to_pdf().unwrap();
+        assert!(pdf.starts_with(b"%PDF-"));
+        assert!(pdf.len() > 10_000, "{} bytes", pdf.len());
+        // Text is kept as text in the bundled font, not dropped for want of a system font.
+        let has = |needle: &[u8]| pdf.windows(needle.len()).any(|w| w == needle);
+        assert!(has(b"DejaVuSans"), "font not embedded");
+        assert!(has(b"/FontFile"), "font program missing");
+    }
+
+    #[test]
+    fn the_format_comes_from_the_extension() {
+        let format = |name: &str| ImageFormat::from_path(Path::new(name));
+        assert_eq!(format("a/b.PNG").unwrap(), ImageFormat::Png);
+        assert_eq!(format("b.svg").unwrap(), ImageFormat::Svg);
+        assert_eq!(format("c.Pdf").unwrap(), ImageFormat::Pdf);
+        for bad in ["d.jpg", "noextension", "e."] {
+            let error = format(bad).unwrap_err();
+            assert!(matches!(error, ChartError::UnknownFormat { .. }), "{bad}");
+            assert!(error.to_string().contains(".pdf"), "{error}");
+        }
+    }
+
     fn line(points: Vec<(f64, f64)>) -> Line {
         Line {
             name: "l".into(),
@@ -1280,7 +1441,7 @@ mod tests {
     }
 
     #[test]
-    fn degenerate_inputs_still_render_to_png_and_svg() {
+    fn degenerate_inputs_still_render_to_every_format() {
         let dir = tempfile::tempdir().unwrap();
         for (i, (name, kind)) in degenerate().into_iter().enumerate() {
             let figure = Figure::new(
@@ -1292,13 +1453,11 @@ mod tests {
             );
             let png = dir.path().join(format!("{i}.png"));
             let svg = dir.path().join(format!("{i}.svg"));
-            figure
-                .save_png(&png)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            figure
-                .save_svg(&svg)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            for path in [&png, &svg] {
+            let pdf = dir.path().join(format!("{i}.pdf"));
+            for path in [&png, &svg, &pdf] {
+                figure.save(path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            for path in [&png, &svg, &pdf] {
                 let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
                 assert!(size > 0, "{name}: {} is empty", path.display());
             }

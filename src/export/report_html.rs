@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::analysis_charts;
 use super::analysis_files::ReportFilesError;
-use super::charts::Figure;
+use super::charts::{Drawing, Figure};
 use crate::analysis::report::Report;
 
 /// Rows of each table shown in the page; the CSV export has them all.
@@ -332,14 +332,7 @@ pub fn write_report_html(
             source,
         })?;
     }
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = std::path::PathBuf::from(partial);
-    let result = std::fs::write(&partial, page).and_then(|()| std::fs::rename(&partial, path));
-    if let Err(error) = result {
-        let _ = std::fs::remove_file(&partial);
-        return Err(write_error(error));
-    }
+    crate::atomic_file::write(path, page.as_bytes()).map_err(write_error)?;
     Ok(())
 }
 

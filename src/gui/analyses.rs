@@ -1,5 +1,5 @@
 //! Analyses panel: the same report as `panic-tda analyse`, computed in the background, drawn
-//! with egui_plot one analysis at a time, and saved as CSV/JSON/PNG/SVG on request.
+//! with egui_plot one analysis at a time, and saved as CSV/JSON/PNG/SVG/PDF on request.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;

@@ -19,6 +19,7 @@ use crate::analysis::clustering;
 use crate::analysis::projection::{self, ProjectionRecord, Scope};
 use crate::analysis::trajectories::{Trajectories, TrajectoryPoint, TrajectoryRun, cluster_rgb};
 use crate::analysis::tsne::TsneParams;
+use crate::export::figure::{ClusteringChoice, FigureRequest, export_figure};
 use crate::models::Output;
 use crate::store::{ExperimentSummary, InvocationRecord, Store, format_timestamp};
 
@@ -80,6 +81,11 @@ pub struct ExplorerPanel {
     live: Option<(Vec<[f32; 2]>, Option<points::PointCloud>)>,
     /// Parameters of the next t-SNE computed here.
     tsne: TsneParams,
+    /// Save figure: whether its row is open, the file to write, the writer and its outcome.
+    figure_open: bool,
+    figure_path: String,
+    figure_job: Option<super::task::Task>,
+    figure_message: Option<(bool, String)>,
 }
 
 impl Default for ExplorerPanel {
@@ -118,6 +124,10 @@ impl ExplorerPanel {
             thumbnails: HashMap::new(),
             live: None,
             tsne: TsneParams::default(),
+            figure_open: false,
+            figure_path: String::new(),
+            figure_job: None,
+            figure_message: None,
         }
     }
 
@@ -391,6 +401,129 @@ impl ExplorerPanel {
         });
     }
 
+    /// The figure of what the map shows now: this projection and clustering, the selected run
+    /// then the compared ones, up to the current step.
+    fn figure_request(&self, data: &Trajectories, out: PathBuf) -> Option<FigureRequest> {
+        let experiment = self.experiment.clone()?;
+        let record = self.projection.as_ref()?;
+        let mut request = FigureRequest::new(experiment, out);
+        request.projection = Some(record.id.clone());
+        request.model = Some(record.embedding_model.clone());
+        request.clustering = match &self.clustering {
+            Some(id) => ClusteringChoice::Id(id.clone()),
+            None => ClusteringChoice::None,
+        };
+        let selected = self.selected_run.and_then(|index| data.runs.get(index));
+        request.runs = selected
+            .into_iter()
+            .chain(
+                self.compared
+                    .iter()
+                    .filter(|index| Some(**index) != self.selected_run)
+                    .filter_map(|index| data.runs.get(*index)),
+            )
+            .map(|run| run.id.clone())
+            .collect();
+        request.step = selected
+            .and_then(|run| run.points.get(self.step))
+            .and_then(|index| data.points.get(*index))
+            .map(|point| point.sequence_number);
+        Some(request)
+    }
+
+    /// Writes the figure on a worker thread (a print-resolution PNG takes a moment).
+    fn start_figure(&mut self, database: PathBuf, data: &Trajectories, ctx: &egui::Context) {
+        let Some(request) = self.figure_request(data, PathBuf::from(self.figure_path.trim()))
+        else {
+            return;
+        };
+        self.figure_message = None;
+        let ctx = ctx.clone();
+        self.figure_job = Some(super::task::Task::spawn("figure", move || {
+            let store = Store::open(&database).map_err(|e| e.to_string())?;
+            let result = export_figure(&store, &request);
+            ctx.request_repaint();
+            let summary = result.map_err(|e| e.to_string())?;
+            Ok(format!(
+                "Saved {} ({}×{})",
+                summary.path.display(),
+                summary.width,
+                summary.height
+            ))
+        }));
+    }
+
+    fn poll_figure(&mut self) {
+        if let Some(outcome) = self.figure_job.as_mut().and_then(|job| job.finished()) {
+            self.figure_job = None;
+            self.figure_message = Some(match outcome {
+                Ok(message) => (true, message),
+                Err(error) => (false, error),
+            });
+        }
+    }
+
+    /// What the last Save figure said: (succeeded, message).
+    pub fn figure_message(&self) -> Option<&(bool, String)> {
+        self.figure_message.as_ref()
+    }
+
+    /// The Save figure… button, and once pressed the file to write.
+    fn figure_ui(&mut self, ui: &mut egui::Ui, data: &Trajectories, database: &std::path::Path) {
+        if self.figure_path.is_empty() {
+            let experiment = self.experiment.as_deref().unwrap_or_default();
+            let model = self
+                .projection
+                .as_ref()
+                .map_or("", |record| record.embedding_model.as_str());
+            // Model names can be Hugging Face ids with slashes.
+            let name = format!("{}-{}.png", crate::store::short_id(experiment, 8), model)
+                .replace(['/', '\\', ' '], "_");
+            self.figure_path = database
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_default()
+                .join("figures")
+                .join(name)
+                .display()
+                .to_string();
+        }
+        let saving = self.figure_job.is_some();
+        if ui
+            .add_enabled(!saving, egui::Button::new("Save figure…"))
+            .on_hover_text(
+                "Write this map (clusters, legend, the runs drawn up to this step) as PNG, SVG or PDF",
+            )
+            .clicked()
+        {
+            self.figure_open = !self.figure_open;
+        }
+        if self.figure_open {
+            let label = ui.label("Figure file (.png, .svg or .pdf)");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.figure_path)
+                    .desired_width(ui.available_width()),
+            )
+            .labelled_by(label.id);
+            if ui.add_enabled(!saving, egui::Button::new("Save")).clicked() {
+                self.start_figure(database.to_path_buf(), data, ui.ctx());
+            }
+            if saving {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Saving the figure…");
+                });
+            }
+        }
+        if let Some((ok, message)) = &self.figure_message {
+            if *ok {
+                ui.label(message);
+            } else {
+                ui.colored_label(ui.visuals().error_fg_color, message);
+            }
+        }
+    }
+
     fn poll(&mut self, store: &Store) {
         let Some(outcome) = self.job.as_mut().and_then(|job| job.task.finished()) else {
             return;
@@ -413,6 +546,7 @@ impl ExplorerPanel {
         database: PathBuf,
     ) {
         self.poll(store);
+        self.poll_figure();
         ui.heading("Explorer");
         if experiments.is_empty() {
             ui.label("No experiments yet: run one first.");
@@ -485,7 +619,7 @@ impl ExplorerPanel {
                     ui.add(egui::DragValue::new(&mut self.tsne.seed))
                         .labelled_by(label.id);
                     if ui.button("Compute t-SNE").clicked() {
-                        self.start_projection(database, ui.ctx());
+                        self.start_projection(database.clone(), ui.ctx());
                     }
                 }
                 (Some(record), None) => {
@@ -544,7 +678,7 @@ impl ExplorerPanel {
             ui.label("No t-SNE layout for this experiment yet: Compute t-SNE lays out all of its embeddings (nothing is subsampled) and stores the result.");
             return;
         };
-        self.explore_ui(ui, store, &data);
+        self.explore_ui(ui, store, &data, &database);
         self.data = Some(data);
     }
 
@@ -659,7 +793,13 @@ impl ExplorerPanel {
         });
     }
 
-    fn explore_ui(&mut self, ui: &mut egui::Ui, store: &Store, data: &Trajectories) {
+    fn explore_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        store: &Store,
+        data: &Trajectories,
+        database: &std::path::Path,
+    ) {
         if self.playing && self.last_tick.elapsed() > Duration::from_millis(300) {
             self.last_tick = Instant::now();
             let last = self
@@ -690,12 +830,7 @@ impl ExplorerPanel {
                             if !self.visible.get(index).copied().unwrap_or(false) {
                                 continue;
                             }
-                            let label = format!(
-                                "{} · {} · seed {}",
-                                run.prompt,
-                                run.network.join(" → "),
-                                run.seed
-                            );
+                            let label = run.label();
                             ui.horizontal(|ui| {
                                 let mut compared = self.compared.contains(&index);
                                 let checkbox = ui.checkbox(&mut compared, "");
@@ -773,6 +908,8 @@ impl ExplorerPanel {
                     }
                     timeline(ui, data, run, &mut self.step);
                 }
+                ui.separator();
+                self.figure_ui(ui, data, database);
                 ui.separator();
                 if self.inspector.is_some() {
                     self.inspector_ui(ui, data);
@@ -871,8 +1008,8 @@ impl ExplorerPanel {
                 })
                 .collect()
         };
-        // Compared runs under the selected one: each path in its own colour, and where it is at
-        // the current step, so runs can be followed side by side.
+        // Compared runs under the selected one: each path in its own colour up to the current
+        // step, so runs can be followed side by side.
         for (order, index) in self
             .compared
             .iter()
@@ -883,42 +1020,31 @@ impl ExplorerPanel {
                 continue;
             };
             let [r, g, b] = crate::export::charts::series_colour(order + 1);
-            let stroke = egui::Stroke::new(1.5, egui::Color32::from_rgb(r, g, b));
+            let colour = egui::Color32::from_rgb(r, g, b);
             let path = screen_path(run);
-            if let Some(current) = path.get(self.step.min(path.len().saturating_sub(1))) {
-                painter.circle(*current, 6.0, egui::Color32::TRANSPARENT, stroke);
+            let shown = &path[..(self.step + 1).min(path.len())];
+            fading_path(&painter, shown, colour, false);
+            if let Some(current) = shown.last() {
+                painter.circle(
+                    *current,
+                    6.0,
+                    egui::Color32::TRANSPARENT,
+                    egui::Stroke::new(1.5, colour),
+                );
             }
-            painter.add(egui::Shape::line(path, stroke));
         }
-        // The selected run on top: its path with arrows giving the direction, and the current step.
+        // The selected run on top, drawn up to the current step: older segments fade, arrows
+        // give the direction, each visited step in its cluster's colour.
         if let Some(run) = self.selected_run.and_then(|index| data.runs.get(index)) {
             let path = screen_path(run);
-            let stroke = egui::Stroke::new(1.5, ui.visuals().strong_text_color());
-            for pair in path.windows(2) {
-                let (from, to) = (pair[0], pair[1]);
-                painter.line_segment([from, to], stroke);
-                let direction = (to - from).normalized();
-                if (to - from).length() > 12.0 {
-                    // Arrowhead at the middle of the segment.
-                    let tip = from + (to - from) * 0.5 + direction * 4.0;
-                    let side = direction.rot90() * 3.5;
-                    painter.add(egui::Shape::convex_polygon(
-                        vec![
-                            tip,
-                            tip - direction * 8.0 + side,
-                            tip - direction * 8.0 - side,
-                        ],
-                        stroke.color,
-                        egui::Stroke::NONE,
-                    ));
-                }
-            }
-            for (position, index) in run.points.iter().enumerate() {
-                if let (Some(at), Some(point)) = (path.get(position), data.points.get(*index)) {
+            let shown = &path[..(self.step + 1).min(path.len())];
+            fading_path(&painter, shown, ui.visuals().strong_text_color(), true);
+            for (position, index) in run.points.iter().take(shown.len()).enumerate() {
+                if let (Some(at), Some(point)) = (shown.get(position), data.points.get(*index)) {
                     painter.circle_filled(*at, POINT_RADIUS + 1.0, colour(point.label));
                 }
             }
-            if let Some(current) = path.get(self.step) {
+            if let Some(current) = shown.last() {
                 painter.circle(
                     *current,
                     7.0,
@@ -1073,6 +1199,37 @@ impl ExplorerPanel {
 }
 
 const POINT_RADIUS: f32 = 2.5;
+
+/// Opacity of segment `i` of `segments`: the newest opaque, the oldest faint (as in the
+/// exported figure).
+fn age_alpha(i: usize, segments: usize) -> f32 {
+    0.12 + 0.88 * (i + 1) as f32 / segments.max(1) as f32
+}
+
+/// A trajectory in screen coordinates, older segments fading; with arrowheads mid-segment
+/// where a segment is long enough to carry one.
+fn fading_path(painter: &egui::Painter, path: &[egui::Pos2], colour: egui::Color32, arrows: bool) {
+    let segments = path.len().saturating_sub(1);
+    for (i, pair) in path.windows(2).enumerate() {
+        let (from, to) = (pair[0], pair[1]);
+        let faded = colour.gamma_multiply(age_alpha(i, segments));
+        painter.line_segment([from, to], egui::Stroke::new(1.5, faded));
+        if arrows && (to - from).length() > 12.0 {
+            let direction = (to - from).normalized();
+            let tip = from + (to - from) * 0.5 + direction * 4.0;
+            let side = direction.rot90() * 3.5;
+            painter.add(egui::Shape::convex_polygon(
+                vec![
+                    tip,
+                    tip - direction * 8.0 + side,
+                    tip - direction * 8.0 - side,
+                ],
+                faded,
+                egui::Stroke::NONE,
+            ));
+        }
+    }
+}
 
 fn texture(ctx: &egui::Context, name: &str, image: &RgbImage) -> egui::TextureHandle {
     let size = [image.width() as usize, image.height() as usize];

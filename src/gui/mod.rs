@@ -272,6 +272,11 @@ impl PanicApp {
         self.explorer.compared_runs()
     }
 
+    /// What the explorer's last Save figure said: (succeeded, message).
+    pub fn explorer_figure_message(&self) -> Option<(bool, String)> {
+        self.explorer.figure_message().cloned()
+    }
+
     /// Moves the explorer's step slider (tests drive it like a user would drag it).
     pub fn explorer_set_step(&mut self, step: usize) {
         self.explorer.set_step(step);

@@ -122,26 +122,32 @@ pub fn monitor_ui(ui: &mut egui::Ui, job: &ExperimentJob) -> Option<MonitorActio
     ui.add_space(6.0);
     if !job.latest.is_empty() {
         ui.label(egui::RichText::new("Latest outputs").strong());
-        ui.horizontal_wrapped(|ui| {
-            for (run_id, latest) in job.latest.iter().take(8) {
-                ui.vertical(|ui| {
-                    ui.set_width(150.0);
-                    if let Some(texture) = &latest.image {
-                        ui.add(
-                            egui::Image::new(texture).fit_to_exact_size(egui::vec2(128.0, 128.0)),
-                        );
-                    }
-                    ui.small(format!(
-                        "run {} · step {}",
-                        crate::store::short_id(run_id, 8),
-                        latest.sequence_number
-                    ));
-                    if let Some(caption) = &latest.caption {
-                        ui.small(caption);
+        // A row of its own that scrolls sideways, so it never pushes the window wider.
+        egui::ScrollArea::horizontal()
+            .id_salt("monitor-latest")
+            .show(ui, |ui| {
+                ui.horizontal_top(|ui| {
+                    for (run_id, latest) in job.latest.iter().take(8) {
+                        ui.vertical(|ui| {
+                            ui.set_width(150.0);
+                            if let Some(texture) = &latest.image {
+                                ui.add(
+                                    egui::Image::new(texture)
+                                        .fit_to_exact_size(egui::vec2(128.0, 128.0)),
+                                );
+                            }
+                            ui.small(format!(
+                                "run {} · step {}",
+                                crate::store::short_id(run_id, 8),
+                                latest.sequence_number
+                            ));
+                            if let Some(caption) = &latest.caption {
+                                ui.small(caption);
+                            }
+                        });
                     }
                 });
-            }
-        });
+            });
     }
     if !job.timings.is_empty() {
         ui.label(egui::RichText::new("Seconds per item, per model call").strong());

@@ -3,8 +3,8 @@
 use image::RgbImage;
 use panic_tda::models::Output;
 use panic_tda::store::{
-    EmbeddingRecord, ExperimentRecord, ExperimentStatus, InvocationRecord, RunRecord, StepWrite,
-    StopReason, Store, derived_id,
+    ClusteringRecord, EmbeddingRecord, ExperimentRecord, ExperimentStatus, InvocationRecord,
+    RunRecord, StepWrite, StopReason, Store, derived_id,
 };
 
 pub const NETWORK: [&str; 2] = ["DummyT2I", "DummyI2T"];
@@ -118,4 +118,18 @@ pub fn count(store: &Store, sql: &str) -> i64 {
         .connection()
         .query_row(sql, [], |row| row.get(0))
         .expect("count query")
+}
+
+/// An HDBSCAN clustering record of `model` over one experiment, to insert with its clusters.
+pub fn clustering_record(id: &str, model: &str, experiment_id: &str) -> ClusteringRecord {
+    ClusteringRecord {
+        id: id.into(),
+        embedding_model: model.into(),
+        algorithm: "hdbscan".into(),
+        parameters_json: "{}".into(),
+        scope_json: "{}".into(),
+        created_at: 5,
+        duration_ms: 1,
+        experiment_ids: vec![experiment_id.into()],
+    }
 }
