@@ -11,11 +11,12 @@
 //! `PANIC_TDA_MODEL_DIR_CLIPB32`) or [`ModelLocation::Directory`]; fetching then fills that
 //! directory.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -211,7 +212,8 @@ pub fn status(entry: &CatalogEntry, location: &ModelLocation) -> ModelStatus {
                     .ok()
                     .filter(|meta| meta.is_file())
                     .map(|meta| meta.len());
-                let present = bytes.is_some_and(|len| file.size.is_none_or(|size| size == len));
+                let present = bytes.is_some_and(|len| file.size.is_none_or(|size| size == len))
+                    || (bytes.is_none() && external_data_unused(dir, file.path));
                 FileStatus {
                     path: file.path,
                     local,
@@ -227,6 +229,65 @@ pub fn status(entry: &CatalogEntry, location: &ModelLocation) -> ModelStatus {
         name: entry.name,
         location: location.clone(),
         files,
+    }
+}
+
+/// Whether `data_path` is an ONNX external-data file (`X.onnx_data` beside `X.onnx`) that its
+/// graph does not use. Exporters keep graphs under 2 GB self-contained, so a directory without
+/// the data file is complete when the graph never names it (the location is stored in the graph
+/// as a plain string). Results are cached per graph size and modification time, since graphs
+/// can be gigabytes and the model list is refreshed every few seconds.
+fn external_data_unused(dir: &Path, data_path: &str) -> bool {
+    let Some(graph_path) = data_path.strip_suffix("_data") else {
+        return false;
+    };
+    if !graph_path.ends_with(".onnx") {
+        return false;
+    }
+    let graph = dir.join(graph_path);
+    let Ok(meta) = fs::metadata(&graph) else {
+        return false;
+    };
+    let Some(name) = Path::new(data_path).file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let key = (graph.clone(), meta.len(), meta.modified().ok());
+    static SCANNED: OnceLock<Mutex<HashMap<GraphKey, bool>>> = OnceLock::new();
+    let cache = SCANNED.get_or_init(Default::default);
+    if let Some(unused) = cache.lock().ok().and_then(|c| c.get(&key).copied()) {
+        return unused;
+    }
+    // An unreadable graph is not known to be self-contained: the data file stays required.
+    let Ok(mentions) = file_mentions(&graph, name.as_bytes()) else {
+        return false;
+    };
+    if let Ok(mut cache) = cache.lock() {
+        cache.insert(key, !mentions);
+    }
+    !mentions
+}
+
+type GraphKey = (PathBuf, u64, Option<std::time::SystemTime>);
+
+/// Whether the file contains `needle`, read in chunks (graphs can be larger than memory allows).
+fn file_mentions(path: &Path, needle: &[u8]) -> io::Result<bool> {
+    const CHUNK: usize = 8 << 20;
+    let finder = memchr::memmem::Finder::new(needle);
+    let mut file = fs::File::open(path)?;
+    let mut buffer = vec![0u8; CHUNK + needle.len()];
+    let mut carried = 0;
+    loop {
+        let read = file.read(&mut buffer[carried..])?;
+        if read == 0 {
+            return Ok(false);
+        }
+        let filled = carried + read;
+        if finder.find(&buffer[..filled]).is_some() {
+            return Ok(true);
+        }
+        // Keep the tail so a name split across two reads is still found.
+        carried = needle.len().saturating_sub(1).min(filled);
+        buffer.copy_within(filled - carried..filled, 0);
     }
 }
 
@@ -987,6 +1048,34 @@ mod tests {
             message.contains("panic-tda models fetch TestModel"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn external_data_is_required_only_when_the_graph_names_it() {
+        let sd = crate::models::lookup("SDTurbo").expect("SD-Turbo in the catalog");
+        let dir = tempfile::tempdir().expect("tempdir");
+        for file in sd.files.files {
+            if file.path.ends_with(".onnx_data") {
+                continue;
+            }
+            let path = dir.path().join(file.path);
+            fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            // A self-contained graph: long enough that a name split across reads would matter.
+            fs::write(&path, vec![7u8; 100]).expect("write");
+        }
+        let location = ModelLocation::Directory(dir.path().to_owned());
+        let complete = status(sd, &location);
+        assert!(complete.is_complete(), "{:?}", complete.missing());
+
+        // A graph that stores its weights outside names the file: now it is required.
+        let unet = dir.path().join("unet/model.onnx");
+        // Placed so the name straddles the first read (8 MiB + the name's length).
+        let mut graph = vec![0u8; 8 << 20];
+        graph.extend_from_slice(b"location\x12\x0fmodel.onnx_data");
+        fs::write(&unet, graph).expect("write");
+        let err = status(sd, &location).require().expect_err("data file missing");
+        assert!(err.to_string().contains("model.onnx_data"), "{err}");
+        assert!(file_mentions(&unet, b"model.onnx_data").expect("read"));
     }
 
     #[test]
