@@ -10,6 +10,7 @@
 use image::RgbImage;
 use rand::{Rng, RngCore};
 
+use super::render::{PASTEL_INK, PASTEL_PAPER, from_pastel};
 use super::scene::{Background, Colour, Family, HORIZON, SIZES, Size, Style, family_nouns, plural};
 
 /// How one image→text model sees and speaks; the two Sketch captioners differ only in this.
@@ -44,7 +45,8 @@ pub struct CaptionProfile {
 const GRID: u32 = 96;
 /// Squared RGB distance under which a pixel counts as background.
 const BACKGROUND_DISTANCE: i32 = 32 * 32;
-const PASTEL_MIX: f32 = 0.45;
+/// How much better the background must match once pastel is undone to call a picture pastel.
+const PASTEL_MARGIN: i32 = 200;
 
 #[derive(Debug, Clone)]
 struct Region {
@@ -109,10 +111,6 @@ fn median_row(image: &RgbImage, y: u32) -> [u8; 3] {
         values.sort_unstable();
         values.get(values.len() / 2).copied().unwrap_or(0)
     })
-}
-
-fn undo_pastel(rgb: [u8; 3]) -> [u8; 3] {
-    rgb.map(|c| ((f32::from(c) - 255.0 * PASTEL_MIX) / (1.0 - PASTEL_MIX)).clamp(0.0, 255.0) as u8)
 }
 
 fn looks_pixelated(image: &RgbImage) -> bool {
@@ -205,26 +203,33 @@ pub fn perceive(image: &RgbImage, profile: &CaptionProfile) -> Percept {
     let (grid_w, grid_h) = (width.div_ceil(stride), height.div_ceil(stride));
     let horizon = (HORIZON * grid_h as f32) as u32;
     let mut raw = Vec::with_capacity((grid_w * grid_h) as usize);
-    let mut foreground_min = Vec::new();
     for gy in 0..grid_h {
         for gx in 0..grid_w {
             let pixel = image.get_pixel(gx * stride, gy * stride).0;
             let behind = if gy < horizon { sky } else { ground };
             let is_background = distance2(pixel, behind) < BACKGROUND_DISTANCE;
-            if !is_background {
-                foreground_min.push(pixel.iter().copied().min().unwrap_or(0));
-            }
             raw.push((!is_background).then_some(pixel));
         }
     }
-    let pale = |rgb: [u8; 3]| rgb.iter().all(|&c| c >= 112);
-    foreground_min.sort_unstable();
+    let background_error = |sky: [u8; 3], ground: [u8; 3]| {
+        profile
+            .backgrounds
+            .iter()
+            .map(|bg| {
+                let (bg_sky, bg_ground) = bg.colours();
+                distance2(sky, bg_sky) + distance2(ground, bg_ground)
+            })
+            .min()
+            .unwrap_or(i32::MAX)
+    };
     let pastel = knows(Style::Pastel)
-        && pale(sky)
-        && pale(ground)
-        && foreground_min
-            .get(foreground_min.len() / 2)
-            .is_some_and(|&median| median >= 112);
+        && !neon
+        && background_error(
+            from_pastel(sky, PASTEL_PAPER),
+            from_pastel(ground, PASTEL_PAPER),
+        )
+        .saturating_add(PASTEL_MARGIN)
+            < background_error(sky, ground);
     let style = if neon {
         Style::Neon
     } else if pixel {
@@ -234,16 +239,12 @@ pub fn perceive(image: &RgbImage, profile: &CaptionProfile) -> Percept {
     } else {
         Style::Plain
     };
-    let unpastel = |rgb: [u8; 3]| {
-        if pastel && profile.undoes_pastel {
-            undo_pastel(rgb)
-        } else {
-            rgb
-        }
-    };
+    let undo = pastel && profile.undoes_pastel;
+    let unpastel =
+        |rgb: [u8; 3], target: [u8; 3]| if undo { from_pastel(rgb, target) } else { rgb };
     let palette: Vec<[u8; 3]> = profile.palette.iter().map(|c| c.rgb()).collect();
     let nearest = |rgb: [u8; 3]| {
-        let rgb = unpastel(rgb);
+        let rgb = unpastel(rgb, PASTEL_INK);
         (0..palette.len())
             .min_by_key(|&i| distance2(rgb, palette[i]))
             .unwrap_or(0)
@@ -253,7 +254,7 @@ pub fn perceive(image: &RgbImage, profile: &CaptionProfile) -> Percept {
     let background = if neon {
         None
     } else {
-        let (sky, ground) = (unpastel(sky), unpastel(ground));
+        let (sky, ground) = (unpastel(sky, PASTEL_PAPER), unpastel(ground, PASTEL_PAPER));
         profile.backgrounds.iter().copied().min_by_key(|bg| {
             let (bg_sky, bg_ground) = bg.colours();
             distance2(sky, bg_sky) + distance2(ground, bg_ground)
@@ -497,7 +498,7 @@ pub fn describe(percept: &Percept, profile: &CaptionProfile, rng: &mut dyn RngCo
     let background = percept.background.map_or("", Background::phrase);
     let template = match percept.style {
         Style::Pastel => "a pastel drawing of {objects} {background}",
-        Style::Neon => "a neon sign of {objects}",
+        Style::Neon => "neon art of {objects}",
         Style::Pixel => "pixel art of {objects} {background}",
         Style::Plain => profile
             .templates

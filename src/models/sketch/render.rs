@@ -67,9 +67,11 @@ fn layout(scene: &Scene, profile: &RenderProfile, rng: &mut dyn RngCore) -> Vec<
         let size = object
             .size
             .unwrap_or_else(|| [Size::Small, Size::Medium, Size::Large][rng.random_range(0..3)]);
+        // The first unplaced object takes the centre, as a photographer would.
         let horizontal = match object.horizontal {
             Some(horizontal) => horizontal,
             None if free.is_empty() => Horizontal::Centre,
+            None if free.contains(&Horizontal::Centre) => Horizontal::Centre,
             None => free.remove(rng.random_range(0..free.len())),
         };
         free.retain(|slot| *slot != horizontal);
@@ -108,7 +110,31 @@ fn layout(scene: &Scene, profile: &RenderProfile, rng: &mut dyn RngCore) -> Vec<
     placed
 }
 
-fn styled(rgb: [u8; 3], style: Style, warmth: i16) -> [u8; 3] {
+/// How far pastel mixes every colour toward its target.
+pub const PASTEL_MIX: f32 = 0.45;
+/// Pastel objects fade toward white, backgrounds toward a warm paper tone (so a captioner can
+/// tell a pastel picture by its background).
+pub const PASTEL_INK: [u8; 3] = [255, 255, 255];
+pub const PASTEL_PAPER: [u8; 3] = [255, 232, 200];
+
+pub fn to_pastel(rgb: [u8; 3], target: [u8; 3]) -> [u8; 3] {
+    let mut out = rgb;
+    for ((channel, value), goal) in out.iter_mut().zip(rgb).zip(target) {
+        *channel = (f32::from(value) * (1.0 - PASTEL_MIX) + f32::from(goal) * PASTEL_MIX) as u8;
+    }
+    out
+}
+
+pub fn from_pastel(rgb: [u8; 3], target: [u8; 3]) -> [u8; 3] {
+    let mut out = rgb;
+    for ((channel, value), goal) in out.iter_mut().zip(rgb).zip(target) {
+        let original = (f32::from(value) - f32::from(goal) * PASTEL_MIX) / (1.0 - PASTEL_MIX);
+        *channel = original.round().clamp(0.0, 255.0) as u8;
+    }
+    out
+}
+
+fn styled(rgb: [u8; 3], style: Style, warmth: i16, pastel_target: [u8; 3]) -> [u8; 3] {
     let [r, g, b] = rgb;
     let warm = [
         (i16::from(r) + warmth).clamp(0, 255) as u8,
@@ -117,7 +143,7 @@ fn styled(rgb: [u8; 3], style: Style, warmth: i16) -> [u8; 3] {
     ];
     match style {
         Style::Plain | Style::Pixel => warm,
-        Style::Pastel => warm.map(|c| (f32::from(c) * 0.55 + 255.0 * 0.45) as u8),
+        Style::Pastel => to_pastel(warm, pastel_target),
         Style::Neon => {
             let max = warm.iter().copied().max().unwrap_or(0).max(1);
             warm.map(|c| (u32::from(c) * 255 / u32::from(max)) as u8)
@@ -138,8 +164,8 @@ fn draw(
         _ => {
             let (sky, ground) = background.colours();
             (
-                styled(sky, style, profile.warmth),
-                styled(ground, style, profile.warmth),
+                styled(sky, style, profile.warmth, PASTEL_PAPER),
+                styled(ground, style, profile.warmth, PASTEL_PAPER),
             )
         }
     };
@@ -149,7 +175,7 @@ fn draw(
     });
     let side = size as f32;
     for shape in placed {
-        let colour = styled(shape.colour.rgb(), style, profile.warmth);
+        let colour = styled(shape.colour.rgb(), style, profile.warmth, PASTEL_INK);
         fill(
             &mut image,
             shape.family,

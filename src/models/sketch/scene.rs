@@ -189,7 +189,7 @@ impl Background {
     /// The phrase a caption ends with.
     pub fn phrase(self) -> &'static str {
         match self {
-            Background::Plain => "on a white background",
+            Background::Plain => "on a blank background",
             Background::Meadow => "in a meadow",
             Background::Beach => "on a beach",
             Background::Sea => "by the sea",
@@ -732,9 +732,15 @@ pub fn parse(text: &str) -> Scene {
         style: None,
     };
     let mut pending = Pending::default();
-    for word in &words {
-        let word = *word;
-        if let Some(((noun, family, typical), was_plural)) = noun_of(word) {
+    for (index, &word) in words.iter().enumerate() {
+        // "orange", "lime", "chocolate"…: a colour when a noun follows, else the thing itself.
+        let colour_before_noun = Colour::from_word(word).is_some()
+            && words
+                .get(index + 1)
+                .is_some_and(|next| noun_of(next).is_some());
+        if let Some(((noun, family, typical), was_plural)) =
+            noun_of(word).filter(|_| !colour_before_noun)
+        {
             let count = match pending.count {
                 Some(count) if !(was_plural && count == 1) => count,
                 _ if was_plural => 2,
