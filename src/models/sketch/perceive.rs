@@ -378,7 +378,8 @@ fn group(
     groups.truncate(profile.max_objects);
     groups
         .into_iter()
-        .map(|group| {
+        .filter_map(|group| {
+            let colour = *profile.palette.get(group.label)?;
             let members = group.members.iter().map(|&i| regions[i]);
             let count = group.members.len() as u32;
             let (mut box_sum, mut x_sum, mut y_sum) = (0.0, 0.0, 0.0);
@@ -389,14 +390,14 @@ fn group(
             }
             let mean_box = box_sum / count as f32 / (grid_w * grid_h) as f32;
             let extent = (mean_box / box_area(group.family)).sqrt();
-            PerceivedObject {
+            Some(PerceivedObject {
                 family: group.family,
-                colour: profile.palette[group.label],
+                colour,
                 count,
                 size: nearest_size(extent),
                 x: (x_sum / count as f32 + 0.5) / grid_w as f32,
                 y: (y_sum / count as f32 + 0.5) / grid_h as f32,
-            }
+            })
         })
         .collect()
 }

@@ -176,14 +176,14 @@ fn draw(
     let side = size as f32;
     for shape in placed {
         let colour = styled(shape.colour.rgb(), style, profile.warmth, PASTEL_INK);
-        fill(
-            &mut image,
-            shape.family,
-            shape.x * side,
-            shape.y * side,
-            shape.extent * side,
-            colour,
-        );
+        let (cx, cy, extent) = (shape.x * side, shape.y * side, shape.extent * side);
+        fill(&mut image, &Sdf::of(shape.family, extent), cx, cy, colour);
+        // A small interior mark makes the shape read as an icon; it stays under a captioner's
+        // smallest region at ordinary sizes and leaves the silhouette alone.
+        if extent >= 12.0 {
+            let (mark, dx, dy) = icon_mark(shape.family, extent);
+            fill(&mut image, &mark, cx + dx, cy + dy, shade(colour));
+        }
     }
     image
 }
@@ -307,9 +307,74 @@ fn polygon_distance(points: &[(f32, f32)], x: f32, y: f32) -> f32 {
     if inside { -distance } else { distance }
 }
 
-fn fill(image: &mut RgbImage, family: Family, cx: f32, cy: f32, extent: f32, colour: [u8; 3]) {
-    let sdf = Sdf::of(family, extent);
-    if let Sdf::Polygon(points) = &sdf
+/// A lighter tint of dark colours, a darker shade of light ones.
+fn shade(rgb: [u8; 3]) -> [u8; 3] {
+    let light = rgb.iter().map(|&c| u32::from(c)).sum::<u32>() > 3 * 128;
+    rgb.map(|c| {
+        if light {
+            (f32::from(c) * 0.72) as u8
+        } else {
+            (f32::from(c) * 0.6 + 255.0 * 0.4) as u8
+        }
+    })
+}
+
+/// The interior mark of a family's icon and its offset from the shape's centre.
+fn icon_mark(family: Family, extent: f32) -> (Sdf, f32, f32) {
+    let e = extent;
+    match family {
+        // A highlight.
+        Family::Round => (Sdf::Circle { radius: 0.09 * e }, -0.18 * e, -0.18 * e),
+        // A window.
+        Family::Tall => (
+            Sdf::Box {
+                half_w: 0.07 * e,
+                half_h: 0.07 * e,
+                corner: 0.01 * e,
+            },
+            0.0,
+            -0.3 * e,
+        ),
+        // A door.
+        Family::Block => (
+            Sdf::Box {
+                half_w: 0.08 * e,
+                half_h: 0.13 * e,
+                corner: 0.02 * e,
+            },
+            0.0,
+            0.3 * e,
+        ),
+        // An eye.
+        Family::Wide => (Sdf::Circle { radius: 0.06 * e }, 0.45 * e, -0.06 * e),
+        // A snow cap.
+        Family::Peak => (
+            Sdf::Polygon(vec![
+                (0.0, -0.12 * e),
+                (0.1 * e, 0.05 * e),
+                (-0.1 * e, 0.05 * e),
+            ]),
+            0.0,
+            -0.32 * e,
+        ),
+        // A heart.
+        Family::Star => (Sdf::Circle { radius: 0.08 * e }, 0.0, 0.05 * e),
+        // A facet.
+        Family::Diamond => (
+            Sdf::Polygon(vec![
+                (0.0, -0.14 * e),
+                (0.1 * e, 0.0),
+                (0.0, 0.14 * e),
+                (-0.1 * e, 0.0),
+            ]),
+            -0.1 * e,
+            -0.12 * e,
+        ),
+    }
+}
+
+fn fill(image: &mut RgbImage, sdf: &Sdf, cx: f32, cy: f32, colour: [u8; 3]) {
+    if let Sdf::Polygon(points) = sdf
         && points.len() < 3
     {
         return;
