@@ -183,6 +183,22 @@ fn nearest_size(extent: f32) -> Size {
     best
 }
 
+/// The known background closest to the sky and ground colours, with its squared error.
+fn nearest_background(
+    known: &[Background],
+    sky: [u8; 3],
+    ground: [u8; 3],
+) -> Option<(Background, i32)> {
+    known
+        .iter()
+        .map(|&background| {
+            let (bg_sky, bg_ground) = background.colours();
+            let error = distance2(sky, bg_sky) + distance2(ground, bg_ground);
+            (background, error)
+        })
+        .min_by_key(|&(_, error)| error)
+}
+
 pub fn perceive(image: &RgbImage, profile: &CaptionProfile) -> Percept {
     let (width, height) = image.dimensions();
     if width == 0 || height == 0 {
@@ -211,16 +227,8 @@ pub fn perceive(image: &RgbImage, profile: &CaptionProfile) -> Percept {
             raw.push((!is_background).then_some(pixel));
         }
     }
-    let background_error = |sky: [u8; 3], ground: [u8; 3]| {
-        profile
-            .backgrounds
-            .iter()
-            .map(|bg| {
-                let (bg_sky, bg_ground) = bg.colours();
-                distance2(sky, bg_sky) + distance2(ground, bg_ground)
-            })
-            .min()
-            .unwrap_or(i32::MAX)
+    let background_error = |sky, ground| {
+        nearest_background(profile.backgrounds, sky, ground).map_or(i32::MAX, |(_, error)| error)
     };
     let pastel = knows(Style::Pastel)
         && !neon
@@ -255,10 +263,7 @@ pub fn perceive(image: &RgbImage, profile: &CaptionProfile) -> Percept {
         None
     } else {
         let (sky, ground) = (unpastel(sky, PASTEL_PAPER), unpastel(ground, PASTEL_PAPER));
-        profile.backgrounds.iter().copied().min_by_key(|bg| {
-            let (bg_sky, bg_ground) = bg.colours();
-            distance2(sky, bg_sky) + distance2(ground, bg_ground)
-        })
+        nearest_background(profile.backgrounds, sky, ground).map(|(background, _)| background)
     };
 
     let regions = regions(&labels, grid_w, grid_h);

@@ -325,3 +325,48 @@ fn the_two_networks_differ() {
     assert_eq!(differ, total);
     assert!((shared as f64) < 0.8 * union as f64);
 }
+
+/// The measure: mean cosine distance of MiniLM caption embeddings to the prompt's.
+/// Needs the MiniLM files and ONNX Runtime; skipped with a message where they are absent.
+#[test]
+fn minilm_distance_to_the_prompt_rises() {
+    use crate::models::{CatalogProvider, Input, ModelProvider, ProviderOptions};
+    let Ok(paths) = crate::paths::AppPaths::from_env() else {
+        println!("skipped: no app paths");
+        return;
+    };
+    let options = ProviderOptions {
+        offline: true,
+        ..ProviderOptions::default()
+    };
+    let mut embedder = match CatalogProvider::new(paths, options).load_embedder("MiniLM") {
+        Ok(embedder) => embedder,
+        Err(error) => {
+            println!("skipped: MiniLM is not available ({error})");
+            return;
+        }
+    };
+    let demo = demo();
+    for index in 0..2 {
+        let net = network(index);
+        let mut sums = [0.0f32; 21];
+        let mut runs = 0;
+        for prompt in &demo.prompts {
+            for seed in demo.seeds.iter().copied().chain(10..14) {
+                let texts = trajectory(&net, prompt, Some(seed), 20);
+                let inputs: Vec<Input<'_>> = texts.iter().map(|t| Input::Text(t)).collect();
+                let vectors = embedder.embed(&inputs).expect("embed");
+                for (sum, vector) in sums.iter_mut().zip(&vectors) {
+                    let cosine: f32 = vector.iter().zip(&vectors[0]).map(|(a, b)| a * b).sum();
+                    *sum += 1.0 - cosine;
+                }
+                runs += 1;
+            }
+        }
+        let mean: Vec<f32> = sums.iter().map(|sum| sum / runs as f32).collect();
+        println!("network {index} MiniLM distance to the prompt: {mean:.3?}");
+        let early = (mean[1] + mean[2]) / 2.0;
+        let late = mean[16..=20].iter().sum::<f32>() / 5.0;
+        assert!(late > early, "{mean:?}");
+    }
+}
