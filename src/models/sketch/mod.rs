@@ -19,7 +19,7 @@ use super::dummy::{check_batch, with_rng};
 use super::{ImageToText, ModelError, Seed, TextToImage};
 use perceive::CaptionProfile;
 use render::RenderProfile;
-use scene::{Background, Colour, Family, Size, Style};
+use scene::{BACKGROUNDS, Background, Colour, Family, Size, Style};
 
 pub const SKETCH_T2I: RenderProfile = RenderProfile {
     name: "SketchT2I",
@@ -58,19 +58,7 @@ pub const SKETCH_I2T: CaptionProfile = CaptionProfile {
         Colour::Grey,
         Colour::White,
     ],
-    backgrounds: &[
-        Background::Plain,
-        Background::Meadow,
-        Background::Beach,
-        Background::Sea,
-        Background::Night,
-        Background::Storm,
-        Background::Snow,
-        Background::Desert,
-        Background::Room,
-        Background::Sunset,
-        Background::Forest,
-    ],
+    backgrounds: &BACKGROUNDS,
     styles: &[Style::Pastel, Style::Neon, Style::Pixel],
     min_area: 0.003,
     max_objects: 3,
