@@ -156,7 +156,7 @@ impl ExperimentsPanel {
         if self.experiments.is_empty() {
             ui.label("No experiments yet.");
             ui.add_space(8.0);
-            ui.label("Try the demo: two dummy networks (solid-colour images and canned captions), four prompts, 100 steps per run, embedded with MiniLM. It runs offline in about a minute.");
+            ui.label("Try the demo: two networks of procedural Sketch models (drawn shapes and biased captions that drift into loops), eight prompts, up to 60 steps per run, embedded with MiniLM. It runs offline in about a minute.");
             if ui.button("▶ Run the demo experiment").clicked() {
                 action = Some(ExperimentAction::RunDemo);
             }

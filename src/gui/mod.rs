@@ -32,7 +32,7 @@ use experiments::{ExperimentAction, ExperimentsPanel};
 use job::ExperimentJob;
 use new_experiment::{FormAction, NewExperimentPanel};
 
-/// The demo experiment offered on first launch (dummy image and caption models + MiniLM).
+/// The demo experiment offered on first launch (the Sketch image and caption models + MiniLM).
 pub const DEMO_CONFIG: &str = include_str!("../../assets/configs/demo.json");
 
 /// DejaVu Sans (free licence, see assets/fonts): a fallback for the arrows, symbols and

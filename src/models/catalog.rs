@@ -261,6 +261,8 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 pub enum Runtime {
     /// One of the built-in dummy models in `dummy.rs`, by catalog name.
     Dummy,
+    /// One of the built-in procedural models in `sketch/`, by catalog name.
+    Sketch,
     TextEncoder(TextEncoderSpec),
     Clip(ClipSpec),
     Diffusion(DiffusionSpec),
@@ -302,6 +304,13 @@ const fn dummy(name: &'static str, kind: ModelKind, description: &'static str) -
     }
 }
 
+const fn sketch(name: &'static str, kind: ModelKind, description: &'static str) -> CatalogEntry {
+    CatalogEntry {
+        runtime: Runtime::Sketch,
+        ..dummy(name, kind, description)
+    }
+}
+
 static CATALOG: &[CatalogEntry] = &[
     dummy(
         "DummyT2I",
@@ -322,6 +331,26 @@ static CATALOG: &[CatalogEntry] = &[
         "DummyI2T2",
         ModelKind::ImageToText,
         "test model: \"dummy text caption v2 (seed S)\"",
+    ),
+    sketch(
+        "SketchT2I",
+        ModelKind::TextToImage,
+        "demo model: draws the caption's objects as flat shapes (plain style, white background)",
+    ),
+    sketch(
+        "SketchT2I2",
+        ModelKind::TextToImage,
+        "demo model: draws the caption's objects bigger and warmer (pastel, meadow by default)",
+    ),
+    sketch(
+        "SketchI2T",
+        ModelKind::ImageToText,
+        "demo model: describes shapes, colours, counts and places it sees in the pixels",
+    ),
+    sketch(
+        "SketchI2T2",
+        ModelKind::ImageToText,
+        "demo model: a coarser describer (fewer colours, two objects, \"many\" from three)",
     ),
     dummy(
         "DummyText",
@@ -764,7 +793,7 @@ mod tests {
         for entry in catalog() {
             let listed = |path: &str| entry.files.files.iter().any(|f| f.path == path);
             match entry.runtime {
-                Runtime::Dummy => assert!(entry.files.files.is_empty()),
+                Runtime::Dummy | Runtime::Sketch => assert!(entry.files.files.is_empty()),
                 Runtime::TextEncoder(spec) => {
                     assert!(
                         listed(spec.model) && listed(spec.tokenizer),

@@ -11,7 +11,7 @@ use super::{Embedder, EmbedderInfo, ImageToText, Input, Modality, ModelError, Se
 /// Dimension of the dummy embedders (the old tool's `EMBEDDING_DIM`).
 pub const DUMMY_DIMENSION: usize = 768;
 
-fn check_batch(model: &str, inputs: usize, seeds: usize) -> Result<(), ModelError> {
+pub(super) fn check_batch(model: &str, inputs: usize, seeds: usize) -> Result<(), ModelError> {
     if inputs == seeds {
         Ok(())
     } else {
@@ -25,7 +25,7 @@ fn check_batch(model: &str, inputs: usize, seeds: usize) -> Result<(), ModelErro
 
 /// Seeded items get their own RNG so a seed gives the same draw on every call, whatever else is in
 /// the batch; unseeded items draw from the thread RNG.
-fn with_rng<T>(seed: Seed, draw: impl FnOnce(&mut dyn rand::RngCore) -> T) -> T {
+pub(super) fn with_rng<T>(seed: Seed, draw: impl FnOnce(&mut dyn rand::RngCore) -> T) -> T {
     match seed {
         Some(seed) => draw(&mut ChaCha8Rng::seed_from_u64(seed)),
         None => draw(&mut rand::rng()),

@@ -1,5 +1,6 @@
 //! Models: the traits the engine calls (text→image, image→text, embedding), the model catalog,
-//! model files on disk, ONNX Runtime implementations and the dummy models used by tests and the demo.
+//! model files on disk, ONNX Runtime implementations, the dummy models used by tests and the
+//! procedural Sketch models used by the demo.
 //!
 //! Every call is batched: N inputs and N seeds in, N outputs out, in the same order.
 
@@ -8,6 +9,7 @@ pub mod dummy;
 pub mod files;
 pub mod onnx;
 pub mod provider;
+pub mod sketch;
 
 use image::RgbImage;
 use thiserror::Error;

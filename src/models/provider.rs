@@ -11,6 +11,7 @@ use super::onnx::{
     ClipEmbedder, DevicePreference, EncoderDecoderCaptioner, Florence2, SessionOptions,
     StableDiffusion, TextEncoder,
 };
+use super::sketch::{self, SketchImageToText, SketchTextToImage};
 use super::{Embedder, GenerativeModel, ModelError, ModelProvider};
 use crate::paths::AppPaths;
 
@@ -159,6 +160,18 @@ impl ModelProvider for CatalogProvider {
             (Runtime::Dummy, "DummyI2T2") => Ok(GenerativeModel::ImageToText(Box::new(
                 DummyImageToText::v2(),
             ))),
+            (Runtime::Sketch, "SketchT2I") => Ok(GenerativeModel::TextToImage(Box::new(
+                SketchTextToImage::new(sketch::SKETCH_T2I),
+            ))),
+            (Runtime::Sketch, "SketchT2I2") => Ok(GenerativeModel::TextToImage(Box::new(
+                SketchTextToImage::new(sketch::SKETCH_T2I2),
+            ))),
+            (Runtime::Sketch, "SketchI2T") => Ok(GenerativeModel::ImageToText(Box::new(
+                SketchImageToText::new(sketch::SKETCH_I2T),
+            ))),
+            (Runtime::Sketch, "SketchI2T2") => Ok(GenerativeModel::ImageToText(Box::new(
+                SketchImageToText::new(sketch::SKETCH_I2T2),
+            ))),
             (Runtime::Diffusion(spec), _) => {
                 let dir = self.ensure_files(entry)?;
                 Ok(GenerativeModel::TextToImage(Box::new(
@@ -231,6 +244,7 @@ impl ModelProvider for CatalogProvider {
             }
             (
                 Runtime::Dummy
+                | Runtime::Sketch
                 | Runtime::Diffusion(_)
                 | Runtime::EncoderDecoder(_)
                 | Runtime::Florence2(_),
@@ -305,7 +319,14 @@ mod tests {
                 .expect("invoke");
             assert!(matches!(&out[0], Output::Image(image) if image.dimensions() == (16, 16)));
         }
-        for name in ["DummyI2T", "DummyI2T2"] {
+        for name in ["SketchT2I", "SketchT2I2"] {
+            let mut model = provider.load_generative(name).expect(name);
+            let out = model
+                .invoke_batch(&[Input::Text("a red ball")], &[Some(1)], 64)
+                .expect("invoke");
+            assert!(matches!(&out[0], Output::Image(image) if image.dimensions() == (64, 64)));
+        }
+        for name in ["SketchI2T", "SketchI2T2", "DummyI2T", "DummyI2T2"] {
             let model = provider.load_generative(name).expect(name);
             assert_eq!(model.output_modality(), Modality::Text);
         }
