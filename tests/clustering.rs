@@ -292,7 +292,7 @@ fn stored_result_has_parameters_clusters_and_assignments() {
     assert_eq!(stored, outcome.parameters);
     assert_eq!(stored.hdbscan, outcome.clustering.params);
     assert_eq!(stored.hdbscan.min_cluster_size, 20);
-    assert_eq!(stored.hdbscan.min_samples, 5);
+    assert_eq!(stored.hdbscan.min_samples, 15, "the default floor");
     assert_eq!(stored.hdbscan.cluster_selection_epsilon, 0.4);
 
     assert_eq!(

@@ -146,10 +146,12 @@ pub struct HdbscanParams {
 }
 
 impl HdbscanParams {
-    /// Defaults for `n` points: min_cluster_size = min_samples = max(5, 0.1 % of n), epsilon 0.4
+    /// Defaults for `n` points: min_cluster_size = min_samples = max(15, 0.1 % of n), epsilon 0.4
     /// (the old tool's later default, a Euclidean distance on unit vectors), excess of mass.
     pub fn defaults_for(n: usize) -> Self {
-        let size = (n / 1000).max(5);
+        // The floor of 15 was measured on the demo (2,032 MiniLM embeddings of Sketch captions):
+        // 5 gave 106 clusters, 10 gave 57, 15 gave 39 with 17 % outliers (DESIGN.md).
+        let size = (n / 1000).max(15);
         Self {
             min_cluster_size: size,
             min_samples: size,

@@ -6,8 +6,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
-use std::sync::{Mutex, PoisonError};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Mutex, PoisonError};
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, s};
@@ -205,8 +205,10 @@ pub fn exact_knn(points: Points<'_>, k: usize, control: &Control<'_>) -> Result<
             let column_norms = &norms[columns.clone()];
             {
                 let mut tops = lock(&nearest[first]);
-                for ((row, top), row_products) in
-                    tops.iter_mut().enumerate().zip(products.chunks_exact(width))
+                for ((row, top), row_products) in tops
+                    .iter_mut()
+                    .enumerate()
+                    .zip(products.chunks_exact(width))
                 {
                     let i = rows.start + row;
                     let query_norm = norms[i];

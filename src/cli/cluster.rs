@@ -67,10 +67,10 @@ pub struct RunArgs {
     /// Only these experiments' embeddings (ids or unique prefixes); default: all.
     #[arg(long, num_args = 1..)]
     experiments: Vec<String>,
-    /// Smallest cluster (default: max(5, 0.1 % of the embeddings)).
+    /// Smallest cluster (default: max(15, 0.1 % of the embeddings)).
     #[arg(long)]
     min_cluster_size: Option<usize>,
-    /// Neighbourhood size for core distances, counting the point (default: max(5, 0.1 % of the
+    /// Neighbourhood size for core distances, counting the point (default: max(15, 0.1 % of the
     /// embeddings)).
     #[arg(long)]
     min_samples: Option<usize>,
@@ -104,7 +104,7 @@ pub struct VectorArgs {
     /// Dimension of each vector, for raw float32 files.
     #[arg(long)]
     dim: Option<usize>,
-    /// Smallest cluster (default: max(5, 0.1 % of the rows)).
+    /// Smallest cluster (default: max(15, 0.1 % of the rows)).
     #[arg(long)]
     min_cluster_size: Option<usize>,
     /// Neighbourhood size for core distances, counting the point itself as scikit-learn does

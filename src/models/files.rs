@@ -1073,7 +1073,9 @@ mod tests {
         let mut graph = vec![0u8; 8 << 20];
         graph.extend_from_slice(b"location\x12\x0fmodel.onnx_data");
         fs::write(&unet, graph).expect("write");
-        let err = status(sd, &location).require().expect_err("data file missing");
+        let err = status(sd, &location)
+            .require()
+            .expect_err("data file missing");
         assert!(err.to_string().contains("model.onnx_data"), "{err}");
         assert!(file_mentions(&unet, b"model.onnx_data").expect("read"));
     }
