@@ -8,7 +8,8 @@
 #     there is no ground truth, so ARI is against exact Python hdbscan. The data and hdbscan's
 #     labels are kept in REAL_DIR (default $CARGO_TARGET_DIR/real-text) and reused while newer
 #     than the data, since embedding and exact hdbscan are the slow parts.
-# MCS=K sets min_cluster_size = min_samples = K (default max(5, n / 1000), the app's default).
+# MCS=K sets min_cluster_size = min_samples = K (default max(5, n / 1000): the
+# app's rule with its earlier floor of 5, kept so these rows stay comparable with BENCHMARKS.md).
 # A Python side that runs past PY_TIMEOUT seconds (default 600) is recorded as skipped, and so
 # are its larger sizes.
 set -euo pipefail
