@@ -13,5 +13,6 @@ pub mod gui;
 pub mod info;
 pub mod models;
 pub mod paths;
+pub mod progress;
 pub mod slurm;
 pub mod store;

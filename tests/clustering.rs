@@ -1,12 +1,11 @@
 //! HDBSCAN on synthetic blobs on the sphere, and clustering stored embeddings end to end.
 
+use panic_tda::analysis::agreement::adjusted_rand_index;
 use panic_tda::analysis::clustering::{
     ClusterRequest, StoredParameters, cluster_centroid, delete_all_clusterings, delete_clustering,
     list_clusterings, run_clustering, show_clustering,
 };
-use panic_tda::analysis::hdbscan::{
-    Control, HdbscanParams, NeighbourSearch, adjusted_rand_index, hdbscan,
-};
+use panic_tda::analysis::hdbscan::{Control, HdbscanParams, NeighbourSearch, hdbscan};
 use panic_tda::analysis::knn::{NnDescentSettings, Points};
 use panic_tda::models::Output;
 use panic_tda::store::{

@@ -4,7 +4,31 @@
 
 use std::collections::HashMap;
 
-pub use super::hdbscan::adjusted_rand_index;
+/// Adjusted Rand index between two labelings (noise −1 counts as one more label).
+pub fn adjusted_rand_index(a: &[i32], b: &[i32]) -> f64 {
+    let n = a.len().min(b.len());
+    if n < 2 {
+        return 1.0;
+    }
+    let mut table: HashMap<(i32, i32), u64> = HashMap::new();
+    let mut rows: HashMap<i32, u64> = HashMap::new();
+    let mut cols: HashMap<i32, u64> = HashMap::new();
+    for (&x, &y) in a.iter().zip(b).take(n) {
+        *table.entry((x, y)).or_default() += 1;
+        *rows.entry(x).or_default() += 1;
+        *cols.entry(y).or_default() += 1;
+    }
+    let pairs = |count: u64| (count * count.saturating_sub(1)) as f64 / 2.0;
+    let index: f64 = table.values().map(|&c| pairs(c)).sum();
+    let sum_rows: f64 = rows.values().map(|&c| pairs(c)).sum();
+    let sum_cols: f64 = cols.values().map(|&c| pairs(c)).sum();
+    let expected = sum_rows * sum_cols / pairs(n as u64);
+    let maximum = (sum_rows + sum_cols) / 2.0;
+    if (maximum - expected).abs() < f64::EPSILON {
+        return 1.0;
+    }
+    (index - expected) / (maximum - expected)
+}
 
 /// Normalised mutual information with the arithmetic-mean normalisation
 /// (`2·I(A;B) / (H(A) + H(B))`), in [0, 1]. Two single-cluster labelings agree perfectly (1).
@@ -73,5 +97,14 @@ mod tests {
         let b = [0, 0, 1, 2];
         let expected = 2.0 * 2f64.ln() / (2f64.ln() + 1.5 * 2f64.ln());
         assert!((normalized_mutual_information(&a, &b) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ari_is_one_for_relabelings_and_near_zero_for_unrelated() {
+        let a = [0, 0, 1, 1, 2, 2, -1];
+        let b = [5, 5, 3, 3, 9, 9, 4];
+        assert!((adjusted_rand_index(&a, &b) - 1.0).abs() < 1e-12);
+        let c = [0, 1, 0, 1, 0, 1, 0];
+        assert!(adjusted_rand_index(&a, &c) < 0.2);
     }
 }

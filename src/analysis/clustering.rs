@@ -22,6 +22,10 @@ pub enum ClusteringError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Hdbscan(#[from] HdbscanError),
+    #[error(transparent)]
+    Points(#[from] super::knn::KnnError),
+    #[error("clustering was cancelled")]
+    Cancelled(#[from] crate::progress::Cancelled),
     #[error("no embeddings to cluster{}", .model.as_ref().map(|m| format!(" for model '{m}'")).unwrap_or_default())]
     NoEmbeddings { model: Option<String> },
     #[error("embeddings of '{model}' have different dimensions ({first} and {other})")]

@@ -11,7 +11,7 @@ use clap::Subcommand;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use panic_tda::config;
-use panic_tda::engine::{self, CancelToken, EngineOptions, ProgressEvent, Stage};
+use panic_tda::engine::{self, EngineOptions, ProgressEvent, Stage};
 use panic_tda::models::ModelProvider;
 use panic_tda::store::{ExperimentStatus, Store, format_timestamp};
 
@@ -295,19 +295,11 @@ fn execute(
     id: String,
     batch_size: usize,
 ) -> anyhow::Result<ExitCode> {
-    let cancel = CancelToken::new();
-    {
-        let cancel = cancel.clone();
-        ctrlc::set_handler(move || {
-            if cancel.is_cancelled() {
-                eprintln!("\nstopping now; `panic-tda experiment resume` continues from the last stored batch");
-                std::process::exit(130);
-            }
-            eprintln!("\nstopping after the current batch (Ctrl-C again to stop at once)…");
-            cancel.cancel();
-        })
-        .context("installing the Ctrl-C handler")?;
-    }
+    let cancel = panic_tda::progress::cancel_on_ctrl_c(
+        "stopping after the current batch (Ctrl-C again to stop at once)…",
+        Some("stopping now; `panic-tda experiment resume` continues from the last stored batch"),
+    )
+    .context("installing the Ctrl-C handler")?;
     let (sender, receiver) = mpsc::channel();
     let options = EngineOptions {
         batch_size,

@@ -7,7 +7,6 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use panic_tda::engine::CancelToken;
 use panic_tda::export::encoders::VideoCodec;
 use panic_tda::export::figure::{ClusteringChoice, FigureRequest, FigureSize, export_figure};
 use panic_tda::export::timeline::export_timeline;
@@ -240,15 +239,9 @@ fn video(store: &Store, args: VideoArgs) -> anyhow::Result<ExitCode> {
     request.captions = args.captions;
     request.tsne_inset = args.tsne_inset;
 
-    let cancel = CancelToken::new();
-    {
-        let cancel = cancel.clone();
-        ctrlc::set_handler(move || {
-            eprintln!("\ncancelling the export (no file will be left)…");
-            cancel.cancel();
-        })
-        .context("installing the Ctrl-C handler")?;
-    }
+    let cancel = super::cancel_on_ctrl_c(
+        "cancelling the export (no file will be left; Ctrl-C again to stop at once)…",
+    )?;
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} frames {per_sec} {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())

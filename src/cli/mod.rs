@@ -209,16 +209,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// A flag the first Ctrl-C sets (after printing `message`); a second Ctrl-C exits at once.
 pub(crate) fn cancel_on_ctrl_c(
     message: &'static str,
-) -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let cancel = std::sync::Arc::new(AtomicBool::new(false));
-    let flag = std::sync::Arc::clone(&cancel);
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::Relaxed) {
-            std::process::exit(130);
-        }
-        eprintln!("\n{message}");
-    })
-    .context("installing the Ctrl-C handler")?;
-    Ok(cancel)
+) -> anyhow::Result<panic_tda::progress::CancelToken> {
+    panic_tda::progress::cancel_on_ctrl_c(message, None).context("installing the Ctrl-C handler")
 }

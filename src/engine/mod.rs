@@ -9,8 +9,6 @@ mod plan;
 mod shard;
 mod status;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 
 use thiserror::Error;
@@ -59,21 +57,8 @@ impl Default for EngineOptions {
     }
 }
 
-/// Stops the engine after the batch in progress.
-#[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+/// Cancelling stops the engine after the batch in progress.
+pub use crate::progress::CancelToken;
 
 /// Which part of the experiment is running.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -21,7 +21,7 @@ use super::mosaic::{Layout, LayoutError, MosaicSpec, layout};
 use super::text::{FontError, Painter};
 use super::video_writer::{VideoError, VideoSettings, VideoWriter};
 use crate::config::ConfigError;
-use crate::engine::CancelToken;
+use crate::progress::CancelToken;
 use crate::store::{
     ClusteringRecord, OUTLIER, ProjectionRecord, RunRecord, StopReason, Store, StoreError,
     decode_image,

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use eframe::egui;
 
-use crate::engine::CancelToken;
 use crate::export::encoders::VideoCodec;
 use crate::export::video::{self, IndicatorSource, MosaicOrder, Resolution, VideoRequest};
+use crate::progress::CancelToken;
 use crate::store::{ExperimentSummary, Store};
 
 struct ExportJob {
