@@ -30,7 +30,7 @@ fn doctor_export_and_images_from_the_command_line() {
         store.insert_runs(&runs).expect("runs");
         write_steps(&mut store, &runs, 0, 4);
         store
-            .connection()
+            .raw_connection_for_tests()
             .execute(
                 "UPDATE invocation SET output_image = x'00' WHERE run_id = ?1 AND sequence_number = 2",
                 [&runs[0].id],

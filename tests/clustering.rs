@@ -259,7 +259,7 @@ fn request() -> ClusterRequest {
 
 fn count(store: &Store, sql: &str) -> i64 {
     store
-        .connection()
+        .raw_connection_for_tests()
         .query_row(sql, [], |row| row.get(0))
         .expect("count")
 }
@@ -280,7 +280,7 @@ fn stored_result_has_parameters_clusters_and_assignments() {
     assert_eq!(outcome.clustering.clusters.len(), 3);
 
     let stored: String = store
-        .connection()
+        .raw_connection_for_tests()
         .query_row(
             "SELECT parameters_json FROM clustering_result WHERE id = ?1",
             [&outcome.id],
@@ -331,7 +331,7 @@ fn stored_result_has_parameters_clusters_and_assignments() {
         );
         let medoid = cluster.medoid_embedding_id.as_deref().expect("medoid");
         let label: i32 = store
-            .connection()
+            .raw_connection_for_tests()
             .query_row(
                 "SELECT label FROM cluster_assignment WHERE clustering_id = ?1 AND embedding_id = ?2",
                 [&outcome.id, medoid],
@@ -377,7 +377,7 @@ fn results_are_stable_for_a_seed_and_scopes_and_downsampling_apply() {
             .all(|id| id.starts_with("bbbb0002r2"))
     );
     let scope: String = store
-        .connection()
+        .raw_connection_for_tests()
         .query_row(
             "SELECT scope_json FROM clustering_result WHERE id = ?1",
             [&other.id],
@@ -400,7 +400,7 @@ fn delete_removes_only_its_own_rows() {
         truth.len() as i64
     );
     let remaining: String = store
-        .connection()
+        .raw_connection_for_tests()
         .query_row("SELECT DISTINCT clustering_id FROM cluster", [], |row| {
             row.get(0)
         })

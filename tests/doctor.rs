@@ -43,7 +43,10 @@ fn problems(store: &Store) -> Vec<IssueKind> {
 }
 
 fn sql(store: &Store, statement: &str) {
-    store.connection().execute_batch(statement).expect("sql");
+    store
+        .raw_connection_for_tests()
+        .execute_batch(statement)
+        .expect("sql");
 }
 
 #[test]

@@ -493,7 +493,7 @@ fn resume_creates_runs_missing_from_an_interrupted_creation() {
     let id = engine::create_experiment(&mut store, &validated).expect("create");
     let victim = store.runs(&id).expect("runs")[4].id.clone();
     store
-        .connection()
+        .raw_connection_for_tests()
         .execute("DELETE FROM run WHERE id = ?1", [&victim])
         .expect("delete");
     let (sender, _receiver) = mpsc::channel();

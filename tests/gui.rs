@@ -351,9 +351,11 @@ fn explorer_fixture(options: &AppOptions) -> (String, Vec<String>) {
         &control,
     )
     .expect("cluster");
-    let scope =
-        panic_tda::analysis::projection::Scope::for_experiments(&store, std::slice::from_ref(&id))
-            .expect("scope");
+    let scope = panic_tda::analysis::projection::ProjectionScope::for_experiments(
+        &store,
+        std::slice::from_ref(&id),
+    )
+    .expect("scope");
     let params = panic_tda::analysis::tsne::TsneParams {
         perplexity: 10.0,
         ..Default::default()
@@ -371,7 +373,7 @@ fn explorer_fixture(options: &AppOptions) -> (String, Vec<String>) {
     // The cluster names the indicator must show along the first run, step by step.
     let first_run = store.runs(&id).expect("runs")[0].id.clone();
     let names = store
-        .connection()
+        .raw_connection_for_tests()
         .prepare(
             "SELECT coalesce(c.display_name, CASE a.label WHEN -1 THEN 'outlier' END)
              FROM invocation i JOIN embedding e ON e.invocation_id = i.id
@@ -397,7 +399,9 @@ fn the_explorer_steps_through_a_run_and_shows_its_cluster_at_each_step() {
         .wgpu()
         .build_eframe(move |cc| PanicApp::new(cc, options));
     harness.get_by_label("Explorer").click();
-    harness.run();
+    wait_until(&mut harness, "the map", |app| {
+        app.explorer_indicator().is_some()
+    });
     assert!(
         harness
             .query_by_label_contains("t-SNE of 120 DummyText embeddings")
@@ -999,7 +1003,7 @@ fn deterministic_explorer_fixture(
     if !project {
         return experiment;
     }
-    let scope = panic_tda::analysis::projection::Scope::for_experiments(
+    let scope = panic_tda::analysis::projection::ProjectionScope::for_experiments(
         &store,
         std::slice::from_ref(&experiment),
     )
@@ -1029,7 +1033,10 @@ fn explorer_harness(name: &str) -> Harness<'static, PanicApp> {
         .wgpu()
         .build_eframe(move |cc| PanicApp::new(cc, options));
     harness.get_by_label("Explorer").click();
-    harness.run();
+    // The map is read off the UI thread; the app is woken when it arrives.
+    wait_until(&mut harness, "the map", |app| {
+        app.explorer_indicator().is_some()
+    });
     assert!(
         harness
             .query_by_label_contains("t-SNE of 36 DummyText embeddings")
@@ -1175,22 +1182,21 @@ fn the_explorer_filters_by_prompt_and_network() {
         .click();
     harness.run();
     harness.get_by_label("none").click();
-    harness.run();
-    let (_, name) = harness.state().explorer_indicator().expect("an indicator");
-    assert_eq!(name, "not clustered");
+    // The map is read again without the clustering, in the background.
+    wait_until(&mut harness, "the unclustered map", |app| {
+        app.explorer_indicator()
+            .is_some_and(|(_, name)| name == "not clustered")
+    });
 }
 
 #[test]
 fn the_explorer_inspector_shows_a_step_and_walks_the_run() {
     let mut harness = explorer_harness("explorer-inspector");
     harness.get_by_label("Inspect").click();
-    harness.run();
+    // The run is read off the UI thread; the app is woken when it arrives.
     // The first run's first caption: its input is the image of step 0, its model the captioner.
-    assert!(
-        harness
-            .query_by_label_contains("a cat · step 1 of 11")
-            .is_some()
-    );
+    wait_for_label(&mut harness, "a cat · step 1 of 11", "the inspector");
+    harness.run();
     assert!(
         harness
             .query_by_label_contains("Model: DummyI2T · seed 1")
@@ -1246,7 +1252,10 @@ fn without_wgpu_the_explorer_draws_its_points_with_egui() {
         .with_size(egui::Vec2::new(1100.0, 700.0))
         .build_eframe(move |cc| PanicApp::new(cc, options));
     harness.get_by_label("Explorer").click();
-    harness.run();
+    // The map is read off the UI thread; the app is woken when it arrives.
+    wait_until(&mut harness, "the map", |app| {
+        app.explorer_indicator().is_some()
+    });
     assert!(
         harness
             .query_by_label_contains("t-SNE of 36 DummyText embeddings")
@@ -1272,8 +1281,9 @@ fn the_explorer_computes_a_layout_showing_it_as_it_forms() {
     harness.run_steps(3);
     harness.render().expect("a frame with the live layout");
     wait_for_label(&mut harness, "t-SNE of 108 DummyText embeddings", "t-SNE");
-    harness.run_steps(2);
-    assert!(harness.state().explorer_indicator().is_some());
+    wait_until(&mut harness, "the new map", |app| {
+        app.explorer_indicator().is_some()
+    });
 }
 
 #[test]
@@ -1307,11 +1317,7 @@ fn hovering_a_point_shows_its_caption_and_image_and_clicking_inspects_it() {
     // The click selects the run and step and opens the inspector on that invocation.
     let (sequence, _) = harness.state().explorer_indicator().expect("an indicator");
     assert_eq!(sequence, 11);
-    assert!(
-        harness
-            .query_by_label_contains("a cat · step 11 of 11")
-            .is_some()
-    );
+    wait_for_label(&mut harness, "a cat · step 11 of 11", "the inspector");
     assert!(
         harness
             .query_by_label_contains("Model: DummyI2T · seed 1")

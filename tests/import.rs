@@ -279,3 +279,19 @@ fn a_new_database_is_not_an_old_one() {
     let err = import_old_database(&mut store, &path, &mut |_| {}).expect_err("not old");
     assert!(err.to_string().contains("experimentconfig"), "{err}");
 }
+
+#[test]
+fn unreadable_old_timestamps_are_counted_not_silently_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = dir.path().join("old.sqlite");
+    build_old(&old);
+    {
+        let conn = Connection::open(&old).expect("old db");
+        conn.execute("UPDATE experimentconfig SET started_at = '28/11/2025'", [])
+            .expect("damage another");
+    }
+    let mut store = Store::open_in_memory().expect("open");
+    let summary = import_old_database(&mut store, &old, &mut |_| {}).expect("import");
+    assert_eq!(summary.unreadable_timestamps, 1, "{summary:?}");
+    assert_eq!(summary.invocations, 10, "the rows themselves are kept");
+}

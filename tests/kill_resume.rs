@@ -13,7 +13,7 @@ const MAX_LENGTH: u32 = 300;
 fn invocation_count(db: &std::path::Path) -> i64 {
     let Ok(store) = Store::open(db) else { return 0 };
     store
-        .connection()
+        .raw_connection_for_tests()
         .query_row("SELECT count(*) FROM invocation", [], |row| row.get(0))
         .unwrap_or(0)
 }
@@ -22,7 +22,7 @@ type Snapshot = HashMap<String, (String, u32, i64, i64)>;
 
 fn snapshot(store: &Store) -> Snapshot {
     let mut statement = store
-        .connection()
+        .raw_connection_for_tests()
         .prepare("SELECT id, run_id, sequence_number, started_at, completed_at FROM invocation")
         .expect("prepare");
     statement
@@ -121,7 +121,7 @@ fn resume_after_kill_9_completes_exactly_without_recomputing() {
         assert_eq!(sequences, (0..MAX_LENGTH).collect::<Vec<_>>());
     }
     let (texts, embedded): (i64, i64) = store
-        .connection()
+        .raw_connection_for_tests()
         .query_row(
             "SELECT (SELECT count(*) FROM invocation WHERE output_type = 'text'), (SELECT count(*) FROM embedding)",
             [],

@@ -82,7 +82,7 @@ type Content = (
 
 fn content(path: &Path) -> Content {
     let store = Store::open(path).expect("open");
-    let conn = store.connection();
+    let conn = store.raw_connection_for_tests();
     let invocations = conn
         .prepare("SELECT id, run_id, sequence_number, output_hash FROM invocation")
         .expect("prepare")
@@ -172,7 +172,7 @@ fn conflicting_or_foreign_shards_are_refused() {
     // Tamper with a merged row: merging the shard again must refuse, naming the table.
     Store::open(&merged)
         .expect("open")
-        .connection()
+        .raw_connection_for_tests()
         .execute(
             "UPDATE invocation SET output_text = 'tampered' WHERE id = (SELECT id FROM invocation WHERE output_type = 'text' LIMIT 1)",
             [],

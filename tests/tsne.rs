@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use panic_tda::analysis::projection::{self, Origin, Scope};
+use panic_tda::analysis::projection::{self, Origin, ProjectionScope};
 use panic_tda::analysis::tsne::{
     self, Stage, TsneError, TsneParams, knn_preservation, layout_with_progress,
 };
@@ -189,7 +189,8 @@ fn stored_projection_round_trips_and_is_reused() {
     let (vectors, _) = blobs(40, 3, 8, 6);
     seed_store(&mut store, "aaaa", &vectors[..60], "Nomic");
     seed_store(&mut store, "bbbb", &vectors[60..], "Nomic");
-    let scope = Scope::for_experiments(&store, &["bbbb".into(), "aaaa".into()]).expect("scope");
+    let scope =
+        ProjectionScope::for_experiments(&store, &["bbbb".into(), "aaaa".into()]).expect("scope");
     assert_eq!(scope.experiments(), ["aaaa", "bbbb"]);
     assert_eq!(
         projection::default_model(&store, &scope).expect("model"),
@@ -241,7 +242,7 @@ fn stored_projection_round_trips_and_is_reused() {
             .expect("find")
             .is_none()
     );
-    let narrower = Scope::for_experiments(&store, &["aaaa".into()]).expect("scope");
+    let narrower = ProjectionScope::for_experiments(&store, &["aaaa".into()]).expect("scope");
     assert!(
         projection::find(&store, "Nomic", &narrower, &params)
             .expect("find")
@@ -290,7 +291,7 @@ fn missing_model_is_a_typed_error() {
     let mut store = Store::open_in_memory().expect("store");
     let (vectors, _) = blobs(20, 3, 8, 8);
     seed_store(&mut store, "cccc", &vectors, "Nomic");
-    let scope = Scope::for_experiments(&store, &[]).expect("all experiments");
+    let scope = ProjectionScope::for_experiments(&store, &[]).expect("all experiments");
     let result = projection::compute_or_reuse(
         &mut store,
         "Other",

@@ -4,14 +4,14 @@
 //! Reads and writes go through the store's clustering API.
 
 use rand::SeedableRng;
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::hdbscan::{Clustering, Control, HdbscanError, HdbscanParams, Selection, hdbscan};
 use super::knn::Points;
 use crate::store::{
-    ClusterAssignment, ClusterRecord, ClusteringRecord, Store, StoreError, Timestamp, decode_vector,
+    ClusterAssignment, ClusterRecord, ClusteringRecord, ExperimentFilter, Store, StoreError,
+    Timestamp,
 };
 
 pub const ALGORITHM: &str = "hdbscan";
@@ -43,7 +43,7 @@ pub type Result<T> = std::result::Result<T, ClusteringError>;
 /// Which embeddings to cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "scope", content = "experiments", rename_all = "lowercase")]
-pub enum Scope {
+pub enum ClusteringScope {
     /// Every embedding of the model in the database.
     All,
     /// The embeddings of these experiments' invocations (full ids).
@@ -79,7 +79,7 @@ pub struct StoredParameters {
 
 /// A stored clustering result with its counts.
 #[derive(Debug, Clone, Serialize)]
-pub struct ClusteringSummary {
+pub struct ClusteringOverview {
     pub id: String,
     pub embedding_model: String,
     pub algorithm: String,
@@ -92,7 +92,7 @@ pub struct ClusteringSummary {
     pub outliers: u64,
 }
 
-impl ClusteringSummary {
+impl ClusteringOverview {
     pub fn outlier_fraction(&self) -> f64 {
         if self.assignments == 0 {
             0.0
@@ -113,7 +113,7 @@ pub struct StoredCluster {
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusteringDetail {
     #[serde(flatten)]
-    pub summary: ClusteringSummary,
+    pub summary: ClusteringOverview,
     /// Largest first.
     pub clusters: Vec<StoredCluster>,
 }
@@ -130,43 +130,22 @@ pub struct LoadedEmbeddings {
 /// The model with the most embeddings (ties by name), if any.
 pub fn default_model(store: &Store) -> Result<Option<String>> {
     Ok(store
-        .connection()
-        .query_row(
-            "SELECT embedding_model FROM embedding GROUP BY embedding_model
-             ORDER BY count(*) DESC, embedding_model LIMIT 1",
-            [],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(StoreError::from)?)
-}
-
-fn scope_filter(scope: &Scope) -> (&'static str, String) {
-    match scope {
-        Scope::All => ("", String::new()),
-        Scope::Experiments(ids) => (
-            " AND r.experiment_id IN (SELECT value FROM json_each(?2))",
-            serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()),
-        ),
-    }
+        .embedding_model_counts(ExperimentFilter::All)?
+        .into_iter()
+        .next()
+        .map(|(model, _)| model))
 }
 
 /// Loads and normalises the embeddings of `model` in `scope`.
-pub fn load_embeddings(store: &Store, model: &str, scope: &Scope) -> Result<LoadedEmbeddings> {
-    let (filter, scope_json) = scope_filter(scope);
-    let sql = format!(
-        "SELECT e.id, e.vector, r.experiment_id FROM embedding e
-         JOIN invocation i ON e.invocation_id = i.id JOIN run r ON i.run_id = r.id
-         WHERE e.embedding_model = ?1{filter} ORDER BY e.id"
-    );
-    let connection = store.connection();
-    let mut statement = connection.prepare(&sql).map_err(StoreError::from)?;
-    let mut rows = if filter.is_empty() {
-        statement.query(params![model])
-    } else {
-        statement.query(params![model, scope_json])
-    }
-    .map_err(StoreError::from)?;
+pub fn load_embeddings(
+    store: &Store,
+    model: &str,
+    scope: &ClusteringScope,
+) -> Result<LoadedEmbeddings> {
+    let filter = match scope {
+        ClusteringScope::All => ExperimentFilter::All,
+        ClusteringScope::Experiments(ids) => ExperimentFilter::Only(ids),
+    };
     let mut loaded = LoadedEmbeddings {
         model: model.to_owned(),
         ids: Vec::new(),
@@ -174,11 +153,8 @@ pub fn load_embeddings(store: &Store, model: &str, scope: &Scope) -> Result<Load
         data: Vec::new(),
         experiments: Vec::new(),
     };
-    while let Some(row) = rows.next().map_err(StoreError::from)? {
-        let id: String = row.get(0).map_err(StoreError::from)?;
-        let bytes: Vec<u8> = row.get(1).map_err(StoreError::from)?;
-        let experiment: String = row.get(2).map_err(StoreError::from)?;
-        let mut vector = decode_vector(&bytes)?;
+    for row in store.scoped_embeddings(model, filter)? {
+        let mut vector = row.vector;
         if loaded.ids.is_empty() {
             loaded.dim = vector.len();
         } else if vector.len() != loaded.dim {
@@ -194,11 +170,9 @@ pub fn load_embeddings(store: &Store, model: &str, scope: &Scope) -> Result<Load
             vector.iter_mut().for_each(|x| *x /= norm);
         }
         loaded.data.extend_from_slice(&vector);
-        loaded.ids.push(id);
-        if loaded.experiments.last() != Some(&experiment)
-            && !loaded.experiments.contains(&experiment)
-        {
-            loaded.experiments.push(experiment);
+        loaded.ids.push(row.id);
+        if !loaded.experiments.contains(&row.experiment_id) {
+            loaded.experiments.push(row.experiment_id);
         }
     }
     loaded.experiments.sort();
@@ -229,7 +203,7 @@ pub fn run_clustering(
         None => default_model(store)?.ok_or(ClusteringError::NoEmbeddings { model: None })?,
     };
     let scope = if request.experiments.is_empty() {
-        Scope::All
+        ClusteringScope::All
     } else {
         let mut ids = request
             .experiments
@@ -238,7 +212,7 @@ pub fn run_clustering(
             .collect::<std::result::Result<Vec<_>, _>>()?;
         ids.sort();
         ids.dedup();
-        Scope::Experiments(ids)
+        ClusteringScope::Experiments(ids)
     };
     let mut loaded = load_embeddings(store, &model, &scope)?;
     let available = loaded.ids.len();
@@ -341,42 +315,30 @@ fn downsample(loaded: &mut LoadedEmbeddings, limit: usize, seed: u64) {
 
 /// The medoid's output text, or "image step N of run X" for image medoids.
 fn display_names(store: &Store, clustering: &Clustering, ids: &[String]) -> Result<Vec<String>> {
-    let mut statement = store
-        .connection()
-        .prepare(
-            "SELECT i.output_type, i.output_text, i.sequence_number, i.run_id FROM embedding e
-             JOIN invocation i ON e.invocation_id = i.id WHERE e.id = ?1",
-        )
-        .map_err(StoreError::from)?;
     clustering
         .clusters
         .iter()
         .map(|cluster| {
-            let row = statement
-                .query_row([&ids[cluster.medoid]], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, Option<String>>(1)?,
-                        row.get::<_, i64>(2)?,
-                        row.get::<_, String>(3)?,
-                    ))
-                })
-                .optional()
-                .map_err(StoreError::from)?;
-            Ok(match row {
-                Some((kind, Some(text), _, _)) if kind == "text" => text,
-                Some((_, _, step, run)) => {
-                    format!("image step {step} of run {}", &run[..run.len().min(8)])
-                }
+            Ok(match store.embedded_output(&ids[cluster.medoid])? {
+                Some(crate::store::EmbeddedOutput {
+                    output_type,
+                    output_text: Some(text),
+                    ..
+                }) if output_type == "text" => text,
+                Some(output) => format!(
+                    "image step {} of run {}",
+                    output.sequence_number,
+                    crate::store::short_id(&output.run_id, 8)
+                ),
                 None => format!("cluster {}", cluster.label),
             })
         })
         .collect()
 }
 
-fn summary_of(stored: crate::store::ClusteringSummary) -> Result<ClusteringSummary> {
+fn summary_of(stored: crate::store::ClusteringSummary) -> Result<ClusteringOverview> {
     let record = stored.record;
-    Ok(ClusteringSummary {
+    Ok(ClusteringOverview {
         parameters: serde_json::from_str(&record.parameters_json)?,
         scope: serde_json::from_str(&record.scope_json)?,
         id: record.id,
@@ -391,10 +353,26 @@ fn summary_of(stored: crate::store::ClusteringSummary) -> Result<ClusteringSumma
 }
 
 /// All stored clustering results, newest first.
-pub fn list_clusterings(store: &Store) -> Result<Vec<ClusteringSummary>> {
+pub fn list_clusterings(store: &Store) -> Result<Vec<ClusteringOverview>> {
     store
         .list_clusterings(None)?
         .into_iter()
+        .map(summary_of)
+        .collect()
+}
+
+/// The results that cover `experiment_id` (it was in their scope when they were computed),
+/// optionally of one embedding model only, newest first. The explorer, figures, videos and
+/// reports all pick clusterings by this rule.
+pub fn covering(
+    store: &Store,
+    experiment_id: &str,
+    model: Option<&str>,
+) -> Result<Vec<ClusteringOverview>> {
+    store
+        .list_clusterings(Some(experiment_id))?
+        .into_iter()
+        .filter(|stored| model.is_none_or(|model| stored.record.embedding_model == model))
         .map(summary_of)
         .collect()
 }

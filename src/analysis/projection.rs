@@ -4,12 +4,11 @@
 
 use std::sync::atomic::AtomicBool;
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::tsne::{self, Progress, TsneError, TsneParams};
-use crate::store::{self, Store, StoreError, Timestamp};
+use crate::store::{self, ExperimentFilter, ProjectionPoint, ProjectionRecord, Store, StoreError};
 
 pub const METHOD_TSNE: &str = "tsne";
 
@@ -25,12 +24,11 @@ pub enum ProjectionError {
     NothingEmbedded,
     #[error("the scope names no experiments")]
     EmptyScope,
-}
-
-impl From<rusqlite::Error> for ProjectionError {
-    fn from(error: rusqlite::Error) -> Self {
-        ProjectionError::Store(StoreError::Sqlite(error))
-    }
+    #[error("{what} could not be written as JSON: {source}")]
+    Json {
+        what: &'static str,
+        source: serde_json::Error,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, ProjectionError>;
@@ -39,7 +37,7 @@ pub type Result<T> = std::result::Result<T, ProjectionError>;
 /// unique, so equal scopes serialise identically.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Scope {
+pub enum ProjectionScope {
     Experiments {
         experiments: Vec<String>,
     },
@@ -50,24 +48,22 @@ pub enum Scope {
     },
 }
 
-impl Scope {
+impl ProjectionScope {
     pub fn experiments(&self) -> &[String] {
         match self {
-            Scope::Experiments { experiments } | Scope::Clustering { experiments, .. } => {
-                experiments
-            }
+            ProjectionScope::Experiments { experiments }
+            | ProjectionScope::Clustering { experiments, .. } => experiments,
         }
+    }
+
+    fn filter(&self) -> ExperimentFilter<'_> {
+        ExperimentFilter::Only(self.experiments())
     }
 
     /// Experiments by id or unique prefix; none means every experiment in the database now.
     pub fn for_experiments(store: &Store, ids: &[String]) -> Result<Self> {
         let mut experiments = if ids.is_empty() {
-            let mut statement = store
-                .connection()
-                .prepare("SELECT id FROM experiment ORDER BY id")?;
-            statement
-                .query_map([], |row| row.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?
+            store.experiment_ids()?
         } else {
             ids.iter()
                 .map(|id| store.resolve_experiment(id))
@@ -78,96 +74,73 @@ impl Scope {
         if experiments.is_empty() {
             return Err(ProjectionError::EmptyScope);
         }
-        Ok(Scope::Experiments { experiments })
+        Ok(ProjectionScope::Experiments { experiments })
     }
 
     /// The experiments a clustering result was computed over.
     pub fn for_clustering(store: &Store, clustering_id: &str) -> Result<Self> {
-        let conn = store.connection();
-        let exists: Option<String> = conn
-            .query_row(
-                "SELECT id FROM clustering_result WHERE id = ?1",
-                [clustering_id],
-                |row| row.get(0),
-            )
-            .optional()?;
-        let Some(clustering) = exists else {
-            return Err(StoreError::NotFound {
-                what: "clustering result",
-                id: clustering_id.to_string(),
-            }
-            .into());
-        };
-        let mut statement = conn.prepare(
-            "SELECT experiment_id FROM clustering_experiment WHERE clustering_id = ?1 ORDER BY experiment_id",
-        )?;
-        let experiments = statement
-            .query_map([&clustering], |row| row.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        if experiments.is_empty() {
+        let record = store.clustering(clustering_id)?;
+        if record.experiment_ids.is_empty() {
             return Err(ProjectionError::EmptyScope);
         }
-        Ok(Scope::Clustering {
-            clustering,
-            experiments,
+        Ok(ProjectionScope::Clustering {
+            clustering: record.id,
+            experiments: record.experiment_ids,
         })
     }
 
-    fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    fn experiments_json(&self) -> String {
-        serde_json::to_string(self.experiments()).unwrap_or_default()
+    fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|source| ProjectionError::Json {
+            what: "projection scope",
+            source,
+        })
     }
 }
 
-/// A stored projection (without its points).
+/// A stored projection read back with its parameters and scope parsed (points not loaded).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProjectionRecord {
+pub struct Projection {
     pub id: String,
     pub embedding_model: String,
     pub method: String,
     pub parameters: TsneParams,
-    pub scope: Scope,
-    pub created_at: Timestamp,
+    pub scope: ProjectionScope,
+    pub created_at: store::Timestamp,
     pub points: u64,
 }
 
-/// One projected embedding.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProjectionPoint {
-    pub embedding_id: String,
-    pub x: f32,
-    pub y: f32,
+impl Projection {
+    fn from_record(store: &Store, record: ProjectionRecord) -> Result<Self> {
+        let parameters =
+            serde_json::from_str(&record.parameters_json).map_err(|source| StoreError::Json {
+                what: "projection.parameters_json",
+                source,
+            })?;
+        let scope =
+            serde_json::from_str(&record.scope_json).map_err(|source| StoreError::Json {
+                what: "projection.scope_json",
+                source,
+            })?;
+        let points = store.projection_point_count(&record.id)?;
+        Ok(Projection {
+            id: record.id,
+            embedding_model: record.embedding_model,
+            method: record.method,
+            parameters,
+            scope,
+            created_at: record.created_at,
+            points,
+        })
+    }
 }
 
-const EMBEDDINGS_IN_SCOPE: &str = "
-    FROM embedding e
-    JOIN invocation i ON i.id = e.invocation_id
-    JOIN run r ON r.id = i.run_id
-    WHERE r.experiment_id IN (SELECT value FROM json_each(?1))";
-
 /// Embedding models present in the scope, with their counts, most embeddings first.
-pub fn models_in_scope(store: &Store, scope: &Scope) -> Result<Vec<(String, u64)>> {
-    let sql = format!(
-        "SELECT e.embedding_model, COUNT(*) {EMBEDDINGS_IN_SCOPE}
-         GROUP BY e.embedding_model ORDER BY COUNT(*) DESC, e.embedding_model"
-    );
-    let mut statement = store.connection().prepare(&sql)?;
-    let models = statement
-        .query_map([scope.experiments_json()], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?.max(0) as u64,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(models)
+pub fn models_in_scope(store: &Store, scope: &ProjectionScope) -> Result<Vec<(String, u64)>> {
+    Ok(store.embedding_model_counts(scope.filter())?)
 }
 
 /// The model to project when none is named: the one with most embeddings in the scope.
-pub fn default_model(store: &Store, scope: &Scope) -> Result<String> {
+pub fn default_model(store: &Store, scope: &ProjectionScope) -> Result<String> {
     models_in_scope(store, scope)?
         .into_iter()
         .next()
@@ -175,250 +148,116 @@ pub fn default_model(store: &Store, scope: &Scope) -> Result<String> {
         .ok_or(ProjectionError::NothingEmbedded)
 }
 
-fn count_in_scope(store: &Store, model: &str, scope: &Scope) -> Result<u64> {
-    let sql = format!("SELECT COUNT(*) {EMBEDDINGS_IN_SCOPE} AND e.embedding_model = ?2");
-    let count: i64 =
-        store
-            .connection()
-            .query_row(&sql, params![scope.experiments_json(), model], |row| {
-                row.get(0)
-            })?;
-    Ok(count.max(0) as u64)
-}
-
 /// Embedding ids and vectors of `model` in the scope, ordered by id (a fixed input order keeps
 /// the layout reproducible).
 pub fn load_vectors(
     store: &Store,
     model: &str,
-    scope: &Scope,
+    scope: &ProjectionScope,
 ) -> Result<(Vec<String>, Vec<Vec<f32>>)> {
-    let sql = format!(
-        "SELECT e.id, e.vector {EMBEDDINGS_IN_SCOPE} AND e.embedding_model = ?2 ORDER BY e.id"
-    );
-    let mut statement = store.connection().prepare(&sql)?;
-    let mut rows = statement.query(params![scope.experiments_json(), model])?;
-    let (mut ids, mut vectors) = (Vec::new(), Vec::new());
-    while let Some(row) = rows.next()? {
-        ids.push(row.get::<_, String>(0)?);
-        let blob: Vec<u8> = row.get(1)?;
-        vectors.push(store::decode_vector(&blob)?);
-    }
-    Ok((ids, vectors))
+    Ok(store
+        .scoped_embeddings(model, scope.filter())?
+        .into_iter()
+        .map(|row| (row.id, row.vector))
+        .unzip())
 }
 
-fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(ProjectionRow, u64)> {
-    Ok((
-        ProjectionRow {
-            id: row.get(0)?,
-            embedding_model: row.get(1)?,
-            method: row.get(2)?,
-            parameters_json: row.get(3)?,
-            scope_json: row.get(4)?,
-            created_at: row.get(5)?,
-        },
-        row.get::<_, i64>(6)?.max(0) as u64,
-    ))
+fn parameters_json(params: &TsneParams) -> Result<String> {
+    serde_json::to_string(params).map_err(|source| ProjectionError::Json {
+        what: "t-SNE parameters",
+        source,
+    })
 }
-
-struct ProjectionRow {
-    id: String,
-    embedding_model: String,
-    method: String,
-    parameters_json: String,
-    scope_json: String,
-    created_at: Timestamp,
-}
-
-impl ProjectionRow {
-    fn into_record(self, points: u64) -> Result<ProjectionRecord> {
-        let parameters =
-            serde_json::from_str(&self.parameters_json).map_err(|source| StoreError::Json {
-                what: "projection.parameters_json",
-                source,
-            })?;
-        let scope = serde_json::from_str(&self.scope_json).map_err(|source| StoreError::Json {
-            what: "projection.scope_json",
-            source,
-        })?;
-        Ok(ProjectionRecord {
-            id: self.id,
-            embedding_model: self.embedding_model,
-            method: self.method,
-            parameters,
-            scope,
-            created_at: self.created_at,
-            points,
-        })
-    }
-}
-
-const SELECT_PROJECTION: &str = "
-    SELECT p.id, p.embedding_model, p.method, p.parameters_json, p.scope_json, p.created_at,
-           (SELECT COUNT(*) FROM projection_point pp WHERE pp.projection_id = p.id)
-    FROM projection p";
 
 /// A stored t-SNE of `model` over `scope` with exactly `params`, if one is still complete (it
 /// has a point for every embedding now in the scope).
 pub fn find(
     store: &Store,
     model: &str,
-    scope: &Scope,
+    scope: &ProjectionScope,
     params: &TsneParams,
-) -> Result<Option<ProjectionRecord>> {
-    let parameters_json = parameters_json(params);
-    let sql = format!(
-        "{SELECT_PROJECTION} WHERE p.embedding_model = ?1 AND p.method = ?2
-         AND p.parameters_json = ?3 AND p.scope_json = ?4 ORDER BY p.created_at DESC"
-    );
-    let found = store
-        .connection()
-        .query_row(
-            &sql,
-            params![model, METHOD_TSNE, parameters_json, scope.to_json()],
-            record_from_row,
-        )
-        .optional()?;
-    let Some((row, points)) = found else {
+) -> Result<Option<Projection>> {
+    let Some(record) = store.find_projection(
+        model,
+        METHOD_TSNE,
+        &parameters_json(params)?,
+        &scope.to_json()?,
+    )?
+    else {
         return Ok(None);
     };
-    if points != count_in_scope(store, model, scope)? {
+    let projection = Projection::from_record(store, record)?;
+    if projection.points != store.embedding_count(model, scope.filter())? {
         return Ok(None);
     }
-    row.into_record(points).map(Some)
+    Ok(Some(projection))
 }
 
 /// Every stored projection, newest first.
-pub fn list(store: &Store) -> Result<Vec<ProjectionRecord>> {
-    let sql = format!("{SELECT_PROJECTION} ORDER BY p.created_at DESC, p.id");
-    let mut statement = store.connection().prepare(&sql)?;
-    let rows = statement
-        .query_map([], record_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    rows.into_iter()
-        .map(|(row, points)| row.into_record(points))
+pub fn list(store: &Store) -> Result<Vec<Projection>> {
+    store
+        .list_projections(None)?
+        .into_iter()
+        .map(|record| Projection::from_record(store, record))
         .collect()
 }
 
 /// One stored projection by id or unique id prefix.
-pub fn get(store: &Store, id_or_prefix: &str) -> Result<ProjectionRecord> {
-    let id = resolve(store, id_or_prefix)?;
-    let sql = format!("{SELECT_PROJECTION} WHERE p.id = ?1");
-    let (row, points) = store.connection().query_row(&sql, [&id], record_from_row)?;
-    row.into_record(points)
+pub fn get(store: &Store, id_or_prefix: &str) -> Result<Projection> {
+    let id = store.resolve_projection(id_or_prefix)?;
+    Projection::from_record(store, store.projection(&id)?)
 }
 
 /// The points of a stored projection, ordered by embedding id.
 pub fn points(store: &Store, projection_id: &str) -> Result<Vec<ProjectionPoint>> {
-    let mut statement = store.connection().prepare(
-        "SELECT embedding_id, x, y FROM projection_point WHERE projection_id = ?1 ORDER BY embedding_id",
-    )?;
-    let points = statement
-        .query_map([projection_id], |row| {
-            Ok(ProjectionPoint {
-                embedding_id: row.get(0)?,
-                x: row.get::<_, f64>(1)? as f32,
-                y: row.get::<_, f64>(2)? as f32,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(points)
-}
-
-fn resolve(store: &Store, id_or_prefix: &str) -> Result<String> {
-    let prefix = id_or_prefix.trim().to_lowercase();
-    let not_found = || StoreError::NotFound {
-        what: "projection",
-        id: prefix.clone(),
-    };
-    if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(not_found().into());
-    }
-    let mut statement = store
-        .connection()
-        .prepare("SELECT id FROM projection WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6")?;
-    let matches = statement
-        .query_map([&prefix, &format!("{prefix}g")], |row| {
-            row.get::<_, String>(0)
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    match matches.as_slice() {
-        [] => Err(not_found().into()),
-        [id] => Ok(id.clone()),
-        _ => Err(StoreError::Ambiguous {
-            what: "projection",
-            prefix,
-            matches,
-        }
-        .into()),
-    }
+    Ok(store.projection_points(projection_id)?)
 }
 
 /// Deletes a projection (by id or unique prefix) and its points; returns its full id.
 pub fn delete(store: &mut Store, id_or_prefix: &str) -> Result<String> {
-    let id = resolve(store, id_or_prefix)?;
-    store.write(|tx| {
-        tx.execute(
-            "DELETE FROM projection_point WHERE projection_id = ?1",
-            [&id],
-        )?;
-        tx.execute("DELETE FROM projection WHERE id = ?1", [&id])?;
-        Ok(())
-    })?;
+    let id = store.resolve_projection(id_or_prefix)?;
+    store.delete_projection(&id)?;
     Ok(id)
-}
-
-fn parameters_json(params: &TsneParams) -> String {
-    serde_json::to_string(params).unwrap_or_default()
 }
 
 /// Stores a finished layout (one transaction: the projection and all its points, or nothing).
 pub fn save(
     store: &mut Store,
     model: &str,
-    scope: &Scope,
+    scope: &ProjectionScope,
     params: &TsneParams,
     embedding_ids: &[String],
     layout: &[[f32; 2]],
-) -> Result<ProjectionRecord> {
-    let id = store::new_id();
-    let created_at = store::now();
-    let (parameters_json, scope_json) = (parameters_json(params), scope.to_json());
-    store.write(|tx| {
-        tx.execute(
-            "INSERT INTO projection (id, embedding_model, method, parameters_json, scope_json, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, model, METHOD_TSNE, parameters_json, scope_json, created_at],
-        )?;
-        // The experiment rows too, so exports find the layout by experiment and deleting an
-        // experiment deletes the layouts of it alone.
-        let mut experiment = tx.prepare_cached(
-            "INSERT OR IGNORE INTO projection_experiment (projection_id, experiment_id) VALUES (?1, ?2)",
-        )?;
-        for experiment_id in scope.experiments() {
-            experiment.execute(params![id, experiment_id])?;
-        }
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO projection_point (projection_id, embedding_id, x, y) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        for (embedding_id, point) in embedding_ids.iter().zip(layout) {
-            insert.execute(params![
-                id,
-                embedding_id,
-                f64::from(point[0]),
-                f64::from(point[1])
-            ])?;
-        }
-        Ok(())
-    })?;
-    Ok(ProjectionRecord {
-        id,
+) -> Result<Projection> {
+    let record = ProjectionRecord {
+        id: store::new_id(),
         embedding_model: model.to_string(),
         method: METHOD_TSNE.to_string(),
+        parameters_json: parameters_json(params)?,
+        scope_json: scope.to_json()?,
+        created_at: store::now(),
+        // The experiment rows too, so exports find the layout by experiment and deleting an
+        // experiment deletes the layouts of it alone.
+        experiment_ids: scope.experiments().to_vec(),
+    };
+    let points: Vec<ProjectionPoint> = embedding_ids
+        .iter()
+        .zip(layout)
+        .map(|(embedding_id, point)| ProjectionPoint {
+            embedding_id: embedding_id.clone(),
+            x: point[0],
+            y: point[1],
+        })
+        .collect();
+    store.insert_projection(&record, &points)?;
+    Ok(Projection {
+        id: record.id,
+        embedding_model: record.embedding_model,
+        method: record.method,
         parameters: *params,
         scope: scope.clone(),
-        created_at,
-        points: embedding_ids.len().min(layout.len()) as u64,
+        created_at: record.created_at,
+        points: points.len() as u64,
     })
 }
 
@@ -436,12 +275,12 @@ pub enum Origin {
 pub fn compute_or_reuse(
     store: &mut Store,
     model: &str,
-    scope: &Scope,
+    scope: &ProjectionScope,
     params: &TsneParams,
     cancel: &AtomicBool,
     snapshot_every: usize,
     on_progress: impl FnMut(Progress<'_>),
-) -> Result<(ProjectionRecord, Origin)> {
+) -> Result<(Projection, Origin)> {
     if let Some(found) = find(store, model, scope, params)? {
         return Ok((found, Origin::Reused));
     }
@@ -461,12 +300,12 @@ pub fn compute_or_reuse(
 pub fn compute(
     store: &mut Store,
     model: &str,
-    scope: &Scope,
+    scope: &ProjectionScope,
     params: &TsneParams,
     cancel: &AtomicBool,
     snapshot_every: usize,
     on_progress: impl FnMut(Progress<'_>),
-) -> Result<ProjectionRecord> {
+) -> Result<Projection> {
     let (ids, vectors) = load_vectors(store, model, scope)?;
     if ids.is_empty() {
         return Err(ProjectionError::NoEmbeddings {

@@ -161,6 +161,63 @@ pub struct DriftRow {
     pub euclidean: f64,
 }
 
+/// One (embedding model, network) facet of the drift table: each run's cosine distance to its
+/// prompt per step, and the mean over runs per step (over the runs that reached that step).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DriftFacet {
+    pub embedding_model: String,
+    pub network: String,
+    /// (run id, (step, cosine distance) in step order), runs in table order.
+    pub runs: Vec<(String, Vec<(u32, f64)>)>,
+    pub mean: Vec<(u32, f64)>,
+}
+
+type StepSums = std::collections::BTreeMap<u32, (f64, u32)>;
+
+/// Groups drift rows into facets sorted by (model, network); the charts, the app and the
+/// report draw from these, so the mean is computed in one place.
+pub fn drift_facets(rows: &[DriftRow]) -> Vec<DriftFacet> {
+    let mut facets: std::collections::BTreeMap<(&str, &str), DriftFacet> = Default::default();
+    // Per facet, per step: (sum, count) of the cosine distances.
+    let mut sums: std::collections::BTreeMap<(&str, &str), StepSums> = Default::default();
+    for row in rows {
+        let key = (row.embedding_model.as_str(), row.network.as_str());
+        let facet = facets.entry(key).or_insert_with(|| DriftFacet {
+            embedding_model: row.embedding_model.clone(),
+            network: row.network.clone(),
+            ..DriftFacet::default()
+        });
+        match facet.runs.iter_mut().find(|(run, _)| *run == row.run_id) {
+            Some((_, points)) => points.push((row.sequence_number, row.cosine)),
+            None => facet
+                .runs
+                .push((row.run_id.clone(), vec![(row.sequence_number, row.cosine)])),
+        }
+        let sum = sums
+            .entry(key)
+            .or_default()
+            .entry(row.sequence_number)
+            .or_default();
+        sum.0 += row.cosine;
+        sum.1 += 1;
+    }
+    for (key, steps) in sums {
+        if let Some(facet) = facets.get_mut(&key) {
+            facet.mean = steps
+                .into_iter()
+                .map(|(step, (sum, n))| (step, sum / f64::from(n)))
+                .collect();
+        }
+    }
+    let mut facets: Vec<DriftFacet> = facets.into_values().collect();
+    for facet in &mut facets {
+        for (_, points) in &mut facet.runs {
+            points.sort_by_key(|(step, _)| *step);
+        }
+    }
+    facets
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TimingRow {
     pub model: String,
@@ -650,5 +707,43 @@ fn sequence_tables(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(model: &str, network: &str, run: &str, step: u32, cosine: f64) -> DriftRow {
+        DriftRow {
+            embedding_model: model.into(),
+            network: network.into(),
+            prompt: "p".into(),
+            run_id: run.into(),
+            sequence_number: step,
+            cosine,
+            euclidean: 0.0,
+        }
+    }
+
+    #[test]
+    fn drift_facets_group_runs_and_average_each_step_over_the_runs_that_reached_it() {
+        let rows = [
+            row("MiniLM", "b", "r1", 0, 0.2),
+            row("MiniLM", "a", "r2", 1, 0.4),
+            row("MiniLM", "a", "r2", 0, 0.0),
+            row("MiniLM", "a", "r3", 0, 0.2),
+        ];
+        let facets = drift_facets(&rows);
+        assert_eq!(facets.len(), 2);
+        assert_eq!(facets[0].network, "a", "facets sort by (model, network)");
+        assert_eq!(facets[0].runs.len(), 2);
+        assert_eq!(facets[0].runs[0], ("r2".into(), vec![(0, 0.0), (1, 0.4)]));
+        // Step 0: two runs (0.0 and 0.2); step 1: only r2 got there.
+        assert_eq!(facets[0].mean.len(), 2);
+        assert!((facets[0].mean[0].1 - 0.1).abs() < 1e-12);
+        assert!((facets[0].mean[1].1 - 0.4).abs() < 1e-12);
+        assert_eq!(facets[1].mean, vec![(0, 0.2)]);
+        assert!(drift_facets(&[]).is_empty());
     }
 }

@@ -96,79 +96,40 @@ impl Trajectories {
         projection_id: &str,
         clustering_id: Option<&str>,
     ) -> Result<Self, StoreError> {
-        let conn = store.connection();
-        let mut statement = conn.prepare(
-            "SELECT p.x, p.y, i.run_id, i.sequence_number, i.id, i.output_text,
-                    (SELECT a.label FROM cluster_assignment a WHERE a.clustering_id = ?2 AND a.embedding_id = p.embedding_id),
-                    r.experiment_id, r.initial_prompt, r.network_json, r.seed
-             FROM projection_point p
-             JOIN embedding e ON e.id = p.embedding_id
-             JOIN invocation i ON i.id = e.invocation_id
-             JOIN run r ON r.id = i.run_id
-             WHERE p.projection_id = ?1
-             ORDER BY r.network_index, r.prompt_index, r.seed_index, i.sequence_number",
-        )?;
         let mut data = Trajectories::default();
         let mut run_index: HashMap<String, usize> = HashMap::new();
-        let rows = statement.query_map(rusqlite::params![projection_id, clustering_id], |row| {
-            Ok((
-                row.get::<_, f64>(0)?,
-                row.get::<_, f64>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, u32>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, Option<String>>(5)?,
-                row.get::<_, Option<i32>>(6)?,
-                row.get::<_, String>(7)?,
-                row.get::<_, String>(8)?,
-                row.get::<_, String>(9)?,
-                row.get::<_, i64>(10)?,
-            ))
-        })?;
-        for row in rows {
-            let (
-                x,
-                y,
-                run_id,
-                sequence_number,
-                invocation_id,
-                caption,
-                label,
-                experiment_id,
-                prompt,
-                network_json,
-                seed,
-            ) = row?;
-            let index = match run_index.get(&run_id) {
+        for row in store.projection_map(projection_id, clustering_id)? {
+            let index = match run_index.get(&row.run_id) {
                 Some(index) => *index,
                 None => {
-                    let network =
-                        serde_json::from_str(&network_json).map_err(|source| StoreError::Json {
+                    let network = serde_json::from_str(&row.network_json).map_err(|source| {
+                        StoreError::Json {
                             what: "run.network_json",
                             source,
-                        })?;
+                        }
+                    })?;
                     data.runs.push(TrajectoryRun {
-                        id: run_id.clone(),
-                        experiment_id,
-                        prompt,
+                        id: row.run_id.clone(),
+                        experiment_id: row.experiment_id,
+                        prompt: row.initial_prompt,
                         network,
-                        seed,
+                        seed: row.seed,
                         number: 0,
                         points: Vec::new(),
                     });
-                    run_index.insert(run_id, data.runs.len() - 1);
+                    run_index.insert(row.run_id, data.runs.len() - 1);
                     data.runs.len() - 1
                 }
             };
             data.runs[index].points.push(data.points.len());
             data.points.push(TrajectoryPoint {
-                x: x as f32,
-                y: y as f32,
+                x: row.x,
+                y: row.y,
                 run_index: index,
-                sequence_number,
-                invocation_id,
-                caption,
-                label,
+                sequence_number: row.sequence_number,
+                invocation_id: row.invocation_id,
+                caption: row.output_text,
+                label: row.label,
             });
         }
         let mut numbers: HashMap<String, usize> = HashMap::new();
@@ -185,18 +146,16 @@ impl Trajectories {
             run.number = numbers.get(&run.id).copied().unwrap_or(0);
         }
         if let Some(clustering_id) = clustering_id {
-            let mut statement = conn.prepare(
-                "SELECT label, display_name, size FROM cluster WHERE clustering_id = ?1 ORDER BY size DESC, label",
-            )?;
-            data.clusters = statement
-                .query_map([clustering_id], |row| {
-                    Ok(ClusterLegend {
-                        label: row.get(0)?,
-                        name: row.get(1)?,
-                        size: row.get::<_, i64>(2)? as u64,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut clusters = store.clusters(clustering_id)?;
+            clusters.sort_by(|a, b| b.size.cmp(&a.size).then(a.label.cmp(&b.label)));
+            data.clusters = clusters
+                .into_iter()
+                .map(|cluster| ClusterLegend {
+                    label: cluster.label,
+                    name: cluster.display_name,
+                    size: cluster.size,
+                })
+                .collect();
         }
         Ok(data)
     }

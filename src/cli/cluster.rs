@@ -8,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use panic_tda::analysis::clustering::{
-    self, ClusterRequest, ClusteringSummary, delete_all_clusterings, delete_clustering,
+    self, ClusterRequest, ClusteringOverview, delete_all_clusterings, delete_clustering,
     list_clusterings, run_clustering, show_clustering,
 };
 use panic_tda::analysis::hdbscan::{
@@ -374,7 +374,7 @@ fn cluster_vectors(args: VectorArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_list(results: &[ClusteringSummary]) {
+fn print_list(results: &[ClusteringOverview]) {
     println!(
         "{:<12} {:<24} {:<8} {:>8} {:>9} {:<19} {:>9}  parameters",
         "id", "model", "algo", "clusters", "outliers", "created", "duration"
@@ -390,7 +390,7 @@ fn print_list(results: &[ClusteringSummary]) {
         );
         println!(
             "{:<12} {:<24} {:<8} {:>8} {:>8.1}% {:<19} {:>8.1}s  {brief}",
-            &result.id[..result.id.len().min(12)],
+            panic_tda::store::short_id(&result.id, 12),
             shorten(&result.embedding_model, 24),
             result.algorithm,
             result.cluster_count,

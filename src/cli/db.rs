@@ -278,6 +278,12 @@ pub fn run_import_db(args: ImportDbArgs, store_path: &Path) -> anyhow::Result<Ex
         for (what, count) in skipped.iter().filter(|(_, count)| *count > 0) {
             println!("  skipped {count} {what}");
         }
+        if summary.unreadable_timestamps > 0 {
+            println!(
+                "  {} timestamps were not readable dates; those rows kept their other time (or the epoch), so durations involving them are wrong",
+                summary.unreadable_timestamps
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use panic_tda::analysis::projection::{self, Origin, Scope};
+use panic_tda::analysis::projection::{self, Origin, ProjectionScope};
 use panic_tda::analysis::tsne::{self, LearningRate, Progress, Stage, TsneParams};
 use panic_tda::analysis::vectors;
 use panic_tda::store::{Store, format_timestamp};
@@ -110,8 +110,8 @@ pub fn run(command: ProjectCommand, database: &Path) -> anyhow::Result<ExitCode>
             json,
         } => {
             let scope = match clustering {
-                Some(id) => Scope::for_clustering(&store, &id)?,
-                None => Scope::for_experiments(&store, &experiments)?,
+                Some(id) => ProjectionScope::for_clustering(&store, &id)?,
+                None => ProjectionScope::for_experiments(&store, &experiments)?,
             };
             let model = match model {
                 Some(model) => model,

@@ -131,26 +131,12 @@ pub(super) fn run_network(
                 loaded.insert(name.clone(), model);
             }
             Err(error) => {
-                let message = format!("loading model '{name}' failed: {error}");
-                let stops: Vec<_> = active
-                    .iter()
-                    .map(|run| {
-                        (
-                            run.run.id.clone(),
-                            Some(StopReason::Failed {
-                                message: message.clone(),
-                            }),
-                        )
-                    })
-                    .collect();
-                store.set_run_stops(&stops)?;
-                counters.runs_finished += stops.len();
-                let _ = progress.send(ProgressEvent::Warning(format!(
-                    "network {network_index} ({}): {message}; its {} runs are marked failed (resume retries them)",
-                    network.join(" → "),
-                    stops.len()
-                )));
-                return Ok(());
+                let message = format!(
+                    "network {network_index} ({}): loading model '{name}' failed: {error}",
+                    network.join(" → ")
+                );
+                let all: Vec<usize> = (0..active.len()).collect();
+                return fail_runs(store, &mut active, &all, &message, counters, progress);
             }
         }
     }
@@ -170,7 +156,11 @@ pub(super) fn run_network(
         };
         let model_name = &network[sequence as usize % network.len()];
         let Some(model) = loaded.get_mut(model_name) else {
-            return Ok(());
+            // Every model of the network was loaded above, so this is a bug; the runs still
+            // get a stop reason instead of ending silently.
+            let message = format!("network {network_index}: model '{model_name}' was not loaded");
+            let all: Vec<usize> = (0..active.len()).collect();
+            return fail_runs(store, &mut active, &all, &message, counters, progress);
         };
         let at_step: Vec<usize> = (0..active.len())
             .filter(|&index| active[index].next_sequence == sequence)

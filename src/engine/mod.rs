@@ -20,7 +20,8 @@ use crate::store::{self, ExperimentStatus, Store, StoreError};
 pub use plan::plan_runs;
 pub use shard::{Shard, ShardParseError};
 pub use status::{
-    EmbeddingStatus, ExperimentStatusReport, estimated_seconds_per_item, status, status_with_models,
+    EmbeddingStatus, ExperimentStatusReport, estimated_seconds_per_item, expected_invocations,
+    shown_status, status, status_with_models,
 };
 
 #[derive(Debug, Error)]

@@ -3,7 +3,7 @@
 
 use super::EngineError;
 use crate::models::{Modality, ModelKind, ModelProvider};
-use crate::store::{ExperimentStatus, Store, Timestamp};
+use crate::store::{ExperimentStatus, Store, StoreError, Timestamp};
 
 /// How many recent invocations the per-model time estimate looks at.
 const TIMING_WINDOW: usize = 50;
@@ -74,26 +74,7 @@ pub fn status_with_models(
     models: Option<&dyn ModelProvider>,
 ) -> Result<ExperimentStatusReport, EngineError> {
     let record = store.experiment(experiment_id)?;
-    let mut statement = store
-        .connection()
-        .prepare_cached(
-            "SELECT r.max_length, r.stop_reason, r.failure, r.network_json,
-                (SELECT count(*) FROM invocation i WHERE i.run_id = r.id)
-         FROM run r WHERE r.experiment_id = ?1",
-        )
-        .map_err(crate::store::StoreError::from)?;
-    let rows = statement
-        .query_map([experiment_id], |row| {
-            Ok((
-                row.get::<_, u32>(0)?,
-                row.get::<_, Option<String>>(1)?,
-                row.get::<_, Option<String>>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, u32>(4)?,
-            ))
-        })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(crate::store::StoreError::from)?;
+    let rows = store.run_progress(experiment_id)?;
     let mut report = ExperimentStatusReport {
         id: record.id.clone(),
         status: record.status,
@@ -114,7 +95,14 @@ pub fn status_with_models(
     };
     // Remaining invocations per network (as JSON text), for the ETA.
     let mut remaining: Vec<(String, u64)> = Vec::new();
-    for (max_length, stop, failure, network_json, count) in rows {
+    for run in rows {
+        let crate::store::RunProgress {
+            max_length,
+            stop_reason: stop,
+            failure,
+            network_json,
+            invocations: count,
+        } = run;
         report.invocations_done += u64::from(count);
         match stop.as_deref() {
             Some("duplicate") => {
@@ -149,7 +137,11 @@ pub fn status_with_models(
     if let Some(models) = models {
         let mut eta = 0.0;
         for (network_json, left) in remaining {
-            let network: Vec<String> = serde_json::from_str(&network_json).unwrap_or_default();
+            let network: Vec<String> =
+                serde_json::from_str(&network_json).map_err(|source| StoreError::Json {
+                    what: "run.network_json",
+                    source,
+                })?;
             let mut per_item = 0.0;
             for model in &network {
                 per_item += estimated_seconds_per_item(store, model, models.describe(model))?;
@@ -157,12 +149,14 @@ pub fn status_with_models(
             eta += left as f64 * per_item / network.len().max(1) as f64;
         }
         report.eta_seconds = Some(eta);
-        let config: Option<crate::config::ExperimentConfig> =
-            serde_json::from_str(&record.config_json).ok();
-        for model in config
-            .map(|config| config.embedding_models)
-            .unwrap_or_default()
-        {
+        let config =
+            crate::config::parse(&record.config_json, "stored config").map_err(|source| {
+                EngineError::StoredConfig {
+                    id: experiment_id.to_owned(),
+                    source,
+                }
+            })?;
+        for model in config.embedding_models {
             for modality in [Modality::Text, Modality::Image] {
                 if models
                     .describe(&model)
@@ -181,4 +175,57 @@ pub fn status_with_models(
         }
     }
     Ok(report)
+}
+
+/// How an experiment's status is shown: as stored, except that one stored as running while no
+/// engine in this process runs it was interrupted (the app or the machine stopped mid-run;
+/// resuming continues it).
+pub fn shown_status(stored: ExperimentStatus, running_here: bool) -> &'static str {
+    match (stored, running_here) {
+        (_, true) => "running",
+        (ExperimentStatus::Running, false) => "interrupted",
+        (other, false) => other.as_str(),
+    }
+}
+
+/// Invocations an experiment's runs make when none stops early: runs × `max_length`.
+pub fn expected_invocations(
+    experiment_id: &str,
+    config_json: &str,
+    runs: u64,
+) -> Result<u64, EngineError> {
+    let config = crate::config::parse(config_json, "stored config").map_err(|source| {
+        EngineError::StoredConfig {
+            id: experiment_id.to_owned(),
+            source,
+        }
+    })?;
+    Ok(runs.saturating_mul(config.max_length.max(0) as u64))
+}
+
+#[cfg(test)]
+mod shown_tests {
+    use super::*;
+
+    #[test]
+    fn a_running_experiment_without_its_engine_is_shown_as_interrupted() {
+        assert_eq!(shown_status(ExperimentStatus::Running, true), "running");
+        assert_eq!(
+            shown_status(ExperimentStatus::Running, false),
+            "interrupted"
+        );
+        assert_eq!(
+            shown_status(ExperimentStatus::Completed, false),
+            "completed"
+        );
+        assert_eq!(shown_status(ExperimentStatus::Pending, true), "running");
+    }
+
+    #[test]
+    fn expected_invocations_come_from_the_stored_config_and_a_bad_one_is_an_error() {
+        let config = r#"{"networks": [["DummyT2I", "DummyI2T"]], "seeds": [-1], "prompts": ["a"], "embedding_models": ["Dummy"], "max_length": 10}"#;
+        assert_eq!(expected_invocations("e", config, 3).expect("expected"), 30);
+        let error = expected_invocations("e", "{", 3).expect_err("unreadable config");
+        assert!(error.to_string().contains('e'), "{error}");
+    }
 }

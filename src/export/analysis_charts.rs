@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::charts::{ChartError, Drawing, Figure, Line, Panel, PanelKind, series_colour, shorten};
-use crate::analysis::report::{Report, TransitionRow, transition_matrix};
+use crate::analysis::report::{Report, TransitionRow, drift_facets, transition_matrix};
 use crate::analysis::sequences::STAGES;
 use crate::analysis::trajectories::cluster_rgb;
 
@@ -41,8 +41,6 @@ fn facet_title(model: &str, network: &str) -> String {
 
 /// Per network: (longest stable run anywhere, stable run from the start) of each run.
 type StableLengths<'a> = BTreeMap<&'a str, (Vec<u32>, Vec<u32>)>;
-/// Per (model, network): each run's (step, value) points.
-type RunPoints<'a> = BTreeMap<(&'a str, &'a str), BTreeMap<&'a str, Vec<(f64, f64)>>>;
 
 const NO_CLUSTERING: &str = "no clustering of this experiment yet";
 
@@ -428,41 +426,30 @@ pub fn agreement(report: &Report) -> Figure {
 }
 
 pub fn drift(report: &Report) -> Figure {
-    let mut facets: RunPoints<'_> = BTreeMap::new();
-    for row in &report.drift {
-        facets
-            .entry((&row.embedding_model, &row.network))
-            .or_default()
-            .entry(&row.run_id)
-            .or_default()
-            .push((row.sequence_number as f64, row.cosine));
-    }
     let mut panels = Vec::new();
-    for ((model, network), runs) in facets {
-        let mut lines: Vec<Line> = runs
-            .values()
-            .map(|points| Line {
+    for facet in drift_facets(&report.drift) {
+        let (model, network) = (&facet.embedding_model, &facet.network);
+        let mut lines: Vec<Line> = facet
+            .runs
+            .iter()
+            .map(|(_, points)| Line {
                 name: String::new(),
-                points: points.clone(),
+                points: points
+                    .iter()
+                    .map(|&(step, value)| (f64::from(step), value))
+                    .collect(),
                 colour: series_colour(0),
                 width: 1,
                 opacity: 0.25,
                 in_legend: false,
             })
             .collect();
-        let mut mean: BTreeMap<u64, (f64, u32)> = BTreeMap::new();
-        for points in runs.values() {
-            for &(step, value) in points {
-                let entry = mean.entry(step as u64).or_default();
-                entry.0 += value;
-                entry.1 += 1;
-            }
-        }
         lines.push(Line {
             name: "mean over runs".into(),
-            points: mean
-                .into_iter()
-                .map(|(step, (sum, n))| (step as f64, sum / f64::from(n)))
+            points: facet
+                .mean
+                .iter()
+                .map(|&(step, mean)| (f64::from(step), mean))
                 .collect(),
             colour: series_colour(1),
             width: 3,

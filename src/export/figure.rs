@@ -302,7 +302,7 @@ fn projection_experiments(record: &ProjectionRecord) -> Vec<String> {
     if !record.experiment_ids.is_empty() {
         return record.experiment_ids.clone();
     }
-    serde_json::from_str::<crate::analysis::projection::Scope>(&record.scope_json)
+    serde_json::from_str::<crate::analysis::projection::ProjectionScope>(&record.scope_json)
         .map(|scope| scope.experiments().to_vec())
         .unwrap_or_default()
 }

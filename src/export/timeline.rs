@@ -10,7 +10,7 @@ use thiserror::Error;
 use super::frames::fit_tile;
 use super::mosaic::Rect;
 use super::text::{FontError, Painter, blit};
-use super::video::{image_blob, image_steps, network_label};
+use super::video::network_label;
 use crate::store::{Store, StoreError, decode_image};
 
 const PAPER: Rgb<u8> = Rgb([255, 255, 255]);
@@ -77,14 +77,14 @@ pub fn export_timeline(
     let mut rows = Vec::with_capacity(run_ids.len());
     for id in run_ids {
         let run = store.run(id)?;
-        let all = image_steps(store, id)?;
+        let all = store.image_steps(id)?;
         if all.is_empty() {
             return Err(TimelineError::NoImages(id.clone()));
         }
         let mut images = Vec::new();
         for index in evenly_spaced(all.len(), steps) {
             let sequence = all[index].0;
-            images.push((sequence, decode_image(&image_blob(store, id, sequence)?)?));
+            images.push((sequence, decode_image(&store.image_blob(id, sequence)?)?));
         }
         rows.push((run, images));
     }

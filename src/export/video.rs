@@ -12,7 +12,6 @@ use std::sync::mpsc::sync_channel;
 
 use image::RgbImage;
 use rayon::prelude::*;
-use rusqlite::OptionalExtension;
 use thiserror::Error;
 
 use super::encoders::VideoCodec;
@@ -233,57 +232,6 @@ pub fn network_label(network: &[String]) -> String {
     network.join(" → ")
 }
 
-/// Sequence numbers of a run's image steps with the caption generated from each.
-pub(crate) fn image_steps(
-    store: &Store,
-    run_id: &str,
-) -> Result<Vec<(u32, Option<String>)>, StoreError> {
-    let mut statement = store.connection().prepare_cached(
-        "SELECT sequence_number, output_type, output_text FROM invocation
-         WHERE run_id = ?1 ORDER BY sequence_number",
-    )?;
-    let rows = statement
-        .query_map([run_id], |row| {
-            Ok((
-                row.get::<_, u32>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, Option<String>>(2)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut steps: Vec<(u32, Option<String>)> = Vec::new();
-    for (sequence, kind, text) in rows {
-        if kind == "image" {
-            steps.push((sequence, None));
-        } else if let Some(last) = steps.last_mut()
-            && last.0 + 1 == sequence
-        {
-            last.1 = text;
-        }
-    }
-    Ok(steps)
-}
-
-pub(crate) fn image_blob(
-    store: &Store,
-    run_id: &str,
-    sequence: u32,
-) -> Result<Vec<u8>, StoreError> {
-    let mut statement = store.connection().prepare_cached(
-        "SELECT output_image FROM invocation WHERE run_id = ?1 AND sequence_number = ?2",
-    )?;
-    statement
-        .query_row(rusqlite::params![run_id, sequence], |row| {
-            row.get::<_, Option<Vec<u8>>>(0)
-        })
-        .optional()?
-        .flatten()
-        .ok_or_else(|| StoreError::Corrupt {
-            what: format!("run {run_id}"),
-            detail: format!("image of step {sequence} is missing"),
-        })
-}
-
 /// A step's value: the image step's own (image embedder), else its caption's (text embedder).
 fn at_step<T: Copy>(values: &HashMap<u32, T>, sequence: u32) -> Option<T> {
     values
@@ -494,7 +442,7 @@ fn plan(store: &Store, request: &VideoRequest) -> Result<Plan, VideoExportError>
     let mut tile_runs = vec![None; layout.tiles.len()];
     let mut clusters = BTreeMap::new();
     for (run, (p, n, s)) in runs.iter().zip(&run_cells) {
-        let steps = image_steps(store, &run.id)?;
+        let steps = store.image_steps(&run.id)?;
         let labels: HashMap<u32, i32> = match &clustering {
             Some(c) => store
                 .run_cluster_labels(&c.id, &run.id)?
@@ -694,7 +642,7 @@ pub fn export_video(
                         continue;
                     }
                     let sequence = plan.sequences[run][step];
-                    blobs.push((run, step, image_blob(store, &plan.run_ids[run], sequence)?));
+                    blobs.push((run, step, store.image_blob(&plan.run_ids[run], sequence)?));
                     sent[run] = Some(step);
                 }
             }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use eframe::egui;
@@ -22,6 +22,7 @@ use crate::analysis::trajectories::cluster_rgb;
 use crate::export::analysis_files::{Analysis, write_report};
 use crate::export::charts::series_colour;
 use crate::export::report_html::write_report_html;
+use crate::progress::CancelToken;
 use crate::store::{ExperimentSummary, Store};
 
 /// Analyses with one chart per (embedding model, network).
@@ -100,37 +101,26 @@ impl Shown {
                 ),
             ),
         ];
-        // Drift rows come by run, then step.
-        let mut drift: BTreeMap<(String, String), DriftLines> = BTreeMap::new();
-        let mut sums: BTreeMap<(String, String), BTreeMap<u32, (f64, u32)>> = BTreeMap::new();
-        let mut previous: Option<(&str, &str)> = None;
-        for row in &report.drift {
-            let key = (row.embedding_model.clone(), row.network.clone());
-            let lines = drift.entry(key.clone()).or_default();
-            let this = (row.embedding_model.as_str(), row.run_id.as_str());
-            if previous != Some(this) || lines.runs.is_empty() {
-                lines.runs.push(Vec::new());
-                previous = Some(this);
-            }
-            if let Some(run) = lines.runs.last_mut() {
-                run.push([row.sequence_number as f64, row.cosine]);
-            }
-            let sum = sums
-                .entry(key)
-                .or_default()
-                .entry(row.sequence_number)
-                .or_default();
-            sum.0 += row.cosine;
-            sum.1 += 1;
-        }
-        for (key, steps) in sums {
-            if let Some(lines) = drift.get_mut(&key) {
-                lines.mean = steps
-                    .into_iter()
-                    .map(|(step, (sum, n))| [step as f64, sum / f64::from(n)])
-                    .collect();
-            }
-        }
+        let drift = crate::analysis::report::drift_facets(&report.drift)
+            .into_iter()
+            .map(|facet| {
+                let as_plot = |points: &[(u32, f64)]| -> Vec<[f64; 2]> {
+                    points
+                        .iter()
+                        .map(|&(step, value)| [f64::from(step), value])
+                        .collect()
+                };
+                let lines = DriftLines {
+                    runs: facet
+                        .runs
+                        .iter()
+                        .map(|(_, points)| as_plot(points))
+                        .collect(),
+                    mean: as_plot(&facet.mean),
+                };
+                ((facet.embedding_model, facet.network), lines)
+            })
+            .collect();
         let timing = report
             .timing_samples
             .iter()
@@ -173,11 +163,18 @@ impl Shown {
     }
 }
 
+#[derive(Clone, Copy)]
+struct DiagramProgress {
+    done: usize,
+    total: usize,
+}
+
 struct Job {
-    cancel: Arc<AtomicBool>,
+    cancel: CancelToken,
+    /// Index of the analysis being computed.
     step: Arc<AtomicUsize>,
-    /// Persistence diagrams (done, total) while they are computed first.
-    diagrams: Arc<Mutex<Option<(usize, usize)>>>,
+    /// Persistence diagrams while they are computed first.
+    diagrams: Arc<Mutex<Option<DiagramProgress>>>,
     task: super::task::Task<Box<Shown>>,
 }
 
@@ -239,13 +236,13 @@ impl AnalysesPanel {
             include_outliers: self.include_outliers,
             ..AnalysisOptions::default()
         };
-        let cancel = Arc::new(AtomicBool::new(false));
+        let cancel = CancelToken::new();
         let step = Arc::new(AtomicUsize::new(0));
         let diagrams = Arc::new(Mutex::new(None));
         let compute_diagrams = self.compute_diagrams;
-        let (thread_cancel, thread_step, thread_diagrams, ctx) =
+        let (thread_cancel, thread_step, thread_diagrams, progress_ctx) =
             (cancel.clone(), step.clone(), diagrams.clone(), ctx.clone());
-        let task = super::task::Task::spawn("analysis", move || {
+        let task = super::task::Task::spawn(ctx, "analysis", move || {
             let mut store = Store::open(&database).map_err(|e| e.to_string())?;
             if compute_diagrams {
                 let summary = compute_persistence_diagrams(
@@ -255,9 +252,12 @@ impl AnalysesPanel {
                     &thread_cancel,
                     |progress| {
                         if let Ok(mut state) = thread_diagrams.lock() {
-                            *state = Some((progress.done + progress.failed, progress.total));
+                            *state = Some(DiagramProgress {
+                                done: progress.done + progress.failed,
+                                total: progress.total,
+                            });
                         }
-                        ctx.request_repaint();
+                        progress_ctx.request_repaint();
                     },
                 )
                 .map_err(|e| e.to_string())?;
@@ -272,12 +272,11 @@ impl AnalysesPanel {
             }
             let mut on_step = |s: usize| {
                 thread_step.store(s, Ordering::Relaxed);
-                ctx.request_repaint();
+                progress_ctx.request_repaint();
             };
             let report =
                 analyse_experiment(&store, &experiment, &options, &mut on_step, &thread_cancel)
                     .map_err(|e| e.to_string());
-            ctx.request_repaint();
             report.map(|report| Box::new(Shown::new(report)))
         });
         self.message = None;
@@ -309,12 +308,12 @@ impl AnalysesPanel {
         }
     }
 
-    fn save_files(&mut self) {
+    fn save_files(&mut self, ctx: &egui::Context) {
         let Some(report) = self.shown.as_ref().map(|shown| Arc::clone(&shown.report)) else {
             return;
         };
         let folder = PathBuf::from(&self.folder);
-        self.save = Some(super::task::Task::spawn("saving charts", move || {
+        self.save = Some(super::task::Task::spawn(ctx, "saving charts", move || {
             write_report(&report, Analysis::All, &folder)
                 .map(|files| format!("wrote {} files to {}", files.len(), folder.display()))
                 .map_err(|e| e.to_string())
@@ -322,20 +321,24 @@ impl AnalysesPanel {
     }
 
     /// Writes the one-file HTML report into the folder (the config is read off the UI thread).
-    fn save_html(&mut self, database: PathBuf) {
+    fn save_html(&mut self, database: PathBuf, ctx: &egui::Context) {
         let Some(report) = self.shown.as_ref().map(|shown| Arc::clone(&shown.report)) else {
             return;
         };
         let path = PathBuf::from(&self.folder).join("report.html");
-        self.save = Some(super::task::Task::spawn("saving the report", move || {
-            let store = Store::open(&database).map_err(|e| e.to_string())?;
-            let experiment = store
-                .experiment(&report.experiment_id)
-                .map_err(|e| e.to_string())?;
-            write_report_html(&report, &experiment.config_json, &path)
-                .map(|()| format!("wrote {}", path.display()))
-                .map_err(|e| e.to_string())
-        }));
+        self.save = Some(super::task::Task::spawn(
+            ctx,
+            "saving the report",
+            move || {
+                let store = Store::open(&database).map_err(|e| e.to_string())?;
+                let experiment = store
+                    .experiment(&report.experiment_id)
+                    .map_err(|e| e.to_string())?;
+                write_report_html(&report, &experiment.config_json, &path)
+                    .map(|()| format!("wrote {}", path.display()))
+                    .map_err(|e| e.to_string())
+            },
+        ));
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui, experiments: &[ExperimentSummary], database: PathBuf) {
@@ -376,7 +379,7 @@ impl AnalysesPanel {
                 Some(job) => {
                     let diagrams = job.diagrams.lock().ok().and_then(|state| *state);
                     let (fraction, text) = match diagrams {
-                        Some((done, total)) => (
+                        Some(DiagramProgress { done, total }) => (
                             done as f32 / total.max(1) as f32,
                             format!("persistence diagrams {done}/{total}"),
                         ),
@@ -394,7 +397,7 @@ impl AnalysesPanel {
                             .text(text),
                     );
                     if ui.button("Cancel").clicked() {
-                        job.cancel.store(true, Ordering::Relaxed);
+                        job.cancel.cancel();
                     }
                 }
                 None => {
@@ -435,14 +438,14 @@ impl AnalysesPanel {
                 .add_enabled(!saving, egui::Button::new("Save tables and charts"))
                 .clicked()
             {
-                self.save_files();
+                self.save_files(ui.ctx());
             }
             if ui
                 .add_enabled(!saving, egui::Button::new("Save one-page report (HTML)"))
                 .on_hover_text("Every chart, its table and the experiment's config in one file")
                 .clicked()
             {
-                self.save_html(database.clone());
+                self.save_html(database.clone(), ui.ctx());
             }
         });
         ui.horizontal_wrapped(|ui| {

@@ -1,15 +1,15 @@
 //! Clusters panel: clustering results (run in the background with progress and cancel, list,
 //! delete) and each result's clusters with their display names, sizes and example images.
 
+use crate::progress::CancelToken;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use eframe::egui;
 use egui_plot::{Bar, BarChart, Plot};
 
-use crate::analysis::clustering::{self, ClusterRequest, ClusteringDetail, ClusteringSummary};
+use crate::analysis::clustering::{self, ClusterRequest, ClusteringDetail, ClusteringOverview};
 use crate::analysis::hdbscan::Control;
 use crate::store::{Store, format_timestamp};
 
@@ -22,15 +22,22 @@ const THUMBNAIL: u32 = 56;
 /// Thumbnails of each cluster's examples, decoded off the UI thread.
 type Examples = Vec<(i32, Vec<egui::ColorImage>)>;
 
+/// The clustering's current phase and how far into it it is (0–1).
+#[derive(Clone, Default)]
+struct PhaseState {
+    phase: String,
+    fraction: f64,
+}
+
 struct ClusteringJob {
-    cancel: Arc<AtomicBool>,
-    progress: Arc<Mutex<(String, f64)>>,
+    cancel: CancelToken,
+    progress: Arc<Mutex<PhaseState>>,
     task: super::task::Task,
 }
 
 #[derive(Default)]
 pub struct ClustersPanel {
-    results: Vec<ClusteringSummary>,
+    results: Vec<ClusteringOverview>,
     models: Vec<(String, u64)>,
     selected: Option<ClusteringDetail>,
     model: String,
@@ -62,15 +69,7 @@ impl ClustersPanel {
             Ok(results) => self.results = results,
             Err(error) => self.message = Some((false, error.to_string())),
         }
-        let models = store
-            .connection()
-            .prepare("SELECT embedding_model, count(*) FROM embedding GROUP BY embedding_model ORDER BY count(*) DESC")
-            .and_then(|mut statement| {
-                statement
-                    .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64)))?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            });
-        match models {
+        match store.embedding_model_counts(crate::store::ExperimentFilter::All) {
             Ok(models) => self.models = models,
             Err(error) => self.message = Some((false, error.to_string())),
         }
@@ -82,27 +81,33 @@ impl ClustersPanel {
     }
 
     fn start(&mut self, database: PathBuf, ctx: &egui::Context) {
-        let cancel = Arc::new(AtomicBool::new(false));
-        let progress = Arc::new(Mutex::new(("starting".to_owned(), 0.0)));
+        let cancel = CancelToken::new();
+        let progress = Arc::new(Mutex::new(PhaseState {
+            phase: "starting".to_owned(),
+            fraction: 0.0,
+        }));
         let request = ClusterRequest {
             model: Some(self.model.clone()),
             min_cluster_size: (self.min_cluster_size > 0).then_some(self.min_cluster_size),
             epsilon: Some(self.epsilon),
             ..ClusterRequest::default()
         };
-        let (thread_cancel, thread_progress, ctx) = (cancel.clone(), progress.clone(), ctx.clone());
-        let task = super::task::Task::spawn("clustering", move || {
+        let (thread_cancel, thread_progress, progress_ctx) =
+            (cancel.clone(), progress.clone(), ctx.clone());
+        let task = super::task::Task::spawn(ctx, "clustering", move || {
             let mut store = Store::open(&database).map_err(|e| e.to_string())?;
             let report = |phase: crate::analysis::hdbscan::Phase, fraction: f64| {
                 if let Ok(mut state) = thread_progress.lock() {
-                    *state = (phase.label().to_owned(), fraction);
+                    *state = PhaseState {
+                        phase: phase.label().to_owned(),
+                        fraction,
+                    };
                 }
-                ctx.request_repaint();
+                progress_ctx.request_repaint();
             };
             let control = Control::new(Some(&thread_cancel), Some(&report));
             let outcome = clustering::run_clustering(&mut store, &request, &control)
                 .map_err(|e| e.to_string());
-            ctx.request_repaint();
             outcome.map(|outcome| outcome.id)
         });
         self.job = Some(ClusteringJob {
@@ -122,7 +127,7 @@ impl ClustersPanel {
     }
 
     /// Starts loading the selected result's example images unless they are loaded or loading.
-    fn load_examples(&mut self, database: PathBuf) {
+    fn load_examples(&mut self, database: PathBuf, ctx: &egui::Context) {
         let Some(detail) = &self.selected else { return };
         let id = detail.summary.id.clone();
         let loaded = self
@@ -143,7 +148,7 @@ impl ClustersPanel {
             .map(|cluster| cluster.label)
             .collect();
         let clustering = id.clone();
-        let task = super::task::Task::spawn("example images", move || {
+        let task = super::task::Task::spawn(ctx, "example images", move || {
             let store = Store::open(&database).map_err(|e| e.to_string())?;
             labels
                 .into_iter()
@@ -227,7 +232,7 @@ impl ClustersPanel {
     pub fn ui(&mut self, ui: &mut egui::Ui, store: &mut Store, database: PathBuf) {
         self.poll(store);
         self.poll_examples(ui.ctx());
-        self.load_examples(database.clone());
+        self.load_examples(database.clone(), ui.ctx());
         if self.stale {
             self.refresh(store);
         }
@@ -285,7 +290,7 @@ impl ClustersPanel {
             .labelled_by(label.id);
             match &self.job {
                 Some(job) => {
-                    let (phase, fraction) = job
+                    let PhaseState { phase, fraction } = job
                         .progress
                         .lock()
                         .map(|state| state.clone())
@@ -296,7 +301,7 @@ impl ClustersPanel {
                             .text(phase),
                     );
                     if ui.button("Cancel").clicked() {
-                        job.cancel.store(true, Ordering::Relaxed);
+                        job.cancel.cancel();
                     }
                     ui.ctx()
                         .request_repaint_after(std::time::Duration::from_millis(200));

@@ -223,29 +223,30 @@ impl ExperimentsPanel {
                                     ui.ctx().request_repaint();
                                 }
                             });
-                            let status = if is_running {
-                                "running".to_owned()
-                            } else if record.status == ExperimentStatus::Running {
-                                "interrupted".to_owned()
-                            } else {
-                                record.status.to_string()
+                            ui.label(crate::engine::shown_status(record.status, is_running));
+                            let config = crate::config::parse(&record.config_json, "stored config");
+                            let expected = crate::engine::expected_invocations(
+                                &record.id,
+                                &record.config_json,
+                                summary.runs,
+                            );
+                            let fraction = match expected {
+                                Ok(expected) if expected > 0 => {
+                                    summary.invocations as f32 / expected as f32
+                                }
+                                _ => 0.0,
                             };
-                            ui.label(status);
-                            let config: Option<crate::config::ExperimentConfig> =
-                                serde_json::from_str(&record.config_json).ok();
-                            let expected = config
-                                .as_ref()
-                                .map_or(0, |c| summary.runs * c.max_length.max(0) as u64);
-                            let fraction = if expected == 0 {
-                                0.0
-                            } else {
-                                summary.invocations as f32 / expected as f32
-                            };
-                            let label = if summary.runs > 0 && summary.runs_stopped == summary.runs
-                            {
-                                format!("done · {} invocations", summary.invocations)
-                            } else {
-                                format!("{}/{} invocations", summary.invocations, expected)
+                            let label = match expected {
+                                _ if summary.runs > 0 && summary.runs_stopped == summary.runs => {
+                                    format!("done · {} invocations", summary.invocations)
+                                }
+                                Ok(expected) => {
+                                    format!("{}/{} invocations", summary.invocations, expected)
+                                }
+                                Err(_) => format!(
+                                    "{} invocations (config unreadable)",
+                                    summary.invocations
+                                ),
                             };
                             ui.add(
                                 egui::ProgressBar::new(fraction.min(1.0))
@@ -254,13 +255,16 @@ impl ExperimentsPanel {
                             );
                             ui.label(format_timestamp(record.created_at));
                             ui.label(summary.runs.to_string());
-                            ui.label(config.map_or(String::new(), |c| {
-                                c.networks
-                                    .iter()
-                                    .map(|n| n.join(" → "))
-                                    .collect::<Vec<_>>()
-                                    .join("; ")
-                            }));
+                            ui.label(config.map_or_else(
+                                |error| error.to_string(),
+                                |c| {
+                                    c.networks
+                                        .iter()
+                                        .map(|n| n.join(" → "))
+                                        .collect::<Vec<_>>()
+                                        .join("; ")
+                                },
+                            ));
                             ui.end_row();
                         }
                     });

@@ -11,9 +11,16 @@ use crate::export::video::{self, IndicatorSource, MosaicOrder, Resolution, Video
 use crate::progress::CancelToken;
 use crate::store::{ExperimentSummary, Store};
 
+/// Frames written so far, of all.
+#[derive(Clone, Copy, Default)]
+struct FrameProgress {
+    done: usize,
+    total: usize,
+}
+
 struct ExportJob {
     cancel: CancelToken,
-    progress: Arc<Mutex<(usize, usize)>>,
+    progress: Arc<Mutex<FrameProgress>>,
     task: super::task::Task,
 }
 
@@ -79,19 +86,22 @@ impl ExportPanel {
         request.captions = self.captions;
         request.tsne_inset = self.tsne_inset;
         let cancel = CancelToken::new();
-        let progress = Arc::new(Mutex::new((0, 0)));
-        let (thread_cancel, thread_progress, ctx) = (cancel.clone(), progress.clone(), ctx.clone());
-        let task = super::task::Task::spawn("export", move || {
+        let progress = Arc::new(Mutex::new(FrameProgress::default()));
+        let (thread_cancel, thread_progress, progress_ctx) =
+            (cancel.clone(), progress.clone(), ctx.clone());
+        let task = super::task::Task::spawn(ctx, "export", move || {
             let store = Store::open(&database).map_err(|e| e.to_string())?;
             let mut report = |update: video::VideoProgress| {
                 if let Ok(mut state) = thread_progress.lock() {
-                    *state = (update.frames_done, update.frames_total);
+                    *state = FrameProgress {
+                        done: update.frames_done,
+                        total: update.frames_total,
+                    };
                 }
-                ctx.request_repaint();
+                progress_ctx.request_repaint();
             };
             let summary = video::export_video(&store, &request, &mut report, &thread_cancel)
                 .map_err(|e| e.to_string());
-            ctx.request_repaint();
             summary.map(|summary| {
                 format!(
                     "wrote {} ({}×{}, {} frames, {} runs)",
@@ -232,7 +242,8 @@ impl ExportPanel {
         );
         match &self.job {
             Some(job) => {
-                let (done, total) = job.progress.lock().map(|state| *state).unwrap_or_default();
+                let FrameProgress { done, total } =
+                    job.progress.lock().map(|state| *state).unwrap_or_default();
                 ui.horizontal(|ui| {
                     ui.add(
                         egui::ProgressBar::new(if total == 0 {

@@ -2,10 +2,10 @@
 //! monitor state built from its progress events.
 
 use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use eframe::egui;
@@ -23,11 +23,16 @@ pub struct LatestOutput {
     pub image: Option<egui::TextureHandle>,
 }
 
+/// What the relay thread forwards to the UI: every progress event, then the run's outcome.
+enum Relayed {
+    Event(ProgressEvent),
+    Finished(Result<RunOutcome, String>),
+}
+
 pub struct ExperimentJob {
     pub experiment_id: String,
     cancel: CancelToken,
-    receiver: Receiver<ProgressEvent>,
-    handle: Option<JoinHandle<Result<RunOutcome, EngineError>>>,
+    receiver: Receiver<Relayed>,
     pub started: Instant,
     pub stage: Option<Stage>,
     pub invocations: (u64, u64),
@@ -57,32 +62,55 @@ impl ExperimentJob {
         let worker_cancel = cancel.clone();
         let worker_id = experiment_id.clone();
         let (relay_sender, relay_receiver) = mpsc::channel();
-        // Relay events and wake the UI for each, so the monitor updates without polling.
-        std::thread::spawn(move || {
-            for event in receiver {
-                if relay_sender.send(event).is_err() {
-                    break;
+        let (outcome_sender, outcome_receiver) = mpsc::channel();
+        let worker = std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || {
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    let mut store = Store::open(&database)?;
+                    engine::run_experiment(
+                        &mut store,
+                        models.as_ref(),
+                        &worker_id,
+                        options,
+                        &sender,
+                        &worker_cancel,
+                    )
+                }))
+                .map_err(|_| "the engine thread crashed".to_string())
+                .and_then(|result: Result<RunOutcome, EngineError>| {
+                    result.map_err(|e| e.to_string())
+                });
+                drop(sender);
+                let _ = outcome_sender.send(outcome);
+            });
+        if let Err(error) = worker {
+            let _ = relay_sender.send(Relayed::Finished(Err(format!(
+                "could not start the engine thread: {error}"
+            ))));
+        }
+        // Relay events and wake the UI for each, so the monitor updates without polling; the
+        // outcome comes last, after every event, and wakes the UI once more.
+        let relay = relay_sender.clone();
+        let _ = std::thread::Builder::new()
+            .name("engine events".into())
+            .spawn(move || {
+                for event in receiver {
+                    if relay.send(Relayed::Event(event)).is_err() {
+                        return;
+                    }
+                    ctx.request_repaint();
                 }
+                let outcome = outcome_receiver
+                    .recv()
+                    .unwrap_or_else(|_| Err("the engine thread ended without a result".into()));
+                let _ = relay.send(Relayed::Finished(outcome));
                 ctx.request_repaint();
-            }
-            ctx.request_repaint();
-        });
-        let handle = std::thread::spawn(move || {
-            let mut store = Store::open(&database)?;
-            engine::run_experiment(
-                &mut store,
-                models.as_ref(),
-                &worker_id,
-                options,
-                &sender,
-                &worker_cancel,
-            )
-        });
+            });
         Self {
             experiment_id,
             cancel,
             receiver: relay_receiver,
-            handle: Some(handle),
             started: Instant::now(),
             stage: None,
             invocations: (0, 0),
@@ -133,19 +161,18 @@ impl ExperimentJob {
         let mut changed = false;
         loop {
             match self.receiver.try_recv() {
-                Ok(event) => {
+                Ok(Relayed::Event(event)) => {
                     changed = true;
                     self.apply(event, ctx);
                 }
+                Ok(Relayed::Finished(outcome)) => {
+                    changed = true;
+                    self.outcome.get_or_insert(outcome);
+                }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
-                    if self.outcome.is_none()
-                        && let Some(handle) = self.handle.take()
-                    {
-                        self.outcome = Some(match handle.join() {
-                            Ok(result) => result.map_err(|e| e.to_string()),
-                            Err(_) => Err("the engine thread crashed".into()),
-                        });
+                    if self.outcome.is_none() {
+                        self.outcome = Some(Err("the engine's event relay stopped".into()));
                         changed = true;
                     }
                     break;

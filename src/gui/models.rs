@@ -2,8 +2,8 @@
 //! here, with a background Fetch (progress, cancel) through the same library call as
 //! `panic-tda models fetch`.
 
+use crate::progress::CancelToken;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -56,7 +56,7 @@ struct FetchProgress {
 }
 
 struct FetchJob {
-    cancel: Arc<AtomicBool>,
+    cancel: CancelToken,
     progress: Arc<Mutex<FetchProgress>>,
     task: Task,
 }
@@ -174,14 +174,15 @@ impl ModelFiles {
         let Some((entry, location)) = self.location(name) else {
             return;
         };
-        let cancel = Arc::new(AtomicBool::new(false));
+        let cancel = CancelToken::new();
         let progress = Arc::new(Mutex::new(FetchProgress::default()));
         let options = FetchOptions {
             offline: self.offline,
             ..FetchOptions::default()
         };
-        let (thread_cancel, thread_progress, ctx) = (cancel.clone(), progress.clone(), ctx.clone());
-        let task = Task::spawn("download", move || {
+        let (thread_cancel, thread_progress, progress_ctx) =
+            (cancel.clone(), progress.clone(), ctx.clone());
+        let task = Task::spawn(ctx, "download", move || {
             let mut last_repaint = Instant::now();
             let mut report = |event: FetchEvent<'_>| {
                 let update = match event {
@@ -205,12 +206,11 @@ impl ModelFiles {
                 // A repaint per 64 kB chunk would be wasteful; ten a second is smooth enough.
                 if last_repaint.elapsed() > Duration::from_millis(100) {
                     last_repaint = Instant::now();
-                    ctx.request_repaint();
+                    progress_ctx.request_repaint();
                 }
             };
             let outcome =
                 files::fetch_cancellable(entry, &location, &options, &thread_cancel, &mut report);
-            ctx.request_repaint();
             let status = outcome.map_err(|e| e.to_string())?;
             let dir = location
                 .dir()
@@ -309,13 +309,13 @@ impl ModelFiles {
                                     .desired_width(240.0)
                                     .text(text),
                             );
-                            let cancelling = job.cancel.load(Ordering::Relaxed);
+                            let cancelling = job.cancel.is_cancelled();
                             if ui
                                 .add_enabled(!cancelling, egui::Button::new("Cancel"))
                                 .on_hover_text("Stops the download; Fetch resumes it later")
                                 .clicked()
                             {
-                                job.cancel.store(true, Ordering::Relaxed);
+                                job.cancel.cancel();
                             }
                         } else if matches!(state, FilesState::Missing { fetchable: true, .. })
                             && ui

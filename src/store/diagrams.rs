@@ -114,7 +114,77 @@ fn finish(
     })
 }
 
+/// A run of an experiment as the persistence stage sees it for one embedding model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiagramCandidate {
+    pub run_id: String,
+    /// The stored stop reason (`length`, `duplicate`, …), `None` while the run is open.
+    pub stop_reason: Option<String>,
+    pub text_outputs: u64,
+    /// Text outputs embedded by the model.
+    pub embedded: u64,
+    pub has_diagram: bool,
+}
+
 impl Store {
+    /// Text-embedding models of an experiment, by name.
+    pub fn text_embedding_models(&self, experiment_id: &str) -> Result<Vec<String>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT DISTINCT e.embedding_model FROM embedding e
+             JOIN invocation i ON e.invocation_id = i.id JOIN run r ON i.run_id = r.id
+             WHERE r.experiment_id = ?1 AND i.output_type = 'text' ORDER BY 1",
+        )?;
+        let models = statement
+            .query_map([experiment_id], |row| row.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(models)
+    }
+
+    /// A run's text-output vectors by `model`, in step order.
+    pub fn run_text_vectors(&self, run_id: &str, model: &str) -> Result<Vec<Vec<f32>>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT e.vector FROM embedding e JOIN invocation i ON e.invocation_id = i.id
+             WHERE i.run_id = ?1 AND e.embedding_model = ?2 AND i.output_type = 'text'
+             ORDER BY i.sequence_number",
+        )?;
+        let mut rows = statement.query([run_id, model])?;
+        let mut vectors = Vec::new();
+        while let Some(row) = rows.next()? {
+            vectors.push(super::decode_vector(&row.get::<_, Vec<u8>>(0)?)?);
+        }
+        Ok(vectors)
+    }
+
+    /// Every run of an experiment, in run order, with its text-output and embedding counts for
+    /// `model` and whether it already has a diagram by it.
+    pub fn diagram_candidates(
+        &self,
+        experiment_id: &str,
+        model: &str,
+    ) -> Result<Vec<DiagramCandidate>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT r.id, r.stop_reason, count(i.id), count(e.id),
+                    EXISTS (SELECT 1 FROM persistence_diagram d WHERE d.run_id = r.id AND d.embedding_model = ?2)
+             FROM run r
+             LEFT JOIN invocation i ON i.run_id = r.id AND i.output_type = 'text'
+             LEFT JOIN embedding e ON e.invocation_id = i.id AND e.embedding_model = ?2
+             WHERE r.experiment_id = ?1
+             GROUP BY r.id ORDER BY r.network_index, r.prompt_index, r.seed_index",
+        )?;
+        let rows = statement
+            .query_map([experiment_id, model], |row| {
+                Ok(DiagramCandidate {
+                    run_id: row.get(0)?,
+                    stop_reason: row.get(1)?,
+                    text_outputs: row.get::<_, i64>(2)?.max(0) as u64,
+                    embedded: row.get::<_, i64>(3)?.max(0) as u64,
+                    has_diagram: row.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     /// Inserts diagrams in one transaction; a second diagram for the same (run, model) is an
     /// error (delete the old one first to recompute).
     pub fn insert_diagrams(&mut self, diagrams: &[DiagramRecord]) -> Result<()> {

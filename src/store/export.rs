@@ -80,12 +80,15 @@ pub fn export_subset(
         // The copy's own error is the one to report; rolling back only releases the attach.
         let _ = conn.execute_batch("ROLLBACK");
     }
-    conn.execute_batch(
+    let released = conn.execute_batch(
         "DROP TABLE IF EXISTS temp.export_experiment;
          DROP TABLE IF EXISTS temp.export_clustering;
          DROP TABLE IF EXISTS temp.export_projection;
          DETACH DATABASE dest",
-    )?;
+    );
+    // The copy's error wins over a failure to release the attachment; either way no partial
+    // file is left behind.
+    let result = result.and_then(|summary| released.map(|()| summary).map_err(ExportError::from));
     if result.is_err() {
         for suffix in ["", "-wal", "-shm"] {
             let mut name = out.as_os_str().to_owned();

@@ -64,6 +64,9 @@ pub struct ImportSummary {
     pub skipped_other_embeddings: u64,
     pub not_imported_diagrams: u64,
     pub not_imported_clusterings: u64,
+    /// Timestamps present in the old database but not readable as a date; the row is kept
+    /// with the other of its two times (or 0, the epoch, when both are unreadable).
+    pub unreadable_timestamps: u64,
 }
 
 /// Progress: runs done out of the total.
@@ -179,8 +182,8 @@ pub fn import_old_database(
             seeds: typed(&id, "seeds", &config["seeds"])?,
             prompts: typed(&id, "prompts", &config["prompts"])?,
         };
-        let started_at = started.as_deref().and_then(parse_timestamp);
-        let completed_at = completed.as_deref().and_then(parse_timestamp);
+        let started_at = read_timestamp(started.as_deref(), &mut summary.unreadable_timestamps);
+        let completed_at = read_timestamp(completed.as_deref(), &mut summary.unreadable_timestamps);
         let status = if completed_at.is_some() {
             "completed"
         } else if started_at.is_some() {
@@ -378,8 +381,8 @@ fn import_run(
                 },
                 _ => break,
             };
-        let started_at = started.as_deref().and_then(parse_timestamp);
-        let completed_at = completed.as_deref().and_then(parse_timestamp);
+        let started_at = read_timestamp(started.as_deref(), &mut summary.unreadable_timestamps);
+        let completed_at = read_timestamp(completed.as_deref(), &mut summary.unreadable_timestamps);
         steps.push(NewStep {
             id,
             sequence: sequence as u32,
@@ -439,7 +442,7 @@ fn import_run(
         })?;
     let imported: HashSet<&str> = steps.iter().map(|step| step.id.as_str()).collect();
     let counts = store.write(|tx| {
-        let mut counts = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+        let mut counts = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
         counts.0 = tx.execute(
             "INSERT OR IGNORE INTO run (id, experiment_id, network_index, network_json, prompt_index,
                 initial_prompt, seed_index, seed, max_length, stop_reason, loop_length, failure)
@@ -506,8 +509,8 @@ fn import_run(
                 counts.5 += 1;
                 continue;
             }
-            let started_at = started.as_deref().and_then(parse_timestamp);
-            let completed_at = completed.as_deref().and_then(parse_timestamp);
+            let started_at = read_timestamp(started.as_deref(), &mut counts.6);
+            let completed_at = read_timestamp(completed.as_deref(), &mut counts.6);
             counts.2 += insert.execute(params![
                 id,
                 invocation_id,
@@ -526,6 +529,7 @@ fn import_run(
     summary.skipped_null_vectors += counts.3;
     summary.skipped_bad_vectors += counts.4;
     summary.skipped_other_embeddings += counts.5;
+    summary.unreadable_timestamps += counts.6;
     Ok(())
 }
 
@@ -568,6 +572,16 @@ fn uuid_v7_time(id: &str) -> Option<Timestamp> {
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.ffffff]` (or with `T`) read as UTC, in µs since the epoch.
+/// Parses an optional old timestamp, counting one that is present but unreadable.
+fn read_timestamp(text: Option<&str>, unreadable: &mut u64) -> Option<Timestamp> {
+    let text = text?;
+    let parsed = parse_timestamp(text);
+    if parsed.is_none() {
+        *unreadable += 1;
+    }
+    parsed
+}
+
 pub fn parse_timestamp(text: &str) -> Option<Timestamp> {
     let text = text.trim();
     let (date, time) = text.split_once([' ', 'T'])?;

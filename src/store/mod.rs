@@ -7,6 +7,7 @@ mod clustering;
 mod codec;
 mod diagrams;
 pub mod doctor;
+mod embeddings;
 mod experiments;
 pub mod export;
 pub mod import;
@@ -28,12 +29,16 @@ pub use clustering::{
     ClusterAssignment, ClusterRecord, ClusteringRecord, ClusteringSummary, OUTLIER, RunLabels,
 };
 pub use codec::{decode_image, decode_vector, encode_image, encode_vector, output_hash};
-pub use diagrams::{DiagramRecord, PAIR_BYTES, PersistencePair, decode_pairs, encode_pairs};
+pub use diagrams::{
+    DiagramCandidate, DiagramRecord, PAIR_BYTES, PersistencePair, decode_pairs, encode_pairs,
+};
+pub use embeddings::{EmbeddedOutput, ExperimentFilter, ScopedEmbedding};
 pub use experiments::{DeleteSummary, ExperimentRecord, ExperimentStatus, ExperimentSummary};
 pub use merge::MergeSummary;
-pub use projections::{ProjectionPoint, ProjectionRecord, TrajectoryPoint};
+pub use projections::{MapPointRow, ProjectedStep, ProjectionPoint, ProjectionRecord};
 pub use runs::{
-    EmbeddingRecord, InvocationRecord, PendingEmbedding, RunRecord, RunTail, StepWrite, StopReason,
+    EmbeddingRecord, InvocationRecord, PendingEmbedding, RunProgress, RunRecord, RunTail,
+    StepWrite, StopReason,
 };
 
 /// Microseconds since the Unix epoch, UTC. Stored as INTEGER so durations are exact subtractions.
@@ -234,8 +239,15 @@ impl Store {
         &self.path
     }
 
-    /// The raw connection, for read-only queries by other library modules (analysis, doctor).
-    pub fn connection(&self) -> &Connection {
+    /// The raw connection, for the store's own submodules.
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Raw SQL access for tests that must damage or inspect a database in ways the typed API
+    /// forbids (corrupt blobs, deleted rows). Not API: everything else goes through `Store`.
+    #[doc(hidden)]
+    pub fn raw_connection_for_tests(&self) -> &Connection {
         &self.conn
     }
 

@@ -26,12 +26,30 @@ pub struct ProjectionPoint {
 
 /// A projected point with where it sits in its run, for drawing trajectories.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct TrajectoryPoint {
+pub struct ProjectedStep {
     pub run_id: String,
     pub sequence_number: u32,
     pub embedding_id: String,
     pub x: f32,
     pub y: f32,
+}
+
+/// One projected point joined with its invocation, its run and (optionally) a cluster label, in
+/// run order (network, prompt, seed) then step order: what the explorer and figures draw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapPointRow {
+    pub x: f32,
+    pub y: f32,
+    pub run_id: String,
+    pub sequence_number: u32,
+    pub invocation_id: String,
+    pub output_text: Option<String>,
+    /// Label in the chosen clustering; `None` when not clustered (or no clustering chosen).
+    pub label: Option<i32>,
+    pub experiment_id: String,
+    pub initial_prompt: String,
+    pub network_json: String,
+    pub seed: i64,
 }
 
 const COLUMNS: &str = "id, embedding_model, method, parameters_json, scope_json, created_at";
@@ -156,7 +174,7 @@ impl Store {
     }
 
     /// The points of a projection grouped by run, in sequence order within each run.
-    pub fn projection_trajectories(&self, projection_id: &str) -> Result<Vec<TrajectoryPoint>> {
+    pub fn projection_trajectories(&self, projection_id: &str) -> Result<Vec<ProjectedStep>> {
         let mut statement = self.conn.prepare_cached(
             "SELECT i.run_id, i.sequence_number, p.embedding_id, p.x, p.y
              FROM projection_point p
@@ -167,7 +185,7 @@ impl Store {
         )?;
         let rows = statement
             .query_map([projection_id], |row| {
-                Ok(TrajectoryPoint {
+                Ok(ProjectedStep {
                     run_id: row.get(0)?,
                     sequence_number: row.get(1)?,
                     embedding_id: row.get(2)?,
@@ -177,6 +195,86 @@ impl Store {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    /// Every point of a projection with its run and step, labelled by `clustering_id` if given.
+    pub fn projection_map(
+        &self,
+        projection_id: &str,
+        clustering_id: Option<&str>,
+    ) -> Result<Vec<MapPointRow>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT p.x, p.y, i.run_id, i.sequence_number, i.id, i.output_text,
+                    (SELECT a.label FROM cluster_assignment a WHERE a.clustering_id = ?2 AND a.embedding_id = p.embedding_id),
+                    r.experiment_id, r.initial_prompt, r.network_json, r.seed
+             FROM projection_point p
+             JOIN embedding e ON e.id = p.embedding_id
+             JOIN invocation i ON i.id = e.invocation_id
+             JOIN run r ON r.id = i.run_id
+             WHERE p.projection_id = ?1
+             ORDER BY r.network_index, r.prompt_index, r.seed_index, i.sequence_number",
+        )?;
+        let rows = statement
+            .query_map(params![projection_id, clustering_id], |row| {
+                Ok(MapPointRow {
+                    x: row.get::<_, f64>(0)? as f32,
+                    y: row.get::<_, f64>(1)? as f32,
+                    run_id: row.get(2)?,
+                    sequence_number: row.get(3)?,
+                    invocation_id: row.get(4)?,
+                    output_text: row.get(5)?,
+                    label: row.get(6)?,
+                    experiment_id: row.get(7)?,
+                    initial_prompt: row.get(8)?,
+                    network_json: row.get(9)?,
+                    seed: row.get(10)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The newest projection with exactly these model, method, parameters and scope, if any.
+    pub fn find_projection(
+        &self,
+        model: &str,
+        method: &str,
+        parameters_json: &str,
+        scope_json: &str,
+    ) -> Result<Option<ProjectionRecord>> {
+        let record = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM projection
+                 WHERE embedding_model = ?1 AND method = ?2 AND parameters_json = ?3 AND scope_json = ?4
+                 ORDER BY created_at DESC, id DESC LIMIT 1"
+            ))?
+            .query_row(
+                params![model, method, parameters_json, scope_json],
+                record_from_row,
+            )
+            .optional()?;
+        record
+            .map(|mut record| {
+                record.experiment_ids = self.projection_experiments(&record.id)?;
+                Ok(record)
+            })
+            .transpose()
+    }
+
+    /// How many points a projection has.
+    pub fn projection_point_count(&self, projection_id: &str) -> Result<u64> {
+        let count: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM projection_point WHERE projection_id = ?1",
+            [projection_id],
+            |row| row.get(0),
+        )?;
+        Ok(count.max(0) as u64)
+    }
+
+    /// A projection's full id from the id or a unique prefix of it.
+    pub fn resolve_projection(&self, id_or_prefix: &str) -> Result<String> {
+        self.resolve_prefix("projection", "projection", id_or_prefix)
     }
 
     /// Deletes one projection and its points.

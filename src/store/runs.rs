@@ -134,6 +134,17 @@ pub struct RunTail {
     pub output_hashes: Vec<[u8; 32]>,
 }
 
+/// How far one run has got, for status reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunProgress {
+    pub max_length: u32,
+    /// The stored stop reason (`length`, `duplicate`, `failed`, `cancelled`), `None` while open.
+    pub stop_reason: Option<String>,
+    pub failure: Option<String>,
+    pub network_json: String,
+    pub invocations: u32,
+}
+
 /// An output waiting to be embedded by one model.
 #[derive(Debug, Clone)]
 pub struct PendingEmbedding {
@@ -418,6 +429,27 @@ impl Store {
     }
 
     /// Where each run of an experiment stands (for resume), in config order.
+    /// Every run of an experiment with its invocation count.
+    pub fn run_progress(&self, experiment_id: &str) -> Result<Vec<RunProgress>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT r.max_length, r.stop_reason, r.failure, r.network_json,
+                (SELECT count(*) FROM invocation i WHERE i.run_id = r.id)
+             FROM run r WHERE r.experiment_id = ?1",
+        )?;
+        let rows = statement
+            .query_map([experiment_id], |row| {
+                Ok(RunProgress {
+                    max_length: row.get(0)?,
+                    stop_reason: row.get(1)?,
+                    failure: row.get(2)?,
+                    network_json: row.get(3)?,
+                    invocations: row.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     pub fn run_tails(&self, experiment_id: &str) -> Result<Vec<RunTail>> {
         let mut tails = Vec::new();
         let mut hashes = self.conn.prepare_cached(TAIL_HASHES)?;
@@ -473,6 +505,52 @@ impl Store {
             .query_map([run_id], invocation_columns)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter().map(invocation_record).collect()
+    }
+
+    /// A run's image steps, in order, with the caption generated from each (the next step's
+    /// text, when it exists); images are not read.
+    pub fn image_steps(&self, run_id: &str) -> Result<Vec<(u32, Option<String>)>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT sequence_number, output_type, output_text FROM invocation
+             WHERE run_id = ?1 ORDER BY sequence_number",
+        )?;
+        let rows = statement
+            .query_map([run_id], |row| {
+                Ok((
+                    row.get::<_, u32>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut steps: Vec<(u32, Option<String>)> = Vec::new();
+        for (sequence, kind, text) in rows {
+            if kind == "image" {
+                steps.push((sequence, None));
+            } else if let Some(last) = steps.last_mut()
+                && last.0 + 1 == sequence
+            {
+                last.1 = text;
+            }
+        }
+        Ok(steps)
+    }
+
+    /// The encoded image of one image step.
+    pub fn image_blob(&self, run_id: &str, sequence: u32) -> Result<Vec<u8>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT output_image FROM invocation WHERE run_id = ?1 AND sequence_number = ?2",
+        )?;
+        statement
+            .query_row(params![run_id, sequence], |row| {
+                row.get::<_, Option<Vec<u8>>>(0)
+            })
+            .optional()?
+            .flatten()
+            .ok_or_else(|| StoreError::Corrupt {
+                what: format!("run {run_id}"),
+                detail: format!("image of step {sequence} is missing"),
+            })
     }
 
     /// One invocation by id, with its output (the explorer's inspector and hover thumbnails).

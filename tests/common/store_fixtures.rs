@@ -115,7 +115,7 @@ pub fn embed_texts(
 
 pub fn count(store: &Store, sql: &str) -> i64 {
     store
-        .connection()
+        .raw_connection_for_tests()
         .query_row(sql, [], |row| row.get(0))
         .expect("count query")
 }
