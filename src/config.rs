@@ -267,26 +267,22 @@ pub fn validate(
             if let (Some(Some(current)), Some(Some(following))) = (kinds.get(m), kinds.get(next)) {
                 let (output, input) = (current.generative_output(), following.generative_input());
                 if output != input {
-                    let field = if next == 0 {
-                        format!("networks[{n}]")
-                    } else {
-                        format!("networks[{n}][{next}]")
-                    };
-                    let what = if next == 0 {
-                        format!(
-                            "does not close the cycle: the last model '{}' outputs {} but the first model '{}' takes {}",
-                            network[m],
-                            output.map_or("nothing".into(), |m| m.to_string()),
-                            network[next],
-                            input.map_or("nothing".into(), |m| m.to_string())
+                    let output = output.map_or("nothing".into(), |m| m.to_string());
+                    let input = input.map_or("nothing".into(), |m| m.to_string());
+                    let (before, after) = (&network[m], &network[next]);
+                    let (field, what) = if next == 0 {
+                        (
+                            format!("networks[{n}]"),
+                            format!(
+                                "does not close the cycle: the last model '{before}' outputs {output} but the first model '{after}' takes {input}"
+                            ),
                         )
                     } else {
-                        format!(
-                            "'{}' takes {} but the model before it, '{}', outputs {}",
-                            network[next],
-                            input.map_or("nothing".into(), |m| m.to_string()),
-                            network[m],
-                            output.map_or("nothing".into(), |m| m.to_string())
+                        (
+                            format!("networks[{n}][{next}]"),
+                            format!(
+                                "'{after}' takes {input} but the model before it, '{before}', outputs {output}"
+                            ),
                         )
                     };
                     problem(field, what);

@@ -121,9 +121,28 @@ pub fn cancel_on_ctrl_c(
     Ok(token)
 }
 
+/// Elapsed or remaining time for people, rounded to the second: "42 s", "3 min 5 s",
+/// "2 h 10 min".
+pub fn human_duration(seconds: f64) -> String {
+    let seconds = seconds.max(0.0).round() as u64;
+    match seconds {
+        0..60 => format!("{seconds} s"),
+        60..3600 => format!("{} min {} s", seconds / 60, seconds % 60),
+        _ => format!("{} h {} min", seconds / 3600, (seconds / 60) % 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_in_the_largest_sensible_units() {
+        assert_eq!(human_duration(-3.0), "0 s");
+        assert_eq!(human_duration(59.4), "59 s");
+        assert_eq!(human_duration(185.0), "3 min 5 s");
+        assert_eq!(human_duration(7_830.0), "2 h 10 min");
+    }
 
     #[test]
     fn clones_share_one_flag_and_a_token_is_a_flag() {

@@ -1289,9 +1289,11 @@ fn the_explorer_computes_a_layout_showing_it_as_it_forms() {
 #[test]
 fn hovering_a_point_shows_its_caption_and_image_and_clicking_inspects_it() {
     let mut harness = explorer_harness("explorer-hover");
-    // The first run's last caption, where its trajectory ends on the seeded layout (see the
-    // explorer_map snapshot).
-    let point = egui::pos2(373.5, 277.0);
+    // The first run's last caption (its sixth text step), where its trajectory ends.
+    let point = harness
+        .state()
+        .explorer_point_position(0, 5)
+        .expect("the map was drawn");
     harness.hover_at(point);
     harness.run();
     assert!(harness.query_by_label_contains("a cat · step 11").is_some());
@@ -1318,9 +1320,56 @@ fn hovering_a_point_shows_its_caption_and_image_and_clicking_inspects_it() {
     let (sequence, _) = harness.state().explorer_indicator().expect("an indicator");
     assert_eq!(sequence, 11);
     wait_for_label(&mut harness, "a cat · step 11 of 11", "the inspector");
+    harness.run();
     assert!(
         harness
             .query_by_label_contains("Model: DummyI2T · seed 1")
             .is_some()
     );
+}
+
+#[test]
+fn next_step_buttons_lead_a_newcomer_from_a_finished_run_to_the_video() {
+    // A short run to completion: the monitor offers clustering next.
+    let options = options("next-steps-monitor");
+    create_experiment(
+        &options,
+        r#"{"networks": [["DummyT2I", "DummyI2T"]], "prompts": ["a"], "num_runs": 1,
+                "embedding_models": ["DummyText"], "max_length": 4, "image_size": 16}"#,
+    );
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1000.0, 640.0))
+        .wgpu()
+        .build_eframe(move |cc| PanicApp::new(cc, options));
+    harness.run();
+    harness.get_by_label("Resume").click();
+    harness.run_steps(2);
+    step_until(&mut harness, "the run to finish", |harness| {
+        harness
+            .state()
+            .job_progress()
+            .is_some_and(|(_, _, finished)| finished)
+    });
+    harness.run();
+    harness.get_by_label("Next: cluster the outputs →").click();
+    harness.run();
+    assert_eq!(harness.state().section(), Section::Clusters);
+
+    // On a clustered map the explorer leads on to the charts and the video of that experiment.
+    let mut harness = explorer_harness("next-steps-explorer");
+    harness.get_by_label("Next: an annotated video →").click();
+    harness.run();
+    assert_eq!(harness.state().section(), Section::Export);
+    assert_eq!(
+        harness.state().export_experiment(),
+        Some("0190f0000000700080000000000e0001"),
+        "the export panel is on the explored experiment"
+    );
+    harness.get_by_label("Explorer").click();
+    harness.run();
+    harness
+        .get_by_label("Next: charts of this experiment →")
+        .click();
+    harness.run();
+    assert_eq!(harness.state().section(), Section::Analyses);
 }

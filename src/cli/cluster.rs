@@ -248,14 +248,12 @@ fn run(store: &mut Store, args: RunArgs) -> anyhow::Result<ExitCode> {
     let control = Control::new(Some(&cancel), Some(&progress));
     let outcome = match run_clustering(store, &request, &control) {
         Ok(outcome) => outcome,
-        Err(clustering::ClusteringError::Hdbscan(HdbscanError::Cancelled)) => {
-            bar.abandon();
-            eprintln!("cancelled; nothing was stored");
-            return Ok(ExitCode::from(130));
-        }
         Err(error) => {
-            bar.abandon();
-            return Err(error.into());
+            let cancelled = matches!(
+                error,
+                clustering::ClusteringError::Hdbscan(HdbscanError::Cancelled)
+            );
+            return abandon(&bar, error, cancelled, "nothing was stored");
         }
     };
     bar.finish_and_clear();
@@ -332,14 +330,9 @@ fn cluster_vectors(args: VectorArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let clustering = match hdbscan(points, &params, &control) {
         Ok(clustering) => clustering,
-        Err(HdbscanError::Cancelled) => {
-            bar.abandon();
-            eprintln!("cancelled; no file was written");
-            return Ok(ExitCode::from(130));
-        }
         Err(error) => {
-            bar.abandon();
-            return Err(error.into());
+            let cancelled = matches!(error, HdbscanError::Cancelled);
+            return abandon(&bar, error, cancelled, "no file was written");
         }
     };
     let seconds = started.elapsed().as_secs_f64();
@@ -409,4 +402,20 @@ fn shorten(text: &str, width: usize) -> String {
         let cut: String = flat.chars().take(width.saturating_sub(1)).collect();
         format!("{cut}…")
     }
+}
+
+/// Abandons the progress bar of a step that failed: a cancel exits with 130 after saying what
+/// it left (`outcome`); any other error is the command's.
+fn abandon(
+    bar: &ProgressBar,
+    error: impl Into<anyhow::Error>,
+    cancelled: bool,
+    outcome: &str,
+) -> anyhow::Result<ExitCode> {
+    bar.abandon();
+    if cancelled {
+        eprintln!("cancelled; {outcome}");
+        return Ok(ExitCode::from(130));
+    }
+    Err(error.into())
 }

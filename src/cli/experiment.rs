@@ -13,6 +13,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use panic_tda::config;
 use panic_tda::engine::{self, EngineOptions, ProgressEvent, Stage};
 use panic_tda::models::ModelProvider;
+use panic_tda::progress::human_duration;
 use panic_tda::store::{ExperimentStatus, Store, format_timestamp};
 
 #[derive(Debug, Subcommand)]
@@ -275,15 +276,6 @@ fn print_status(report: &engine::ExperimentStatusReport) {
     }
     for failure in &report.failures {
         println!("  failure:     {failure}");
-    }
-}
-
-fn human_duration(seconds: f64) -> String {
-    let seconds = seconds.max(0.0).round() as u64;
-    match seconds {
-        0..60 => format!("{seconds} s"),
-        60..3600 => format!("{} min {} s", seconds / 60, seconds % 60),
-        _ => format!("{} h {} min", seconds / 3600, (seconds / 60) % 60),
     }
 }
 

@@ -64,6 +64,39 @@ fn check_vectors(
     Ok(())
 }
 
+/// Announces the embedding stage of `model` and loads it.
+fn load_embedder(
+    models: &dyn ModelProvider,
+    model: &str,
+    progress: &Sender<ProgressEvent>,
+) -> Result<Box<dyn Embedder>, EngineError> {
+    let _ = progress.send(ProgressEvent::Stage(Stage::Embedding {
+        model: model.to_owned(),
+    }));
+    models
+        .load_embedder(model)
+        .map_err(|source| EngineError::Embedding {
+            model: model.to_owned(),
+            source,
+        })
+}
+
+/// Embeds `inputs` and checks that every input got one finite vector of the model's dimension.
+fn embed_checked(
+    embedder: &mut dyn Embedder,
+    model: &str,
+    inputs: &[Input<'_>],
+) -> Result<Vec<Vec<f32>>, EngineError> {
+    let vectors = embedder
+        .embed(inputs)
+        .map_err(|source| EngineError::Embedding {
+            model: model.to_owned(),
+            source,
+        })?;
+    check_vectors(model, embedder.info().dimension, inputs.len(), &vectors)?;
+    Ok(vectors)
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn embed_outputs(
     store: &mut Store,
@@ -103,37 +136,15 @@ pub(super) fn embed_outputs(
                 }
                 let embedder = match &mut embedder {
                     Some(embedder) => embedder,
-                    None => {
-                        let _ = progress.send(ProgressEvent::Stage(Stage::Embedding {
-                            model: model_name.clone(),
-                        }));
-                        let loaded = models.load_embedder(model_name).map_err(|source| {
-                            EngineError::Embedding {
-                                model: model_name.clone(),
-                                source,
-                            }
-                        })?;
-                        embedder.insert(loaded)
-                    }
+                    None => embedder.insert(load_embedder(models, model_name, progress)?),
                 };
                 let inputs: Vec<Input<'_>> = pending
                     .iter()
                     .map(|item| Input::from(&item.output))
                     .collect();
                 let started_at = store::now();
-                let vectors = embedder
-                    .embed(&inputs)
-                    .map_err(|source| EngineError::Embedding {
-                        model: model_name.clone(),
-                        source,
-                    })?;
+                let vectors = embed_checked(embedder.as_mut(), model_name, &inputs)?;
                 let completed_at = store::now();
-                check_vectors(
-                    model_name,
-                    embedder.info().dimension,
-                    inputs.len(),
-                    &vectors,
-                )?;
                 let records: Vec<EmbeddingRecord> = pending
                     .iter()
                     .zip(vectors)
@@ -179,33 +190,13 @@ pub(super) fn embed_prompts(
         if missing.is_empty() {
             continue;
         }
-        let _ = progress.send(ProgressEvent::Stage(Stage::Embedding {
-            model: model_name.clone(),
-        }));
-        let mut embedder =
-            models
-                .load_embedder(model_name)
-                .map_err(|source| EngineError::Embedding {
-                    model: model_name.clone(),
-                    source,
-                })?;
+        let mut embedder = load_embedder(models, model_name, progress)?;
         // Runs share prompts: embed each distinct prompt once.
         let mut prompts: Vec<&str> = missing.iter().map(|(_, prompt)| prompt.as_str()).collect();
         prompts.sort_unstable();
         prompts.dedup();
         let inputs: Vec<Input<'_>> = prompts.iter().map(|prompt| Input::Text(prompt)).collect();
-        let vectors = embedder
-            .embed(&inputs)
-            .map_err(|source| EngineError::Embedding {
-                model: model_name.clone(),
-                source,
-            })?;
-        check_vectors(
-            model_name,
-            embedder.info().dimension,
-            inputs.len(),
-            &vectors,
-        )?;
+        let vectors = embed_checked(embedder.as_mut(), model_name, &inputs)?;
         let rows: Vec<(String, String, Vec<f32>)> = missing
             .iter()
             .filter_map(|(run_id, prompt)| {

@@ -180,6 +180,7 @@ struct Job {
 
 pub struct AnalysesPanel {
     experiment: Option<String>,
+    next: Option<super::Section>,
     include_outliers: bool,
     compute_diagrams: bool,
     shown: Option<Shown>,
@@ -195,6 +196,7 @@ impl Default for AnalysesPanel {
     fn default() -> Self {
         Self {
             experiment: None,
+            next: None,
             include_outliers: false,
             compute_diagrams: true,
             shown: None,
@@ -341,11 +343,36 @@ impl AnalysesPanel {
         ));
     }
 
+    /// Opens the panel on this experiment (a next-step button elsewhere led here).
+    pub fn focus(&mut self, experiment_id: &str) {
+        if self.experiment.as_deref() != Some(experiment_id) {
+            self.experiment = Some(experiment_id.to_owned());
+            self.shown = None;
+        }
+    }
+
+    /// The experiment chosen, if any.
+    pub fn experiment(&self) -> Option<&str> {
+        self.experiment.as_deref()
+    }
+
+    /// The section a next-step button asked for, once.
+    pub fn take_next(&mut self) -> Option<super::Section> {
+        self.next.take()
+    }
+
     pub fn ui(&mut self, ui: &mut egui::Ui, experiments: &[ExperimentSummary], database: PathBuf) {
         self.poll();
         ui.heading("Analyses");
         if experiments.is_empty() {
             ui.label("No experiments yet: run one first.");
+            if super::next_step_button(
+                ui,
+                "run the demo",
+                "Experiments offers a one-click demo that runs offline in about a minute",
+            ) {
+                self.next = Some(super::Section::Experiments);
+            }
             return;
         }
         if self.experiment.is_none()
@@ -446,6 +473,13 @@ impl AnalysesPanel {
                 .clicked()
             {
                 self.save_html(database.clone(), ui.ctx());
+            }
+            if super::next_step_button(
+                ui,
+                "an annotated video",
+                "Export: a mosaic video of every run, with captions and cluster rings",
+            ) {
+                self.next = Some(super::Section::Export);
             }
         });
         ui.horizontal_wrapped(|ui| {

@@ -51,6 +51,7 @@ pub struct ClustersPanel {
     examples_task: Option<(String, super::task::Task<Examples>)>,
     /// (clustering id, per label the textures) once loaded.
     examples: Option<(String, BTreeMap<i32, Vec<egui::TextureHandle>>)>,
+    next: Option<super::Section>,
 }
 
 impl ClustersPanel {
@@ -229,6 +230,11 @@ impl ClustersPanel {
         self.stale = true;
     }
 
+    /// The section a next-step button asked for, once.
+    pub fn take_next(&mut self) -> Option<super::Section> {
+        self.next.take()
+    }
+
     pub fn ui(&mut self, ui: &mut egui::Ui, store: &mut Store, database: PathBuf) {
         self.poll(store);
         self.poll_examples(ui.ctx());
@@ -329,7 +335,11 @@ impl ClustersPanel {
             ui.label("No clustering results yet. Run one above (or `panic-tda cluster run`).");
             return;
         }
-        let mut open = None;
+        // The newest result is shown until another is chosen, so its clusters are in view at once.
+        let mut open = match &self.selected {
+            None => self.results.first().map(|result| result.id.clone()),
+            Some(_) => None,
+        };
         egui::Grid::new("clusterings").striped(true).show(ui, |ui| {
             for header in [
                 "Result",
@@ -363,6 +373,15 @@ impl ClustersPanel {
                 ui.end_row();
             }
         });
+        if self.job.is_none()
+            && super::next_step_button(
+                ui,
+                "see the clusters on the map",
+                "The Explorer lays out every output with t-SNE, coloured by these clusters, and draws each run's trajectory step by step",
+            )
+        {
+            self.next = Some(super::Section::Explorer);
+        }
         if let Some(id) = open {
             match clustering::show_clustering(store, &id, None) {
                 Ok(detail) => self.selected = Some(detail),
@@ -404,36 +423,41 @@ impl ClustersPanel {
                         .as_ref()
                         .filter(|(id, _)| *id == detail.summary.id)
                         .map(|(_, examples)| examples);
-                    egui::Grid::new("clusters").striped(true).show(ui, |ui| {
-                        for header in ["Label", "Size", "Display name (medoid)", "Examples"] {
-                            ui.label(egui::RichText::new(header).strong());
-                        }
-                        ui.end_row();
-                        for (rank, cluster) in detail.clusters.iter().enumerate() {
-                            ui.label(cluster.label.to_string());
-                            ui.label(cluster.size.to_string());
-                            ui.label(&cluster.display_name);
-                            ui.horizontal(|ui| match examples {
-                                Some(examples) => {
-                                    for texture in
-                                        examples.get(&cluster.label).into_iter().flatten()
-                                    {
-                                        ui.add(egui::Image::new(texture).fit_to_exact_size(
-                                            egui::vec2(THUMBNAIL as f32, THUMBNAIL as f32),
-                                        ))
-                                        .on_hover_text(
-                                            format!("an image of cluster {}", cluster.display_name),
-                                        );
-                                    }
-                                }
-                                None if rank < CLUSTERS_WITH_EXAMPLES => {
-                                    ui.spinner();
-                                }
-                                None => {}
-                            });
+                    egui::Grid::new("clusters")
+                        .striped(true)
+                        .max_col_width(380.0)
+                        .show(ui, |ui| {
+                            ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Wrap);
+                            for header in ["Label", "Size", "Display name (medoid)", "Examples"] {
+                                ui.label(egui::RichText::new(header).strong());
+                            }
                             ui.end_row();
-                        }
-                    });
+                            for (rank, cluster) in detail.clusters.iter().enumerate() {
+                                ui.label(cluster.label.to_string());
+                                ui.label(cluster.size.to_string());
+                                ui.label(&cluster.display_name);
+                                ui.horizontal(|ui| match examples {
+                                    Some(examples) => {
+                                        for texture in
+                                            examples.get(&cluster.label).into_iter().flatten()
+                                        {
+                                            ui.add(egui::Image::new(texture).fit_to_exact_size(
+                                                egui::vec2(THUMBNAIL as f32, THUMBNAIL as f32),
+                                            ))
+                                            .on_hover_text(format!(
+                                                "an image of cluster {}",
+                                                cluster.display_name
+                                            ));
+                                        }
+                                    }
+                                    None if rank < CLUSTERS_WITH_EXAMPLES => {
+                                        ui.spinner();
+                                    }
+                                    None => {}
+                                });
+                                ui.end_row();
+                            }
+                        });
                 });
         }
     }

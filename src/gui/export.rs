@@ -26,6 +26,8 @@ struct ExportJob {
 
 pub struct ExportPanel {
     experiment: Option<String>,
+    /// An experiment another panel led here with, chosen on the next frame.
+    wanted: Option<String>,
     prompts: Vec<String>,
     output: String,
     resolution: Resolution,
@@ -42,6 +44,7 @@ impl Default for ExportPanel {
     fn default() -> Self {
         Self {
             experiment: None,
+            wanted: None,
             prompts: Vec::new(),
             output: String::new(),
             resolution: Resolution::Hd,
@@ -57,6 +60,16 @@ impl Default for ExportPanel {
 }
 
 impl ExportPanel {
+    /// The experiment chosen, if any.
+    pub fn experiment(&self) -> Option<&str> {
+        self.experiment.as_deref()
+    }
+
+    /// Opens the panel on this experiment (a next-step button elsewhere led here).
+    pub fn focus(&mut self, experiment_id: &str) {
+        self.wanted = Some(experiment_id.to_owned());
+    }
+
     fn choose(&mut self, summary: &ExperimentSummary) {
         let id = summary.record.id.clone();
         self.prompts = crate::config::parse(&summary.record.config_json, "stored config")
@@ -137,6 +150,11 @@ impl ExportPanel {
         if experiments.is_empty() {
             ui.label("No experiments yet: run one first.");
             return;
+        }
+        if let Some(wanted) = self.wanted.take()
+            && let Some(summary) = experiments.iter().find(|s| s.record.id == wanted)
+        {
+            self.choose(summary);
         }
         if self.experiment.is_none()
             && let Some(first) = experiments.first()

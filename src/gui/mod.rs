@@ -70,6 +70,14 @@ pub struct AppOptions {
     pub provider: ProviderOptions,
 }
 
+/// A "Next: …" button, the way on from a panel for someone new to the tool; true when clicked.
+pub(crate) fn next_step_button(ui: &mut egui::Ui, what: &str, hint: &str) -> bool {
+    let text = egui::RichText::new(format!("Next: {what} →")).strong();
+    ui.add(egui::Button::new(text).fill(ui.visuals().selection.bg_fill))
+        .on_hover_text(hint)
+        .clicked()
+}
+
 /// The sections of the app, in navigation order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Section {
@@ -258,6 +266,16 @@ impl PanicApp {
         }
     }
 
+    /// Follows a next-step button: opens `section`, on `experiment` when one is given.
+    fn go_on(&mut self, section: Section, experiment: Option<&str>) {
+        if let Some(id) = experiment {
+            self.explorer.focus(id);
+            self.analyses.focus(id);
+            self.export.focus(id);
+        }
+        self.section = section;
+    }
+
     pub fn section(&self) -> Section {
         self.section
     }
@@ -265,6 +283,16 @@ impl PanicApp {
     /// What the explorer's per-step cluster indicator shows: (step, cluster name).
     pub fn explorer_indicator(&self) -> Option<(u32, String)> {
         self.explorer.indicator()
+    }
+
+    /// The experiment the Export panel is on.
+    pub fn export_experiment(&self) -> Option<&str> {
+        self.export.experiment()
+    }
+
+    /// Where the explorer drew step `step` of run `run` (both 0-based) in the last frame.
+    pub fn explorer_point_position(&self, run: usize, step: usize) -> Option<egui::Pos2> {
+        self.explorer.screen_position(run, step)
     }
 
     /// Runs the explorer draws for comparison besides the selected one.
@@ -524,6 +552,10 @@ impl eframe::App for PanicApp {
                             let id = job.experiment_id.clone();
                             self.start_job(&ctx, id);
                         }
+                        Some(monitor::MonitorAction::Next(section)) => {
+                            let id = job.experiment_id.clone();
+                            self.go_on(section, Some(&id));
+                        }
                         None => {}
                     },
                     None => Self::placeholder_ui(
@@ -536,17 +568,28 @@ impl eframe::App for PanicApp {
                     let database = self.options.database.clone();
                     let experiments = self.experiments.summaries().to_vec();
                     self.explorer.ui(ui, store, &experiments, database);
+                    if let Some(section) = self.explorer.take_next() {
+                        let id = self.explorer.experiment().map(str::to_owned);
+                        self.go_on(section, id.as_deref());
+                    }
                 }
                 Section::Clusters => {
                     let database = self.options.database.clone();
                     if let Ok(store) = &mut self.store {
                         self.clusters.ui(ui, store, database);
                     }
+                    if let Some(section) = self.clusters.take_next() {
+                        self.go_on(section, None);
+                    }
                 }
                 Section::Analyses => {
                     let database = self.options.database.clone();
                     let experiments = self.experiments.summaries().to_vec();
                     self.analyses.ui(ui, &experiments, database);
+                    if let Some(section) = self.analyses.take_next() {
+                        let id = self.analyses.experiment().map(str::to_owned);
+                        self.go_on(section, id.as_deref());
+                    }
                 }
                 Section::Export => {
                     let database = self.options.database.clone();

@@ -21,6 +21,8 @@ fn human_duration(seconds: f64) -> String {
 pub enum MonitorAction {
     Stop,
     Resume,
+    /// A next-step button: go on to this section with the finished experiment.
+    Next(super::Section),
 }
 
 pub fn monitor_ui(ui: &mut egui::Ui, job: &ExperimentJob) -> Option<MonitorAction> {
@@ -64,6 +66,13 @@ pub fn monitor_ui(ui: &mut egui::Ui, job: &ExperimentJob) -> Option<MonitorActio
                 "Finished: {} ({} failed runs).",
                 outcome.status, outcome.failed_runs
             ));
+            if super::next_step_button(
+                ui,
+                "cluster the outputs",
+                "Clusters groups similar captions and images; then the Explorer shows them on a map and Export makes the video",
+            ) {
+                action = Some(MonitorAction::Next(super::Section::Clusters));
+            }
         }
         Some(Err(error)) => {
             ui.colored_label(

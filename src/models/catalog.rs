@@ -130,6 +130,7 @@ pub struct TextEncoderSpec {
     pub max_length: usize,
     /// Prepended to every input (task prefixes of instruction-tuned embedders).
     pub prefix: &'static str,
+    /// Used when the tokenizer's directory declares no pad token.
     pub pad_token: &'static str,
     pub pooling: Pooling,
     pub normalise: bool,
@@ -146,7 +147,9 @@ pub struct ClipSpec {
     pub combined_model: &'static str,
     pub tokenizer: &'static str,
     pub max_length: usize,
+    /// Used when the tokenizer's directory declares no pad token.
     pub pad_token: &'static str,
+    /// Preprocessing, unless the directory's `preprocessor_config.json` says otherwise.
     pub image_size: u32,
     pub mean: [f32; 3],
     pub std: [f32; 3],
@@ -168,6 +171,7 @@ pub struct DiffusionTextEncoder {
     pub model: &'static str,
     /// Directory holding `tokenizer.json`, or `vocab.json` + `merges.txt` (the diffusers layout).
     pub tokenizer: &'static str,
+    /// Used when the tokenizer's directory declares no pad token.
     pub pad_token: &'static str,
     pub states: TextStates,
     /// Output giving the pooled text embedding the UNet takes as `text_embeds` (SDXL).
@@ -185,9 +189,11 @@ pub struct DiffusionSpec {
     pub max_length: usize,
     /// Side of the generated square image; latents are an eighth of it per side.
     pub native_size: u32,
-    /// Latents are divided by this before the VAE decoder.
+    /// Latents are divided by this before the VAE decoder, unless `vae_decoder/config.json`
+    /// gives its `scaling_factor`.
     pub vae_scaling: f32,
     pub steps: usize,
+    /// Used where the directory has no `scheduler/scheduler_config.json`.
     pub scheduler: SchedulerConfig,
 }
 
@@ -219,10 +225,12 @@ pub struct EncoderDecoderSpec {
     pub encoder: &'static str,
     pub decoder: &'static str,
     pub tokenizer: &'static str,
+    /// Preprocessing, unless the directory's `preprocessor_config.json` says otherwise.
     pub image_size: u32,
     pub mean: [f32; 3],
     pub std: [f32; 3],
-    /// Token every caption starts from; also the end-of-text token.
+    /// Token every caption starts from; also the end-of-text token. The directory's
+    /// `generation_config.json` ids (`decoder_start_token_id`, `eos_token_id`) win.
     pub start_token: &'static str,
     pub end_token: &'static str,
     pub sampling: SamplingSpec,
@@ -238,6 +246,7 @@ pub struct Florence2Spec {
     pub encoder: &'static str,
     pub decoder: &'static str,
     pub tokenizer: &'static str,
+    /// Preprocessing, unless the directory's `preprocessor_config.json` says otherwise.
     pub image_size: u32,
     pub mean: [f32; 3],
     pub std: [f32; 3],
@@ -245,7 +254,8 @@ pub struct Florence2Spec {
     pub prompt: &'static str,
     /// Fed at step 0 (`decoder_start_token_id`).
     pub start_token: &'static str,
-    /// Always the first generated token (`forced_bos_token_id`).
+    /// Always the first generated token (`forced_bos_token_id`). The three tokens are
+    /// fallbacks for the ids in the directory's `generation_config.json`.
     pub forced_first_token: &'static str,
     pub end_token: &'static str,
     pub sampling: SamplingSpec,
@@ -566,7 +576,7 @@ static CATALOG: &[CatalogEntry] = &[
             vae_decoder: "vae_decoder/model.onnx",
             max_length: 77,
             native_size: 512,
-            // Unverified [R]; vae_decoder/config.json says for sure.
+            // Unverified [R]; vae_decoder/config.json overrides it when present.
             vae_scaling: 0.13025,
             steps: 4,
             scheduler: SchedulerConfig::stable_diffusion(true),

@@ -115,6 +115,8 @@ pub enum ModelError {
     Inference { model: String, message: String },
     #[error("tokenizer for '{model}' failed: {message}")]
     Tokenizer { model: String, message: String },
+    #[error(transparent)]
+    Config(Box<ConfigError>),
     #[error("model '{model}' produced an empty caption")]
     EmptyOutput { model: String },
     #[error("model '{model}' is a {actual} model, not a {expected} model")]
@@ -129,6 +131,33 @@ pub enum ModelError {
         #[source]
         source: files::FetchError,
     },
+}
+
+/// A config file in a model's directory that is unreadable or declares something the pipeline
+/// does not support.
+#[derive(Debug, Error)]
+#[error("model '{model}': {}: {field}: {message}", .file.display())]
+pub struct ConfigError {
+    pub model: String,
+    pub file: std::path::PathBuf,
+    pub field: String,
+    pub message: String,
+}
+
+impl ModelError {
+    pub fn config(
+        model: &str,
+        file: impl Into<std::path::PathBuf>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        ModelError::Config(Box::new(ConfigError {
+            model: model.to_owned(),
+            file: file.into(),
+            field: field.to_owned(),
+            message: message.into(),
+        }))
+    }
 }
 
 /// A text→image model.

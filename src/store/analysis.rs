@@ -41,7 +41,7 @@ impl Store {
         clustering_id: &str,
         experiment_id: &str,
     ) -> Result<Vec<LabelledStep>> {
-        let mut statement = self.conn.prepare_cached(
+        self.rows(
             "SELECT i.run_id, i.sequence_number, i.id, a.label
              FROM run r
              CROSS JOIN invocation i ON i.run_id = r.id
@@ -49,18 +49,16 @@ impl Store {
              CROSS JOIN cluster_assignment a ON a.embedding_id = e.id AND a.clustering_id = ?1
              WHERE r.experiment_id = ?2
              ORDER BY i.run_id, i.sequence_number",
-        )?;
-        let rows = statement
-            .query_map(params![clustering_id, experiment_id], |row| {
+            params![clustering_id, experiment_id],
+            |row| {
                 Ok(LabelledStep {
                     run_id: row.get(0)?,
                     sequence_number: row.get(1)?,
                     invocation_id: row.get(2)?,
                     label: row.get(3)?,
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+            },
+        )
     }
 
     /// An experiment's embeddings by one model, by run then step.
@@ -88,18 +86,15 @@ impl Store {
 
     /// The embedding models that embedded any of an experiment's outputs, by name.
     pub fn experiment_embedding_models(&self, experiment_id: &str) -> Result<Vec<String>> {
-        let mut statement = self.conn.prepare_cached(
+        self.strings(
             "SELECT DISTINCT e.embedding_model
              FROM run r
              CROSS JOIN invocation i ON i.run_id = r.id
              CROSS JOIN embedding e ON e.invocation_id = i.id
              WHERE r.experiment_id = ?1
              ORDER BY e.embedding_model",
-        )?;
-        let rows = statement
-            .query_map([experiment_id], |row| row.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(rows)
+            [experiment_id],
+        )
     }
 
     /// Each run's initial-prompt embedding by one model, keyed by run id.
@@ -124,22 +119,20 @@ impl Store {
 
     /// Timing of every invocation of an experiment, by model.
     pub fn invocation_timings(&self, experiment_id: &str) -> Result<Vec<InvocationTiming>> {
-        let mut statement = self.conn.prepare_cached(
+        self.rows(
             "SELECT i.model, i.batch_size, i.started_at, i.completed_at
              FROM run r CROSS JOIN invocation i ON i.run_id = r.id
              WHERE r.experiment_id = ?1
              ORDER BY i.model, i.started_at",
-        )?;
-        let rows = statement
-            .query_map([experiment_id], |row| {
+            [experiment_id],
+            |row| {
                 Ok(InvocationTiming {
                     model: row.get(0)?,
                     batch_size: row.get(1)?,
                     started_at: row.get(2)?,
                     completed_at: row.get(3)?,
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+            },
+        )
     }
 }

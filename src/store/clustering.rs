@@ -4,10 +4,10 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::codec::{decode_image, decode_vector, encode_vector};
-use super::{Result, Store, StoreError, Timestamp};
+use super::{ExperimentLink, Result, Store, StoreError, Timestamp};
 
 /// The label HDBSCAN gives points that belong to no cluster.
 pub const OUTLIER: i32 = -1;
@@ -67,6 +67,11 @@ pub(super) const RUN_CLUSTER_LABELS: &str = "SELECT i.sequence_number, a.label
      CROSS JOIN cluster_assignment a ON a.embedding_id = m.id AND a.clustering_id = ?1
      WHERE i.run_id = ?2
      ORDER BY i.sequence_number";
+
+const LINK: ExperimentLink = ExperimentLink {
+    table: "clustering_experiment",
+    key: "clustering_id",
+};
 
 const COLUMNS: &str =
     "id, embedding_model, algorithm, parameters_json, scope_json, created_at, duration_ms";
@@ -138,12 +143,7 @@ impl Store {
                     record.duration_ms
                 ],
             )?;
-            let mut experiment = tx.prepare_cached(
-                "INSERT OR IGNORE INTO clustering_experiment (clustering_id, experiment_id) VALUES (?1, ?2)",
-            )?;
-            for experiment_id in &record.experiment_ids {
-                experiment.execute([&record.id, experiment_id])?;
-            }
+            LINK.insert(tx, &record.id, &record.experiment_ids)?;
             let mut cluster = tx.prepare_cached(
                 "INSERT INTO cluster (clustering_id, label, size, medoid_embedding_id, centroid, display_name)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -169,30 +169,10 @@ impl Store {
     }
 
     pub fn clustering(&self, id: &str) -> Result<ClusteringRecord> {
-        let record = self
-            .conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM clustering_result WHERE id = ?1"),
-                [id],
-                record_from_row,
-            )
-            .optional()?;
-        let mut record = record.ok_or_else(|| StoreError::NotFound {
-            what: "clustering",
-            id: id.to_owned(),
-        })?;
-        record.experiment_ids = self.clustering_experiments(id)?;
+        let sql = format!("SELECT {COLUMNS} FROM clustering_result WHERE id = ?1");
+        let mut record = self.row_by_id(&sql, "clustering", id, record_from_row)?;
+        record.experiment_ids = LINK.experiments(self, id)?;
         Ok(record)
-    }
-
-    fn clustering_experiments(&self, id: &str) -> Result<Vec<String>> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT experiment_id FROM clustering_experiment WHERE clustering_id = ?1 ORDER BY experiment_id",
-        )?;
-        let ids = statement
-            .query_map([id], |row| row.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(ids)
     }
 
     /// Every clustering (or those covering `experiment_id`), newest first, with counts.
@@ -205,10 +185,7 @@ impl Store {
         self.clustering_summaries(None, Some(id))?
             .into_iter()
             .next()
-            .ok_or_else(|| StoreError::NotFound {
-                what: "clustering",
-                id: id.to_owned(),
-            })
+            .ok_or_else(|| StoreError::not_found("clustering", id))
     }
 
     fn clustering_summaries(
@@ -216,7 +193,7 @@ impl Store {
         experiment_id: Option<&str>,
         id: Option<&str>,
     ) -> Result<Vec<ClusteringSummary>> {
-        let mut statement = self.conn.prepare_cached(&format!(
+        let sql = format!(
             "SELECT {COLUMNS},
                 (SELECT count(*) FROM cluster c WHERE c.clustering_id = r.id),
                 (SELECT count(*) FROM cluster_assignment a WHERE a.clustering_id = r.id),
@@ -226,20 +203,18 @@ impl Store {
                                           WHERE e.clustering_id = r.id AND e.experiment_id = ?1))
                AND (?2 IS NULL OR r.id = ?2)
              ORDER BY created_at DESC, id DESC"
-        ))?;
-        let rows = statement
-            .query_map(params![experiment_id, id], |row| {
-                Ok((
-                    record_from_row(row)?,
-                    row.get::<_, i64>(7)?,
-                    row.get::<_, i64>(8)?,
-                    row.get::<_, i64>(9)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        );
+        let rows = self.rows(&sql, params![experiment_id, id], |row| {
+            Ok((
+                record_from_row(row)?,
+                row.get::<_, i64>(7)?,
+                row.get::<_, i64>(8)?,
+                row.get::<_, i64>(9)?,
+            ))
+        })?;
         rows.into_iter()
             .map(|(mut record, clusters, assignments, outliers)| {
-                record.experiment_ids = self.clustering_experiments(&record.id)?;
+                record.experiment_ids = LINK.experiments(self, &record.id)?;
                 Ok(ClusteringSummary {
                     record,
                     clusters: clusters as u64,
@@ -257,12 +232,11 @@ impl Store {
 
     /// The clusters of a clustering by label.
     pub fn clusters(&self, clustering_id: &str) -> Result<Vec<ClusterRecord>> {
-        let mut statement = self.conn.prepare_cached(
+        let rows = self.rows(
             "SELECT label, size, medoid_embedding_id, centroid, display_name
              FROM cluster WHERE clustering_id = ?1 ORDER BY label",
-        )?;
-        let rows = statement
-            .query_map([clustering_id], |row| {
+            [clustering_id],
+            |row| {
                 Ok((
                     row.get::<_, i32>(0)?,
                     row.get::<_, i64>(1)?,
@@ -270,8 +244,8 @@ impl Store {
                     row.get::<_, Vec<u8>>(3)?,
                     row.get::<_, String>(4)?,
                 ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            },
+        )?;
         rows.into_iter()
             .map(|(label, size, medoid, centroid, display_name)| {
                 Ok(ClusterRecord {
@@ -287,27 +261,21 @@ impl Store {
 
     /// Every assignment of a clustering, by embedding id.
     pub fn cluster_assignments(&self, clustering_id: &str) -> Result<Vec<ClusterAssignment>> {
-        let mut statement = self.conn.prepare_cached(
+        self.rows(
             "SELECT embedding_id, label FROM cluster_assignment WHERE clustering_id = ?1 ORDER BY embedding_id",
-        )?;
-        let rows = statement
-            .query_map([clustering_id], |row| {
+            [clustering_id],
+            |row| {
                 Ok(ClusterAssignment {
                     embedding_id: row.get(0)?,
                     label: row.get(1)?,
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+            },
+        )
     }
 
     /// The embeddings with one label (a cluster's members, or the outliers with −1).
     pub fn cluster_members(&self, clustering_id: &str, label: i32) -> Result<Vec<String>> {
-        let mut statement = self.conn.prepare_cached(CLUSTER_MEMBERS)?;
-        let rows = statement
-            .query_map(params![clustering_id, label], |row| row.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(rows)
+        self.strings(CLUSTER_MEMBERS, params![clustering_id, label])
     }
 
     /// Up to `limit` images showing members of one cluster (or the outliers, −1): an image
@@ -318,7 +286,7 @@ impl Store {
         label: i32,
         limit: usize,
     ) -> Result<Vec<image::RgbImage>> {
-        let mut statement = self.conn.prepare_cached(
+        let blobs = self.rows(
             "SELECT coalesce(i.output_image, p.output_image)
              FROM cluster_assignment a
              JOIN embedding e ON e.id = a.embedding_id
@@ -327,24 +295,17 @@ impl Store {
              WHERE a.clustering_id = ?1 AND a.label = ?2
                AND coalesce(i.output_image, p.output_image) IS NOT NULL
              ORDER BY a.embedding_id LIMIT ?3",
+            params![clustering_id, label, limit as i64],
+            |row| row.get::<_, Vec<u8>>(0),
         )?;
-        let blobs = statement
-            .query_map(params![clustering_id, label, limit as i64], |row| {
-                row.get::<_, Vec<u8>>(0)
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
         blobs.iter().map(|bytes| decode_image(bytes)).collect()
     }
 
     /// A run's labels in sequence order (only its clustered invocations appear).
     pub fn run_cluster_labels(&self, clustering_id: &str, run_id: &str) -> Result<RunLabels> {
-        let mut statement = self.conn.prepare_cached(RUN_CLUSTER_LABELS)?;
-        let rows = statement
-            .query_map([clustering_id, run_id], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        self.rows(RUN_CLUSTER_LABELS, [clustering_id, run_id], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
     }
 
     pub fn set_cluster_display_name(
@@ -359,10 +320,10 @@ impl Store {
                 params![clustering_id, label, display_name],
             )?;
             if changed == 0 {
-                return Err(StoreError::NotFound {
-                    what: "cluster",
-                    id: format!("{clustering_id}/{label}"),
-                });
+                return Err(StoreError::not_found(
+                    "cluster",
+                    &format!("{clustering_id}/{label}"),
+                ));
             }
             Ok(())
         })
@@ -370,15 +331,7 @@ impl Store {
 
     /// Deletes one clustering and only its rows (clusters, assignments, experiment links).
     pub fn delete_clustering(&mut self, id: &str) -> Result<()> {
-        self.write(|tx| {
-            if tx.execute("DELETE FROM clustering_result WHERE id = ?1", [id])? == 0 {
-                return Err(StoreError::NotFound {
-                    what: "clustering",
-                    id: id.to_owned(),
-                });
-            }
-            Ok(())
-        })
+        self.delete_by_id("clustering_result", "clustering", id)
     }
 
     pub fn resolve_clustering(&self, id_or_prefix: &str) -> Result<String> {

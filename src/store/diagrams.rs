@@ -129,15 +129,12 @@ pub struct DiagramCandidate {
 impl Store {
     /// Text-embedding models of an experiment, by name.
     pub fn text_embedding_models(&self, experiment_id: &str) -> Result<Vec<String>> {
-        let mut statement = self.conn.prepare_cached(
+        self.strings(
             "SELECT DISTINCT e.embedding_model FROM embedding e
              JOIN invocation i ON e.invocation_id = i.id JOIN run r ON i.run_id = r.id
              WHERE r.experiment_id = ?1 AND i.output_type = 'text' ORDER BY 1",
-        )?;
-        let models = statement
-            .query_map([experiment_id], |row| row.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(models)
+            [experiment_id],
+        )
     }
 
     /// A run's text-output vectors by `model`, in step order.
@@ -162,7 +159,7 @@ impl Store {
         experiment_id: &str,
         model: &str,
     ) -> Result<Vec<DiagramCandidate>> {
-        let mut statement = self.conn.prepare_cached(
+        self.rows(
             "SELECT r.id, r.stop_reason, count(i.id), count(e.id),
                     EXISTS (SELECT 1 FROM persistence_diagram d WHERE d.run_id = r.id AND d.embedding_model = ?2)
              FROM run r
@@ -170,9 +167,8 @@ impl Store {
              LEFT JOIN embedding e ON e.invocation_id = i.id AND e.embedding_model = ?2
              WHERE r.experiment_id = ?1
              GROUP BY r.id ORDER BY r.network_index, r.prompt_index, r.seed_index",
-        )?;
-        let rows = statement
-            .query_map([experiment_id, model], |row| {
+            [experiment_id, model],
+            |row| {
                 Ok(DiagramCandidate {
                     run_id: row.get(0)?,
                     stop_reason: row.get(1)?,
@@ -180,9 +176,8 @@ impl Store {
                     embedded: row.get::<_, i64>(3)?.max(0) as u64,
                     has_diagram: row.get(4)?,
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+            },
+        )
     }
 
     /// Inserts diagrams in one transaction; a second diagram for the same (run, model) is an
@@ -231,15 +226,14 @@ impl Store {
         experiment_id: &str,
         embedding_model: Option<&str>,
     ) -> Result<Vec<DiagramRecord>> {
-        let mut statement = self.conn.prepare_cached(
+        let rows = self.rows(
             "SELECT d.id, d.run_id, d.embedding_model, d.pairs, d.entropy_json, d.started_at, d.completed_at
              FROM persistence_diagram d JOIN run r ON d.run_id = r.id
              WHERE r.experiment_id = ?1 AND (?2 IS NULL OR d.embedding_model = ?2)
              ORDER BY r.network_index, r.prompt_index, r.seed_index, d.embedding_model",
+            params![experiment_id, embedding_model],
+            row_of,
         )?;
-        let rows = statement
-            .query_map(params![experiment_id, embedding_model], row_of)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter().map(finish).collect()
     }
 
@@ -249,16 +243,13 @@ impl Store {
         experiment_id: &str,
         embedding_model: &str,
     ) -> Result<Vec<String>> {
-        let mut statement = self.conn.prepare_cached(
+        self.strings(
             "SELECT r.id FROM run r
              WHERE r.experiment_id = ?1
                AND NOT EXISTS (SELECT 1 FROM persistence_diagram d WHERE d.run_id = r.id AND d.embedding_model = ?2)
              ORDER BY r.network_index, r.prompt_index, r.seed_index",
-        )?;
-        let rows = statement
-            .query_map([experiment_id, embedding_model], |row| row.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(rows)
+            [experiment_id, embedding_model],
+        )
     }
 
     /// Deletes the diagram of (run, model); returns whether there was one.

@@ -139,13 +139,7 @@ impl Store {
 
     /// Every experiment id, sorted.
     pub fn experiment_ids(&self) -> Result<Vec<String>> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT id FROM experiment ORDER BY id")?;
-        let ids = statement
-            .query_map([], |row| row.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(ids)
+        self.strings("SELECT id FROM experiment ORDER BY id", [])
     }
 }
 

@@ -130,21 +130,12 @@ impl Store {
     }
 
     pub fn experiment(&self, id: &str) -> Result<ExperimentRecord> {
-        let row = self
-            .conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM experiment WHERE id = ?1"),
-                [id],
-                record_from_row,
-            )
-            .optional()?;
-        match row {
-            Some(row) => with_status(row),
-            None => Err(StoreError::NotFound {
-                what: "experiment",
-                id: id.to_owned(),
-            }),
-        }
+        with_status(self.row_by_id(
+            &format!("SELECT {COLUMNS} FROM experiment WHERE id = ?1"),
+            "experiment",
+            id,
+            record_from_row,
+        )?)
     }
 
     /// A full id, a unique prefix, or `latest` (the most recently created experiment).
@@ -158,10 +149,7 @@ impl Store {
                     |row| row.get(0),
                 )
                 .optional()?
-                .ok_or(StoreError::NotFound {
-                    what: "experiment",
-                    id: "latest".into(),
-                });
+                .ok_or_else(|| StoreError::not_found("experiment", "latest"));
         }
         self.resolve_prefix("experiment", "experiment", id_or_prefix)
     }
@@ -172,7 +160,7 @@ impl Store {
 
     /// Every experiment, newest first, with counts.
     pub fn list_experiments(&self) -> Result<Vec<ExperimentSummary>> {
-        let mut statement = self.conn.prepare_cached(&format!(
+        let sql = format!(
             "SELECT {COLUMNS},
                 (SELECT count(*) FROM run r WHERE r.experiment_id = e.id),
                 (SELECT count(*) FROM run r WHERE r.experiment_id = e.id AND r.stop_reason IS NOT NULL),
@@ -180,18 +168,16 @@ impl Store {
                 (SELECT count(*) FROM embedding m JOIN invocation i ON m.invocation_id = i.id
                     JOIN run r ON i.run_id = r.id WHERE r.experiment_id = e.id)
              FROM experiment e ORDER BY created_at DESC, id DESC"
-        ))?;
-        let rows = statement
-            .query_map([], |row| {
-                Ok((
-                    record_from_row(row)?,
-                    row.get::<_, i64>(6)?,
-                    row.get::<_, i64>(7)?,
-                    row.get::<_, i64>(8)?,
-                    row.get::<_, i64>(9)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        );
+        let rows = self.rows(&sql, [], |row| {
+            Ok((
+                record_from_row(row)?,
+                row.get::<_, i64>(6)?,
+                row.get::<_, i64>(7)?,
+                row.get::<_, i64>(8)?,
+                row.get::<_, i64>(9)?,
+            ))
+        })?;
         rows.into_iter()
             .map(|(record, runs, stopped, invocations, embeddings)| {
                 Ok(ExperimentSummary {
@@ -227,10 +213,7 @@ impl Store {
                 )?,
             };
             if changed == 0 {
-                return Err(StoreError::NotFound {
-                    what: "experiment",
-                    id: id.to_owned(),
-                });
+                return Err(StoreError::not_found("experiment", id));
             }
             Ok(())
         })
@@ -298,10 +281,7 @@ impl Store {
             tx.execute(&format!("DELETE FROM projection WHERE id IN (SELECT p.id FROM projection p WHERE {SOLE_PROJECTION})"), [id])?;
             let deleted = tx.execute("DELETE FROM experiment WHERE id = ?1", [id])?;
             if deleted == 0 {
-                return Err(StoreError::NotFound {
-                    what: "experiment",
-                    id: id.to_owned(),
-                });
+                return Err(StoreError::not_found("experiment", id));
             }
             Ok(())
         })?;

@@ -17,7 +17,7 @@ use parquet::schema::parser::parse_message_type;
 use thiserror::Error;
 
 use super::codec::decode_image;
-use super::{Store, StoreError};
+use super::{Store, StoreError, collect_rows};
 
 #[derive(Debug, Error)]
 pub enum ExportError {
@@ -468,12 +468,12 @@ pub fn export_run_images(store: &Store, run_id: &str, dir: &Path) -> Result<Vec<
         path: dir.to_path_buf(),
         source,
     })?;
-    let mut statement = store.connection().prepare(
+    let rows = collect_rows(
+        store.connection(),
         "SELECT sequence_number, model, seed, output_text, output_image FROM invocation
          WHERE run_id = ?1 ORDER BY sequence_number",
-    )?;
-    let rows = statement
-        .query_map([run_id], |row| {
+        [run_id],
+        |row| {
             Ok((
                 row.get::<_, u32>(0)?,
                 row.get::<_, String>(1)?,
@@ -481,8 +481,8 @@ pub fn export_run_images(store: &Store, run_id: &str, dir: &Path) -> Result<Vec<
                 row.get::<_, Option<String>>(3)?,
                 row.get::<_, Option<Vec<u8>>>(4)?,
             ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        },
+    )?;
     let mut files = Vec::new();
     let mut steps = Vec::new();
     for (sequence, model, seed, text, image) in rows {

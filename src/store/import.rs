@@ -25,7 +25,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use thiserror::Error;
 
 use super::codec::{decode_image, output_hash};
-use super::{Store, StoreError, Timestamp};
+use super::{Store, StoreError, Timestamp, collect_rows};
 use crate::models::Output;
 
 #[derive(Debug, Error)]
@@ -141,12 +141,12 @@ pub fn import_old_database(
         runs_total,
     });
 
-    let mut configs = old.prepare(
+    let configs = collect_rows(
+        &old,
         "SELECT id, networks, seeds, prompts, embedding_models, max_length, started_at, completed_at
          FROM experimentconfig ORDER BY id",
-    )?;
-    let configs = configs
-        .query_map([], |row| {
+        [],
+        |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, String>(1)?,
@@ -157,8 +157,8 @@ pub fn import_old_database(
                 row.get::<_, Option<String>>(6)?,
                 row.get::<_, Option<String>>(7)?,
             ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        },
+    )?;
 
     for (id, networks, seeds, prompts, embedding_models, max_length, started, completed) in configs
     {
@@ -200,12 +200,12 @@ pub fn import_old_database(
             )? as u64)
         })?;
 
-        let mut runs = old.prepare(
+        let runs = collect_rows(
+            &old,
             "SELECT id, network, seed, max_length, initial_prompt FROM run
              WHERE experiment_id = ?1 ORDER BY id",
-        )?;
-        let runs = runs
-            .query_map([&id], |row| {
+            [&id],
+            |row| {
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
@@ -213,8 +213,8 @@ pub fn import_old_database(
                     row.get::<_, i64>(3)?,
                     row.get::<_, String>(4)?,
                 ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            },
+        )?;
         let mut positions = Positions::new(&old_config);
         for (run_id, network_json, seed, run_max_length, initial_prompt) in runs {
             let network: Vec<String> =
@@ -334,12 +334,12 @@ fn import_run(
     (network_index, prompt_index, seed_index): (u32, u32, u32),
     summary: &mut ImportSummary,
 ) -> Result<(), ImportError> {
-    let mut statement = old.prepare_cached(
+    let rows = collect_rows(
+        old,
         "SELECT id, sequence_number, model, type, seed, output_text, output_image_data, started_at, completed_at
          FROM invocation WHERE run_id = ?1 ORDER BY sequence_number, id",
-    )?;
-    let rows = statement
-        .query_map([&run.id], |row| {
+        [&run.id],
+        |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, i64>(1)?,
@@ -351,8 +351,8 @@ fn import_run(
                 row.get::<_, Option<String>>(7)?,
                 row.get::<_, Option<String>>(8)?,
             ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        },
+    )?;
     let total_rows = rows.len() as u64;
     let mut steps: Vec<NewStep> = Vec::new();
     for (id, sequence, model, kind, seed, text, image, started, completed) in rows {
@@ -416,13 +416,13 @@ fn import_run(
         (None, None)
     };
 
-    let mut embeddings = old.prepare_cached(
+    let embeddings = collect_rows(
+        old,
         "SELECT e.id, e.invocation_id, e.embedding_model, e.vector, e.started_at, e.completed_at
          FROM embedding e JOIN invocation i ON e.invocation_id = i.id
          WHERE i.run_id = ?1 ORDER BY e.id",
-    )?;
-    let embeddings = embeddings
-        .query_map([&run.id], |row| {
+        [&run.id],
+        |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, String>(1)?,
@@ -431,8 +431,8 @@ fn import_run(
                 row.get::<_, Option<String>>(4)?,
                 row.get::<_, Option<String>>(5)?,
             ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        },
+    )?;
 
     let network_json =
         serde_json::to_string(&run.network).map_err(|source| ImportError::Config {

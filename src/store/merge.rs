@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{Result, Store, StoreError};
+use super::{Result, Store, StoreError, collect_rows};
 
 /// Tables copied from shards, parents first, with their key columns. Clusterings and
 /// projections are computed after merging, over the whole experiment, so they are not copied.
@@ -52,12 +52,9 @@ fn shard_experiment(path: &Path) -> Result<(String, String)> {
                 source,
             }
         })?;
-    let mut statement = conn.prepare("SELECT id, config_json FROM experiment")?;
-    let experiments = statement
-        .query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let experiments = collect_rows(&conn, "SELECT id, config_json FROM experiment", [], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
     match experiments.len() {
         1 => Ok(experiments.into_iter().next().unwrap_or_default()),
         n => Err(invalid(format!(

@@ -21,7 +21,7 @@ mod schema;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use thiserror::Error;
 
 pub use analysis::{EmbeddedStep, InvocationTiming, LabelledStep};
@@ -154,7 +154,64 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// `NotFound` for the `what` with `id`.
+    pub(crate) fn not_found(what: &'static str, id: &str) -> Self {
+        StoreError::NotFound {
+            what,
+            id: id.to_owned(),
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Every row of a cached query on `conn`, read by `map` (also for connections that are not a
+/// `Store`'s, such as an import source).
+pub(crate) fn collect_rows<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    statement.query_map(params, map)?.collect()
+}
+
+/// How a clustering or projection is tied to the experiments it covers: rows of (`key`,
+/// `experiment_id`) in a link table.
+struct ExperimentLink {
+    table: &'static str,
+    key: &'static str,
+}
+
+impl ExperimentLink {
+    /// Links `id` to each of `experiment_ids` (a repeated one once).
+    fn insert(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        id: &str,
+        experiment_ids: &[String],
+    ) -> rusqlite::Result<()> {
+        let mut statement = tx.prepare_cached(&format!(
+            "INSERT OR IGNORE INTO {} ({}, experiment_id) VALUES (?1, ?2)",
+            self.table, self.key
+        ))?;
+        for experiment_id in experiment_ids {
+            statement.execute([id, experiment_id])?;
+        }
+        Ok(())
+    }
+
+    /// The experiments `id` covers, sorted.
+    fn experiments(&self, store: &Store, id: &str) -> Result<Vec<String>> {
+        let sql = format!(
+            "SELECT experiment_id FROM {} WHERE {} = ?1 ORDER BY experiment_id",
+            self.table, self.key
+        );
+        store.strings(&sql, [id])
+    }
+}
 
 /// How long a statement waits for another connection's lock before failing with `Locked`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -267,6 +324,47 @@ impl Store {
         Ok(value)
     }
 
+    /// Every row of a cached query, read by `map`.
+    fn rows<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        Ok(collect_rows(&self.conn, sql, params, map)?)
+    }
+
+    /// The first column of every row of a cached query, as strings (id and name lists).
+    fn strings<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<Vec<String>> {
+        self.rows(sql, params, |row| row.get(0))
+    }
+
+    /// The one row a query on `id` (as ?1) gives, read by `map`; `NotFound` (as `what`) when
+    /// there is none.
+    fn row_by_id<T>(
+        &self,
+        sql: &str,
+        what: &'static str,
+        id: &str,
+        map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.conn
+            .prepare_cached(sql)?
+            .query_row([id], map)
+            .optional()?
+            .ok_or_else(|| StoreError::not_found(what, id))
+    }
+
+    /// Deletes the row of `table` with `id`; `NotFound` (as `what`) when there is none.
+    fn delete_by_id(&mut self, table: &str, what: &'static str, id: &str) -> Result<()> {
+        self.write(|tx| {
+            if tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])? == 0 {
+                return Err(StoreError::not_found(what, id));
+            }
+            Ok(())
+        })
+    }
+
     /// Resolves a full id or a unique prefix of one in `table` (`experiment`, `run`, …).
     fn resolve_prefix(
         &self,
@@ -280,10 +378,7 @@ impl Store {
         }
         let sql = format!("SELECT id FROM {table} WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6");
         let upper = format!("{prefix}g");
-        let mut statement = self.conn.prepare_cached(&sql)?;
-        let matches = statement
-            .query_map([&prefix, &upper], |row| row.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let matches = self.strings(&sql, [&prefix, &upper])?;
         match matches.len() {
             0 => Err(StoreError::NotFound { what, id: prefix }),
             1 => Ok(matches.into_iter().next().unwrap_or_default()),

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Result, Store, StoreError, Timestamp};
+use super::{ExperimentLink, Result, Store, StoreError, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ProjectionRecord {
@@ -52,6 +52,11 @@ pub struct MapPointRow {
     pub seed: i64,
 }
 
+const LINK: ExperimentLink = ExperimentLink {
+    table: "projection_experiment",
+    key: "projection_id",
+};
+
 const COLUMNS: &str = "id, embedding_model, method, parameters_json, scope_json, created_at";
 
 fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectionRecord> {
@@ -94,12 +99,7 @@ impl Store {
                     record.created_at
                 ],
             )?;
-            let mut experiment = tx.prepare_cached(
-                "INSERT OR IGNORE INTO projection_experiment (projection_id, experiment_id) VALUES (?1, ?2)",
-            )?;
-            for experiment_id in &record.experiment_ids {
-                experiment.execute([&record.id, experiment_id])?;
-            }
+            LINK.insert(tx, &record.id, &record.experiment_ids)?;
             let mut point = tx.prepare_cached(
                 "INSERT INTO projection_point (projection_id, embedding_id, x, y) VALUES (?1, ?2, ?3, ?4)",
             )?;
@@ -111,46 +111,24 @@ impl Store {
     }
 
     pub fn projection(&self, id: &str) -> Result<ProjectionRecord> {
-        let record = self
-            .conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM projection WHERE id = ?1"),
-                [id],
-                record_from_row,
-            )
-            .optional()?;
-        let mut record = record.ok_or_else(|| StoreError::NotFound {
-            what: "projection",
-            id: id.to_owned(),
-        })?;
-        record.experiment_ids = self.projection_experiments(id)?;
+        let sql = format!("SELECT {COLUMNS} FROM projection WHERE id = ?1");
+        let mut record = self.row_by_id(&sql, "projection", id, record_from_row)?;
+        record.experiment_ids = LINK.experiments(self, id)?;
         Ok(record)
-    }
-
-    fn projection_experiments(&self, id: &str) -> Result<Vec<String>> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT experiment_id FROM projection_experiment WHERE projection_id = ?1 ORDER BY experiment_id",
-        )?;
-        let ids = statement
-            .query_map([id], |row| row.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(ids)
     }
 
     /// Every projection (or those covering `experiment_id`), newest first.
     pub fn list_projections(&self, experiment_id: Option<&str>) -> Result<Vec<ProjectionRecord>> {
-        let mut statement = self.conn.prepare_cached(&format!(
+        let sql = format!(
             "SELECT {COLUMNS} FROM projection p
              WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM projection_experiment e
                                          WHERE e.projection_id = p.id AND e.experiment_id = ?1)
              ORDER BY created_at DESC, id DESC"
-        ))?;
-        let rows = statement
-            .query_map([experiment_id], record_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        );
+        let rows = self.rows(&sql, [experiment_id], record_from_row)?;
         rows.into_iter()
             .map(|mut record| {
-                record.experiment_ids = self.projection_experiments(&record.id)?;
+                record.experiment_ids = LINK.experiments(self, &record.id)?;
                 Ok(record)
             })
             .collect()
@@ -158,33 +136,30 @@ impl Store {
 
     /// The points of a projection, by embedding id.
     pub fn projection_points(&self, projection_id: &str) -> Result<Vec<ProjectionPoint>> {
-        let mut statement = self.conn.prepare_cached(
+        self.rows(
             "SELECT embedding_id, x, y FROM projection_point WHERE projection_id = ?1 ORDER BY embedding_id",
-        )?;
-        let rows = statement
-            .query_map([projection_id], |row| {
+            [projection_id],
+            |row| {
                 Ok(ProjectionPoint {
                     embedding_id: row.get(0)?,
                     x: row.get::<_, f64>(1)? as f32,
                     y: row.get::<_, f64>(2)? as f32,
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+            },
+        )
     }
 
     /// The points of a projection grouped by run, in sequence order within each run.
     pub fn projection_trajectories(&self, projection_id: &str) -> Result<Vec<ProjectedStep>> {
-        let mut statement = self.conn.prepare_cached(
+        self.rows(
             "SELECT i.run_id, i.sequence_number, p.embedding_id, p.x, p.y
              FROM projection_point p
              JOIN embedding m ON m.id = p.embedding_id
              JOIN invocation i ON i.id = m.invocation_id
              WHERE p.projection_id = ?1
              ORDER BY i.run_id, i.sequence_number",
-        )?;
-        let rows = statement
-            .query_map([projection_id], |row| {
+            [projection_id],
+            |row| {
                 Ok(ProjectedStep {
                     run_id: row.get(0)?,
                     sequence_number: row.get(1)?,
@@ -192,9 +167,8 @@ impl Store {
                     x: row.get::<_, f64>(3)? as f32,
                     y: row.get::<_, f64>(4)? as f32,
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+            },
+        )
     }
 
     /// Every point of a projection with its run and step, labelled by `clustering_id` if given.
@@ -203,7 +177,7 @@ impl Store {
         projection_id: &str,
         clustering_id: Option<&str>,
     ) -> Result<Vec<MapPointRow>> {
-        let mut statement = self.conn.prepare_cached(
+        self.rows(
             "SELECT p.x, p.y, i.run_id, i.sequence_number, i.id, i.output_text,
                     (SELECT a.label FROM cluster_assignment a WHERE a.clustering_id = ?2 AND a.embedding_id = p.embedding_id),
                     r.experiment_id, r.initial_prompt, r.network_json, r.seed
@@ -213,9 +187,8 @@ impl Store {
              JOIN run r ON r.id = i.run_id
              WHERE p.projection_id = ?1
              ORDER BY r.network_index, r.prompt_index, r.seed_index, i.sequence_number",
-        )?;
-        let rows = statement
-            .query_map(params![projection_id, clustering_id], |row| {
+            params![projection_id, clustering_id],
+            |row| {
                 Ok(MapPointRow {
                     x: row.get::<_, f64>(0)? as f32,
                     y: row.get::<_, f64>(1)? as f32,
@@ -229,9 +202,8 @@ impl Store {
                     network_json: row.get(9)?,
                     seed: row.get(10)?,
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+            },
+        )
     }
 
     /// The newest projection with exactly these model, method, parameters and scope, if any.
@@ -256,7 +228,7 @@ impl Store {
             .optional()?;
         record
             .map(|mut record| {
-                record.experiment_ids = self.projection_experiments(&record.id)?;
+                record.experiment_ids = LINK.experiments(self, &record.id)?;
                 Ok(record)
             })
             .transpose()
@@ -279,14 +251,6 @@ impl Store {
 
     /// Deletes one projection and its points.
     pub fn delete_projection(&mut self, id: &str) -> Result<()> {
-        self.write(|tx| {
-            if tx.execute("DELETE FROM projection WHERE id = ?1", [id])? == 0 {
-                return Err(StoreError::NotFound {
-                    what: "projection",
-                    id: id.to_owned(),
-                });
-            }
-            Ok(())
-        })
+        self.delete_by_id("projection", "projection", id)
     }
 }

@@ -35,6 +35,17 @@ impl StopReason {
         }
     }
 
+    /// The stop columns of a run that may be open (`None`: all NULL).
+    fn optional_columns(stop: Option<&Self>) -> (Option<&'static str>, Option<u32>, Option<&str>) {
+        match stop {
+            Some(stop) => {
+                let (reason, loop_length, failure) = stop.columns();
+                (Some(reason), loop_length, failure)
+            }
+            None => (None, None, None),
+        }
+    }
+
     fn from_columns(
         reason: Option<String>,
         loop_length: Option<u32>,
@@ -177,6 +188,9 @@ pub(super) const RECENT_DURATIONS: &str =
     "SELECT completed_at - started_at, batch_size FROM invocation WHERE model = ?1
      ORDER BY completed_at DESC LIMIT ?2";
 
+const SET_STOP: &str =
+    "UPDATE run SET stop_reason = ?2, loop_length = ?3, failure = ?4 WHERE id = ?1";
+
 pub(super) const RUNS_FOR_CELL_WHERE: &str =
     "WHERE experiment_id = ?1 AND prompt_index = ?2 AND network_index = ?3 ORDER BY seed_index";
 
@@ -291,13 +305,7 @@ impl Store {
                     what: "run.network_json",
                     source,
                 })?;
-                let (reason, loop_length, failure) = match &run.stop {
-                    Some(stop) => {
-                        let (reason, loop_length, failure) = stop.columns();
-                        (Some(reason), loop_length, failure)
-                    }
-                    None => (None, None, None),
-                };
+                let (reason, loop_length, failure) = StopReason::optional_columns(run.stop.as_ref());
                 inserted += statement.execute(params![
                     run.id,
                     run.experiment_id,
@@ -319,13 +327,11 @@ impl Store {
 
     /// The runs of an experiment in config order: network, prompt, seed.
     pub fn runs(&self, experiment_id: &str) -> Result<Vec<RunRecord>> {
-        let mut statement = self.conn.prepare_cached(&format!(
+        let sql = format!(
             "SELECT {RUN_COLUMNS} FROM run WHERE experiment_id = ?1
              ORDER BY network_index, prompt_index, seed_index"
-        ))?;
-        let rows = statement
-            .query_map([experiment_id], run_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        );
+        let rows = self.rows(&sql, [experiment_id], run_from_row)?;
         rows.into_iter().map(finish_run).collect()
     }
 
@@ -336,50 +342,29 @@ impl Store {
         prompt_index: u32,
         network_index: u32,
     ) -> Result<Vec<RunRecord>> {
-        let mut statement = self.conn.prepare_cached(&format!(
-            "SELECT {RUN_COLUMNS} FROM run {RUNS_FOR_CELL_WHERE}"
-        ))?;
-        let rows = statement
-            .query_map(
-                params![experiment_id, prompt_index, network_index],
-                run_from_row,
-            )?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = self.rows(
+            &format!("SELECT {RUN_COLUMNS} FROM run {RUNS_FOR_CELL_WHERE}"),
+            params![experiment_id, prompt_index, network_index],
+            run_from_row,
+        )?;
         rows.into_iter().map(finish_run).collect()
     }
 
     pub fn run(&self, run_id: &str) -> Result<RunRecord> {
-        let row = self
-            .conn
-            .query_row(
-                &format!("SELECT {RUN_COLUMNS} FROM run WHERE id = ?1"),
-                [run_id],
-                run_from_row,
-            )
-            .optional()?;
-        match row {
-            Some(row) => finish_run(row),
-            None => Err(StoreError::NotFound {
-                what: "run",
-                id: run_id.to_owned(),
-            }),
-        }
+        finish_run(self.row_by_id(
+            &format!("SELECT {RUN_COLUMNS} FROM run WHERE id = ?1"),
+            "run",
+            run_id,
+            run_from_row,
+        )?)
     }
 
     /// Sets (or clears, with `None`) the stop reasons of runs in one transaction.
     pub fn set_run_stops(&mut self, stops: &[(String, Option<StopReason>)]) -> Result<()> {
         self.write(|tx| {
-            let mut statement = tx.prepare_cached(
-                "UPDATE run SET stop_reason = ?2, loop_length = ?3, failure = ?4 WHERE id = ?1",
-            )?;
+            let mut statement = tx.prepare_cached(SET_STOP)?;
             for (run_id, stop) in stops {
-                let (reason, loop_length, failure) = match stop {
-                    Some(stop) => {
-                        let (reason, loop_length, failure) = stop.columns();
-                        (Some(reason), loop_length, failure)
-                    }
-                    None => (None, None, None),
-                };
+                let (reason, loop_length, failure) = StopReason::optional_columns(stop.as_ref());
                 statement.execute(params![run_id, reason, loop_length, failure])?;
             }
             Ok(())
@@ -417,9 +402,7 @@ impl Store {
                     invocation.completed_at
                 ])?;
             }
-            let mut stop = tx.prepare_cached(
-                "UPDATE run SET stop_reason = ?2, loop_length = ?3, failure = ?4 WHERE id = ?1",
-            )?;
+            let mut stop = tx.prepare_cached(SET_STOP)?;
             for (run_id, reason) in &step.stops {
                 let (reason, loop_length, failure) = reason.columns();
                 stop.execute(params![run_id, reason, loop_length, failure])?;
@@ -431,13 +414,12 @@ impl Store {
     /// Where each run of an experiment stands (for resume), in config order.
     /// Every run of an experiment with its invocation count.
     pub fn run_progress(&self, experiment_id: &str) -> Result<Vec<RunProgress>> {
-        let mut statement = self.conn.prepare_cached(
+        self.rows(
             "SELECT r.max_length, r.stop_reason, r.failure, r.network_json,
                 (SELECT count(*) FROM invocation i WHERE i.run_id = r.id)
              FROM run r WHERE r.experiment_id = ?1",
-        )?;
-        let rows = statement
-            .query_map([experiment_id], |row| {
+            [experiment_id],
+            |row| {
                 Ok(RunProgress {
                     max_length: row.get(0)?,
                     stop_reason: row.get(1)?,
@@ -445,9 +427,8 @@ impl Store {
                     network_json: row.get(3)?,
                     invocations: row.get(4)?,
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+            },
+        )
     }
 
     pub fn run_tails(&self, experiment_id: &str) -> Result<Vec<RunTail>> {
@@ -500,29 +481,25 @@ impl Store {
 
     /// Every invocation of a run in sequence order, with outputs.
     pub fn invocations(&self, run_id: &str) -> Result<Vec<InvocationRecord>> {
-        let mut statement = self.conn.prepare_cached(INVOCATIONS_OF_RUN)?;
-        let rows = statement
-            .query_map([run_id], invocation_columns)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = self.rows(INVOCATIONS_OF_RUN, [run_id], invocation_columns)?;
         rows.into_iter().map(invocation_record).collect()
     }
 
     /// A run's image steps, in order, with the caption generated from each (the next step's
     /// text, when it exists); images are not read.
     pub fn image_steps(&self, run_id: &str) -> Result<Vec<(u32, Option<String>)>> {
-        let mut statement = self.conn.prepare_cached(
+        let rows = self.rows(
             "SELECT sequence_number, output_type, output_text FROM invocation
              WHERE run_id = ?1 ORDER BY sequence_number",
-        )?;
-        let rows = statement
-            .query_map([run_id], |row| {
+            [run_id],
+            |row| {
                 Ok((
                     row.get::<_, u32>(0)?,
                     row.get::<_, String>(1)?,
                     row.get::<_, Option<String>>(2)?,
                 ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            },
+        )?;
         let mut steps: Vec<(u32, Option<String>)> = Vec::new();
         for (sequence, kind, text) in rows {
             if kind == "image" {
@@ -555,15 +532,7 @@ impl Store {
 
     /// One invocation by id, with its output (the explorer's inspector and hover thumbnails).
     pub fn invocation(&self, id: &str) -> Result<InvocationRecord> {
-        let mut statement = self.conn.prepare_cached(INVOCATION_BY_ID)?;
-        let row = statement
-            .query_row([id], invocation_columns)
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "invocation",
-                id: id.to_owned(),
-            })?;
-        invocation_record(row)
+        invocation_record(self.row_by_id(INVOCATION_BY_ID, "invocation", id, invocation_columns)?)
     }
 
     /// Outputs of `modality` in an experiment (optionally one network) that have no embedding
@@ -576,26 +545,24 @@ impl Store {
         modality: Modality,
         limit: usize,
     ) -> Result<Vec<PendingEmbedding>> {
-        let mut statement = self.conn.prepare_cached(PENDING_EMBEDDINGS)?;
-        let rows = statement
-            .query_map(
-                params![
-                    experiment_id,
-                    network_index,
-                    modality_str(modality),
-                    model,
-                    limit as i64
-                ],
-                |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, Option<String>>(2)?,
-                        row.get::<_, Option<Vec<u8>>>(3)?,
-                    ))
-                },
-            )?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = self.rows(
+            PENDING_EMBEDDINGS,
+            params![
+                experiment_id,
+                network_index,
+                modality_str(modality),
+                model,
+                limit as i64
+            ],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, Option<Vec<u8>>>(3)?,
+                ))
+            },
+        )?;
         rows.into_iter()
             .map(|(id, kind, text, image)| {
                 let output = output_from_columns(&kind, text, image, &id)?;
@@ -661,16 +628,14 @@ impl Store {
         experiment_id: &str,
         model: &str,
     ) -> Result<Vec<(String, String)>> {
-        let mut statement = self.conn.prepare_cached(
+        self.rows(
             "SELECT r.id, r.initial_prompt FROM run r
              WHERE r.experiment_id = ?1
                AND NOT EXISTS (SELECT 1 FROM prompt_embedding p WHERE p.run_id = r.id AND p.embedding_model = ?2)
              ORDER BY r.network_index, r.prompt_index, r.seed_index",
-        )?;
-        let rows = statement
-            .query_map([experiment_id, model], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+            [experiment_id, model],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
     }
 
     pub fn insert_prompt_embeddings(&mut self, rows: &[(String, String, Vec<f32>)]) -> Result<()> {
@@ -700,14 +665,10 @@ impl Store {
     /// Seconds per item of the most recent `limit` invocations of `model` (the model call's
     /// duration divided by its batch size), newest first.
     pub fn recent_durations(&self, model: &str, limit: usize) -> Result<Vec<f64>> {
-        let mut statement = self.conn.prepare_cached(RECENT_DURATIONS)?;
-        let rows = statement
-            .query_map(params![model, limit as i64], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-            })?
-            .map(|row| row.map(|(micros, batch)| micros as f64 / 1e6 / batch.max(1) as f64))
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        self.rows(RECENT_DURATIONS, params![model, limit as i64], |row| {
+            let (micros, batch) = (row.get::<_, i64>(0)?, row.get::<_, i64>(1)?);
+            Ok(micros as f64 / 1e6 / batch.max(1) as f64)
+        })
     }
 }
 

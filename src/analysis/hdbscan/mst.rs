@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::{BRIDGE_SAMPLE, HdbscanError, HdbscanParams, MIN_GRAPH_K, NeighbourSearch};
 use crate::analysis::knn::{GraphIndex, Knn, Points, dot, euclidean, exact_knn, nn_descent};
-use crate::progress::{Control, Phase};
+use crate::progress::{Cancelled, Control, Phase};
 
 /// An MST edge: endpoints and mutual reachability distance.
 #[derive(Debug, Clone, Copy)]
@@ -221,14 +221,8 @@ fn boruvka_mst(
                     (c, list, limit)
                 })
                 .collect();
-            let exact =
-                nearest_outside_batched(points, &norms, &components, core, &pending, control);
-            control.check()?;
-            for ((c, _, _), edge) in pending.iter().zip(exact) {
-                if let Some(edge) = edge {
-                    keep_lighter(&mut best, *c, edge);
-                }
-            }
+            ExactSearch::new(points, &norms, &components, core, control)
+                .lower_bests(&pending, &mut best)?;
             let searched: usize = pending.iter().map(|(_, list, _)| list.len()).sum();
             let before = tree.len();
             add_lightest(&mut sets, &mut tree, best);
@@ -325,13 +319,8 @@ fn boruvka_mst(
                 (!list.is_empty()).then_some((c, list, limit))
             })
             .collect();
-        let exact = nearest_outside_batched(points, &norms, &components, core, &pending, control);
-        control.check()?;
-        for ((c, _, _), edge) in pending.iter().zip(exact) {
-            if let Some(edge) = edge {
-                keep_lighter(&mut best, *c, edge);
-            }
-        }
+        ExactSearch::new(points, &norms, &components, core, control)
+            .lower_bests(&pending, &mut best)?;
         let before = tree.len();
         add_lightest(&mut sets, &mut tree, best);
         finish_round(round, before, searchers.len(), tree.len(), n, control)?;
@@ -389,139 +378,162 @@ fn keep_lighter(best: &mut HashMap<u32, Edge>, component: u32, edge: Edge) {
 /// Points compared with all searchers per matrix product.
 const EXACT_CHUNK: usize = 512;
 
-/// The exact fallback: for each (component, searchers, limit), the lightest mutual-reachability
-/// edge from one of the searchers to any point outside the component, or `None` when nothing
-/// beats `limit`. Distances come from matrix products (all searchers × a block of points, through
-/// `ndarray`'s GEMM) over ‖a‖² + ‖b‖² − 2a·b, several times faster than one distance at a time;
-/// the winner's weight is then recomputed exactly. A mutual reachability edge weighs at least
-/// both core distances, so points whose core distance is `limit` or more are skipped.
-fn nearest_outside_batched(
-    points: Points<'_>,
-    norms: &[f32],
-    components: &[u32],
-    core: &[f32],
-    pending: &[(u32, Vec<u32>, f32)],
-    control: &Control<'_>,
-) -> Vec<Option<Edge>> {
-    nearest_outside_in_blocks(
-        points, norms, components, core, pending, control, EXACT_ROWS,
-    )
+/// What the exact fallback searches: the points with their squared norms, each point's
+/// component and core distance, and the caller's control (a cancel skips the remaining blocks).
+#[derive(Clone, Copy)]
+struct ExactSearch<'a, 'c> {
+    points: Points<'a>,
+    norms: &'a [f32],
+    components: &'a [u32],
+    core: &'a [f32],
+    control: &'a Control<'c>,
 }
 
-fn nearest_outside_in_blocks(
-    points: Points<'_>,
-    norms: &[f32],
-    components: &[u32],
-    core: &[f32],
-    pending: &[(u32, Vec<u32>, f32)],
-    control: &Control<'_>,
-    block_rows: usize,
-) -> Vec<Option<Edge>> {
-    // Groups in blocks of at most `block_rows` searchers, so the products' memory stays bounded
-    // (a few MB per thread) however many components are still open.
-    let mut found = Vec::with_capacity(pending.len());
-    let mut start = 0;
-    while start < pending.len() {
-        let mut end = start + 1;
-        let mut rows = pending[start].1.len();
-        while end < pending.len() && rows + pending[end].1.len() <= block_rows {
-            rows += pending[end].1.len();
-            end += 1;
-        }
-        found.extend(nearest_outside_block(
+/// Searchers per block of [`ExactSearch::nearest_outside`].
+const EXACT_ROWS: usize = 4096;
+
+impl<'a, 'c> ExactSearch<'a, 'c> {
+    fn new(
+        points: Points<'a>,
+        norms: &'a [f32],
+        components: &'a [u32],
+        core: &'a [f32],
+        control: &'a Control<'c>,
+    ) -> Self {
+        Self {
             points,
             norms,
             components,
             core,
-            &pending[start..end],
             control,
-        ));
-        start = end;
+        }
     }
-    found
-}
 
-/// Searchers per block of [`nearest_outside_batched`].
-const EXACT_ROWS: usize = 4096;
+    /// For each (component, searchers, limit), the lightest mutual-reachability edge from one of
+    /// the searchers to any point outside the component, or `None` when nothing beats `limit`.
+    /// Distances come from matrix products (all searchers × a block of points, through
+    /// `ndarray`'s GEMM) over ‖a‖² + ‖b‖² − 2a·b, several times faster than one distance at a
+    /// time; the winner's weight is then recomputed exactly. A mutual reachability edge weighs
+    /// at least both core distances, so points whose core distance is `limit` or more are
+    /// skipped.
+    fn nearest_outside(&self, pending: &[(u32, Vec<u32>, f32)]) -> Vec<Option<Edge>> {
+        self.in_blocks(pending, EXACT_ROWS)
+    }
 
-fn nearest_outside_block(
-    points: Points<'_>,
-    norms: &[f32],
-    components: &[u32],
-    core: &[f32],
-    pending: &[(u32, Vec<u32>, f32)],
-    control: &Control<'_>,
-) -> Vec<Option<Edge>> {
-    let n = points.len();
-    let dim = points.dim();
-    let searchers: Vec<u32> = pending
-        .iter()
-        .flat_map(|(_, list, _)| list.iter().copied())
-        .collect();
-    if searchers.is_empty() {
-        return vec![None; pending.len()];
-    }
-    let mut rows = Array2::zeros((searchers.len(), dim));
-    for (mut row, &p) in rows.rows_mut().into_iter().zip(&searchers) {
-        row.assign(&ArrayView1::from(points.row(p as usize)));
-    }
-    // Row range of each group in `rows`.
-    let mut ranges = Vec::with_capacity(pending.len());
-    let mut at = 0;
-    for (_, list, _) in pending {
-        ranges.push(at..at + list.len());
-        at += list.len();
-    }
-    let loosest = pending
-        .iter()
-        .map(|(_, _, limit)| *limit)
-        .fold(0.0f32, f32::max);
-    let per_chunk: Vec<Vec<Option<(f32, u32, u32)>>> = (0..n.div_ceil(EXACT_CHUNK))
-        .into_par_iter()
-        .map(|chunk| {
-            let start = chunk * EXACT_CHUNK;
-            let end = (start + EXACT_CHUNK).min(n);
-            let mut best: Vec<Option<(f32, u32, u32)>> = vec![None; pending.len()];
-            // A cancel skips the remaining blocks; the caller checks before using the result.
-            if control.check().is_err() || !(start..end).any(|q| core[q] < loosest) {
-                return best;
+    /// Keeps, per pending component, the lighter of its `best` edge and the exact search's.
+    fn lower_bests(
+        &self,
+        pending: &[(u32, Vec<u32>, f32)],
+        best: &mut HashMap<u32, Edge>,
+    ) -> Result<(), Cancelled> {
+        let exact = self.nearest_outside(pending);
+        self.control.check()?;
+        for ((c, _, _), edge) in pending.iter().zip(exact) {
+            if let Some(edge) = edge {
+                keep_lighter(best, *c, edge);
             }
-            let Ok(block) = ArrayView2::from_shape((end - start, dim), points.rows(start..end))
-            else {
-                return best;
-            };
-            let dots = rows.dot(&block.t());
-            for (g, (c, list, limit)) in pending.iter().enumerate() {
-                let slot = &mut best[g];
-                for q in start..end {
-                    if components[q] == *c || core[q] >= *limit {
-                        continue;
-                    }
-                    for (row, &p) in ranges[g].clone().zip(list) {
-                        let squared = norms[p as usize] + norms[q] - 2.0 * dots[[row, q - start]];
-                        let weight = squared.max(0.0).sqrt().max(core[p as usize]).max(core[q]);
-                        let candidate = (weight, p, q as u32);
-                        if weight < *limit && slot.is_none_or(|current| candidate < current) {
-                            *slot = Some(candidate);
+        }
+        Ok(())
+    }
+
+    fn in_blocks(&self, pending: &[(u32, Vec<u32>, f32)], block_rows: usize) -> Vec<Option<Edge>> {
+        // Groups in blocks of at most `block_rows` searchers, so the products' memory stays
+        // bounded (a few MB per thread) however many components are still open.
+        let mut found = Vec::with_capacity(pending.len());
+        let mut start = 0;
+        while start < pending.len() {
+            let mut end = start + 1;
+            let mut rows = pending[start].1.len();
+            while end < pending.len() && rows + pending[end].1.len() <= block_rows {
+                rows += pending[end].1.len();
+                end += 1;
+            }
+            found.extend(self.block(&pending[start..end]));
+            start = end;
+        }
+        found
+    }
+
+    fn block(&self, pending: &[(u32, Vec<u32>, f32)]) -> Vec<Option<Edge>> {
+        let Self {
+            points,
+            norms,
+            components,
+            core,
+            control,
+        } = *self;
+        let n = points.len();
+        let dim = points.dim();
+        let searchers: Vec<u32> = pending
+            .iter()
+            .flat_map(|(_, list, _)| list.iter().copied())
+            .collect();
+        if searchers.is_empty() {
+            return vec![None; pending.len()];
+        }
+        let mut rows = Array2::zeros((searchers.len(), dim));
+        for (mut row, &p) in rows.rows_mut().into_iter().zip(&searchers) {
+            row.assign(&ArrayView1::from(points.row(p as usize)));
+        }
+        // Row range of each group in `rows`.
+        let mut ranges = Vec::with_capacity(pending.len());
+        let mut at = 0;
+        for (_, list, _) in pending {
+            ranges.push(at..at + list.len());
+            at += list.len();
+        }
+        let loosest = pending
+            .iter()
+            .map(|(_, _, limit)| *limit)
+            .fold(0.0f32, f32::max);
+        let per_chunk: Vec<Vec<Option<(f32, u32, u32)>>> = (0..n.div_ceil(EXACT_CHUNK))
+            .into_par_iter()
+            .map(|chunk| {
+                let start = chunk * EXACT_CHUNK;
+                let end = (start + EXACT_CHUNK).min(n);
+                let mut best: Vec<Option<(f32, u32, u32)>> = vec![None; pending.len()];
+                // A cancel skips the remaining blocks; the caller checks before using the result.
+                if control.check().is_err() || !(start..end).any(|q| core[q] < loosest) {
+                    return best;
+                }
+                let Ok(block) = ArrayView2::from_shape((end - start, dim), points.rows(start..end))
+                else {
+                    return best;
+                };
+                let dots = rows.dot(&block.t());
+                for (g, (c, list, limit)) in pending.iter().enumerate() {
+                    let slot = &mut best[g];
+                    for q in start..end {
+                        if components[q] == *c || core[q] >= *limit {
+                            continue;
+                        }
+                        for (row, &p) in ranges[g].clone().zip(list) {
+                            let squared =
+                                norms[p as usize] + norms[q] - 2.0 * dots[[row, q - start]];
+                            let weight = squared.max(0.0).sqrt().max(core[p as usize]).max(core[q]);
+                            let candidate = (weight, p, q as u32);
+                            if weight < *limit && slot.is_none_or(|current| candidate < current) {
+                                *slot = Some(candidate);
+                            }
                         }
                     }
                 }
-            }
-            best
-        })
-        .collect();
-    (0..pending.len())
-        .map(|g| {
-            per_chunk
-                .iter()
-                .filter_map(|best| best[g])
-                .min_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal))
-                .map(|(_, p, q)| {
-                    let distance = euclidean(points.row(p as usize), points.row(q as usize));
-                    make_edge(p, q, reachability(core, p as usize, q as usize, distance))
-                })
-        })
-        .collect()
+                best
+            })
+            .collect();
+        (0..pending.len())
+            .map(|g| {
+                per_chunk
+                    .iter()
+                    .filter_map(|best| best[g])
+                    .min_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal))
+                    .map(|(_, p, q)| {
+                        let distance = euclidean(points.row(p as usize), points.row(q as usize));
+                        make_edge(p, q, reachability(core, p as usize, q as usize, distance))
+                    })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -568,15 +580,9 @@ mod tests {
             .collect();
         assert!(expected[..4].iter().all(Option::is_some));
         for block_rows in [usize::MAX, 4, 1] {
-            let found = nearest_outside_in_blocks(
-                points,
-                &norms,
-                &components,
-                &core,
-                &pending,
-                &Control::default(),
-                block_rows,
-            );
+            let control = Control::default();
+            let search = ExactSearch::new(points, &norms, &components, &core, &control);
+            let found = search.in_blocks(&pending, block_rows);
             assert_eq!(found.len(), pending.len());
             for (got, want) in found.iter().zip(&expected) {
                 match (got, want) {

@@ -5,19 +5,23 @@ use super::distance::DistanceMatrix;
 use super::rips::{LEVELS, Rips, rips_with_levels};
 use super::simplex::{Binomials, Cell};
 
-/// Pushing coboundaries in parts (many levels) or whole (one level) gives the same
-/// diagram.
-#[test]
-fn coboundary_levels_do_not_change_the_diagram() {
-    let mut state = 99u64;
-    let points: Vec<f32> = (0..60 * 12)
+/// `count` pseudo-random coordinates in [0, 1) from a linear congruential generator.
+fn lcg_coordinates(mut state: u64, count: usize) -> Vec<f32> {
+    (0..count)
         .map(|_| {
             state = state
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (state >> 40) as f32 / (1u64 << 24) as f32
         })
-        .collect();
+        .collect()
+}
+
+/// Pushing coboundaries in parts (many levels) or whole (one level) gives the same
+/// diagram.
+#[test]
+fn coboundary_levels_do_not_change_the_diagram() {
+    let points = lcg_coordinates(99, 60 * 12);
     let distances = DistanceMatrix::from_points(&points, 12).expect("distances");
     let params = RipsParams::default();
     let whole = rips_with_levels(&distances, &params, None, 1).expect("whole");
@@ -37,15 +41,7 @@ fn triangle_shortcut_matches_the_general_test() {
     let grid: Vec<f32> = (0..27)
         .flat_map(|i| [(i % 3) as f32, ((i / 3) % 3) as f32, (i / 9) as f32])
         .collect();
-    let mut state = 12345u64;
-    let random: Vec<f32> = (0..30 * 4)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 40) as f32 / (1u64 << 24) as f32
-        })
-        .collect();
+    let random = lcg_coordinates(12345, 30 * 4);
     for (points, dim) in [(grid, 3), (random, 4)] {
         let distances = DistanceMatrix::from_points(&points, dim).expect("distances");
         let n = distances.len();

@@ -127,9 +127,18 @@ impl ExplorerPanel {
 
         let mut select_point = None;
         let mut inspect = None;
+        // Long run labels and cluster names wrap inside the panel instead of widening it over
+        // the map.
+        let widest = (ui.available_width() * 0.4).max(280.0);
         egui::Panel::right("explorer-side")
-            .default_size(300.0)
-            .show(ui, |ui| inspect = self.side_panel_ui(ui, data, database));
+            .default_size(320.0_f32.min(widest))
+            .size_range(240.0..=widest)
+            .show(ui, |ui| {
+                // The inspector can make the panel taller than the window.
+                egui::ScrollArea::vertical()
+                    .id_salt("explorer-side-scroll")
+                    .show(ui, |ui| inspect = self.side_panel_ui(ui, data, database));
+            });
         if let Some((run_id, prompt, invocation_id)) = inspect {
             self.inspect(database, ui.ctx(), &run_id, &prompt, &invocation_id);
         }
@@ -172,6 +181,7 @@ impl ExplorerPanel {
             }
             plot.pointer_coordinate()
         });
+        self.last_transform = Some(response.transform);
         let frame = *response.transform.frame();
         let painter = ui.painter().with_clip_rect(frame.intersect(ui.clip_rect()));
         if gpu {

@@ -45,6 +45,11 @@ pub struct ExplorerPanel {
     /// Points are drawn by the wgpu point renderer (else as egui shapes).
     gpu: bool,
     experiment: Option<String>,
+    /// The experiment changed from outside (a next-step button); its projections are re-read.
+    refind: bool,
+    /// Plot-to-screen transform of the last drawn map (screen positions of points).
+    last_transform: Option<egui_plot::PlotTransform>,
+    next: Option<super::Section>,
     /// The experiment's stored projections, one per embedding model chosen from.
     projections: Vec<Projection>,
     projection: Option<Projection>,
@@ -98,6 +103,9 @@ impl ExplorerPanel {
         Self {
             gpu: render_state.is_some(),
             experiment: None,
+            refind: false,
+            last_transform: None,
+            next: None,
             projections: Vec::new(),
             projection: None,
             clusterings: Vec::new(),
@@ -142,6 +150,33 @@ impl ExplorerPanel {
             .iter()
             .filter(|run| Some(**run) != self.selected_run)
             .count()
+    }
+
+    /// Opens the explorer on this experiment (a next-step button elsewhere led here).
+    pub fn focus(&mut self, experiment_id: &str) {
+        if self.experiment.as_deref() != Some(experiment_id) {
+            self.experiment = Some(experiment_id.to_owned());
+            self.refind = true;
+        }
+    }
+
+    /// The section a next-step button asked for, once.
+    pub fn take_next(&mut self) -> Option<super::Section> {
+        self.next.take()
+    }
+
+    /// Where step `step` (index into the run's points) of run `run` was drawn in the last
+    /// frame, in screen points.
+    pub fn screen_position(&self, run: usize, step: usize) -> Option<egui::Pos2> {
+        let data = self.data.as_ref()?;
+        let point = data.points.get(*data.runs.get(run)?.points.get(step)?)?;
+        let transform = self.last_transform.as_ref()?;
+        Some(transform.position_from_point(&PlotPoint::new(point.x, point.y)))
+    }
+
+    /// The experiment shown, if any.
+    pub fn experiment(&self) -> Option<&str> {
+        self.experiment.as_deref()
     }
 
     pub fn set_step(&mut self, step: usize) {
@@ -311,11 +346,23 @@ impl ExplorerPanel {
         ui.heading("Explorer");
         if experiments.is_empty() {
             ui.label("No experiments yet: run one first.");
+            if super::next_step_button(
+                ui,
+                "run the demo",
+                "Experiments offers a one-click demo that runs offline in about a minute",
+            ) {
+                self.next = Some(super::Section::Experiments);
+            }
             return;
         }
         if self.experiment.is_none() {
             self.experiment = experiments.first().map(|summary| summary.record.id.clone());
             self.find_projection(store);
+        }
+        if std::mem::take(&mut self.refind) {
+            self.find_projection(store);
+            self.loaded_for = None;
+            self.inspector = None;
         }
         ui.horizontal_wrapped(|ui| {
             let label = ui.label("Experiment");
@@ -402,6 +449,9 @@ impl ExplorerPanel {
         }
         self.filters_ui(ui, store);
         self.load(&database, ui.ctx());
+        if self.data.is_some() && self.job.is_none() {
+            self.next_steps_ui(ui);
+        }
 
         // While a projection is computed, show its intermediate layouts.
         if let Some(job) = &self.job {
@@ -458,6 +508,36 @@ impl ExplorerPanel {
         };
         self.explore_ui(ui, store, &data, &database);
         self.data = Some(data);
+    }
+
+    /// Where to go from the map: cluster first if nothing is clustered, else charts or a video.
+    fn next_steps_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            if self.clusterings.is_empty() {
+                if super::next_step_button(
+                    ui,
+                    "cluster the outputs",
+                    "Clusters groups similar outputs; the map then colours them and the indicator names each step's cluster",
+                ) {
+                    self.next = Some(super::Section::Clusters);
+                }
+                return;
+            }
+            if super::next_step_button(
+                ui,
+                "charts of this experiment",
+                "Analyses: drift from the prompt, cluster transitions, stable runs, persistence diagrams",
+            ) {
+                self.next = Some(super::Section::Analyses);
+            }
+            if super::next_step_button(
+                ui,
+                "an annotated video",
+                "Export: a mosaic video of every run, with captions and cluster rings",
+            ) {
+                self.next = Some(super::Section::Export);
+            }
+        });
     }
 
     /// Embedding model (which projection), clustering result, prompt and network choices.

@@ -47,7 +47,10 @@ impl ExplorerPanel {
                             }
                         }
                         if ui
-                            .selectable_label(self.selected_run == Some(index), label)
+                            .add(
+                                egui::Button::selectable(self.selected_run == Some(index), label)
+                                    .wrap_mode(egui::TextWrapMode::Wrap),
+                            )
                             .clicked()
                         {
                             self.selected_run = Some(index);
@@ -61,11 +64,7 @@ impl ExplorerPanel {
             let last = run.points.len().saturating_sub(1);
             self.step = self.step.min(last);
             ui.horizontal(|ui| {
-                let text = if self.playing {
-                    "⏸ Pause"
-                } else {
-                    "▶ Play"
-                };
+                let text = if self.playing { "Pause" } else { "▶ Play" };
                 if ui.button(text).clicked() {
                     if !self.playing && self.step >= last {
                         self.step = 0;
@@ -87,17 +86,23 @@ impl ExplorerPanel {
                     let (rect, _) =
                         ui.allocate_exact_size(egui::vec2(16.0, 16.0), egui::Sense::hover());
                     ui.painter().rect_filled(rect, 3.0, colour(point.label));
-                    ui.label(format!("Step {}: {name}", point.sequence_number));
-                    if ui.small_button("Inspect").clicked() {
+                    // The button first, so the (wrapping) label takes the width that is left.
+                    let button = egui::Button::new("Inspect")
+                        .small()
+                        .wrap_mode(egui::TextWrapMode::Extend);
+                    if ui.add(button).clicked() {
                         inspect = Some((
                             run.id.clone(),
                             run.prompt.clone(),
                             point.invocation_id.clone(),
                         ));
                     }
+                    ui.add(
+                        egui::Label::new(format!("Step {}: {name}", point.sequence_number)).wrap(),
+                    );
                 });
                 if let Some(caption) = &point.caption {
-                    ui.label(egui::RichText::new(caption).italics());
+                    ui.add(egui::Label::new(egui::RichText::new(caption).italics()).wrap());
                 }
             }
             timeline(ui, data, run, &mut self.step);
@@ -119,7 +124,9 @@ impl ExplorerPanel {
                             ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
                         ui.painter()
                             .rect_filled(rect, 2.0, colour(Some(cluster.label)));
-                        ui.label(format!("{} ({})", cluster.name, cluster.size));
+                        ui.add(
+                            egui::Label::new(format!("{} ({})", cluster.name, cluster.size)).wrap(),
+                        );
                     });
                 }
                 if data.clusters.len() > 50 {

@@ -18,7 +18,8 @@ use rand_chacha::ChaCha8Rng;
 use tokenizers::Tokenizer;
 
 use super::binding::{BoundOutputs, BoundSession, Placement};
-use super::pixels::resize_like_pillow;
+use super::config::GenerationConfig;
+use super::pixels::ImagePreprocess;
 use super::session::{self, SessionOptions, inference};
 use crate::models::catalog::{EncoderDecoderSpec, SamplingSpec};
 use crate::models::{ImageToText, ModelError, Seed};
@@ -46,6 +47,7 @@ pub struct EncoderDecoderCaptioner {
     /// Merged decoders take `use_cache_branch`.
     merged: bool,
     max_new_tokens: usize,
+    preprocess: ImagePreprocess,
 }
 
 impl EncoderDecoderCaptioner {
@@ -68,7 +70,20 @@ impl EncoderDecoderCaptioner {
                 tokenizer_error(format!("{} has no token {token}", tokenizer_path.display()))
             })
         };
-        let (start_id, end_id) = (id(spec.start_token)?, id(spec.end_token)?);
+        // The directory's generation_config.json wins over the catalog's token names.
+        let generation = GenerationConfig::read(name, dir, tokenizer.get_vocab_size(true))?;
+        let start_id = match generation.decoder_start_token_id {
+            Some(start) => start,
+            None => id(spec.start_token)?,
+        };
+        let end_id = match generation.eos_token_id {
+            Some(end) => end,
+            None => id(spec.end_token)?,
+        };
+        // Bilinear, as the ViT processor's resample 2.
+        let fallback =
+            ImagePreprocess::exact(spec.image_size, FilterType::Triangle, spec.mean, spec.std);
+        let preprocess = ImagePreprocess::read(name, dir, fallback)?;
         let encoder = session::open(paths, &dir.join(spec.encoder), options)?;
         if session::input_type(&encoder, "pixel_values").is_none()
             || !session::has_output(&encoder, "last_hidden_state")
@@ -111,14 +126,31 @@ impl EncoderDecoderCaptioner {
             end_id,
             cache,
             merged,
-            max_new_tokens: spec.sampling.max_new_tokens,
+            max_new_tokens: generation.max_new_tokens(spec.sampling.max_new_tokens),
+            preprocess,
         })
     }
 
-    /// Caps the tokens generated per caption (the catalog default otherwise).
+    /// Caps the tokens generated per caption (otherwise the catalog's, within the directory's
+    /// `generation_config.json` `max_length`), as `max_new_tokens` does in Hugging Face.
     pub fn with_max_new_tokens(mut self, max_new_tokens: usize) -> Self {
         self.max_new_tokens = max_new_tokens.max(1);
         self
+    }
+
+    /// Tokens generated per caption at most.
+    pub fn max_new_tokens(&self) -> usize {
+        self.max_new_tokens
+    }
+
+    /// The token fed first and the end token.
+    pub fn start_and_end_ids(&self) -> (u32, u32) {
+        (self.start_id, self.end_id)
+    }
+
+    /// How images become `pixel_values`.
+    pub fn preprocess(&self) -> &ImagePreprocess {
+        &self.preprocess
     }
 
     /// The generated token ids of each image, end token excluded.
@@ -148,24 +180,18 @@ impl EncoderDecoderCaptioner {
     }
 
     fn encode(&mut self, images: &[&RgbImage]) -> Result<(Vec<f32>, [usize; 3]), ModelError> {
-        let size = self.spec.image_size;
-        let mut pixels = Vec::with_capacity(images.len() * 3 * (size * size) as usize);
+        let (width, height) = self.preprocess.output_size();
+        let mut pixels = Vec::with_capacity(images.len() * 3 * (width * height) as usize);
         for image in images {
             pixels.extend(
-                // Bilinear, as the ViT processor's resample 2.
-                resized_pixels(
-                    image,
-                    size,
-                    FilterType::Triangle,
-                    self.spec.mean,
-                    self.spec.std,
-                )
-                .map_err(|message| inference(&self.name, message))?,
+                self.preprocess
+                    .pixels(image)
+                    .map_err(|message| inference(&self.name, message))?,
             );
         }
         let name = self.name.as_str();
-        let side = size as usize;
-        let input = Tensor::from_array(([images.len(), 3, side, side], pixels))
+        let shape = [images.len(), 3, height as usize, width as usize];
+        let input = Tensor::from_array((shape, pixels))
             .map_err(|e| inference(name, format!("building pixel_values: {e}")))?;
         let outputs = self
             .encoder
@@ -511,8 +537,7 @@ pub(crate) fn sample(logits: &[f32], temperature: f32, top_p: f32, rng: &mut Cha
 }
 
 /// Resize straight to `size`² with `filter` in Pillow's pass order (no crop, as the ViT and
-/// Florence-2 image processors),
-/// scale to [0, 1], normalise per channel; CHW f32.
+/// Florence-2 image processors), scale to [0, 1], normalise per channel; CHW f32.
 pub fn resized_pixels(
     image: &RgbImage,
     size: u32,
@@ -520,20 +545,7 @@ pub fn resized_pixels(
     mean: [f32; 3],
     std: [f32; 3],
 ) -> Result<Vec<f32>, String> {
-    if image.width() == 0 || image.height() == 0 {
-        return Err("cannot caption an empty image".into());
-    }
-    let resized = resize_like_pillow(image, size, size, filter);
-    let image = &resized;
-    let plane = (size * size) as usize;
-    let mut pixels = vec![0f32; 3 * plane];
-    for (index, pixel) in image.pixels().enumerate() {
-        for channel in 0..3 {
-            let value = f32::from(pixel[channel]) / 255.0;
-            pixels[channel * plane + index] = (value - mean[channel]) / std[channel];
-        }
-    }
-    Ok(pixels)
+    ImagePreprocess::exact(size, filter, mean, std).pixels(image)
 }
 
 impl ImageToText for EncoderDecoderCaptioner {

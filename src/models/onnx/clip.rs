@@ -11,7 +11,7 @@ use ort::session::Session;
 use ort::value::{Tensor, TensorElementType};
 use tokenizers::Tokenizer;
 
-use super::pixels::resize_like_pillow;
+use super::pixels::{ImagePreprocess, Resize};
 use super::session::{self, Inputs, SessionOptions, inference, int_input, l2_normalise};
 use super::text::{MAX_RUN_BATCH, Tokenized, load_tokenizer, tokenize};
 use crate::models::catalog::ClipSpec;
@@ -45,11 +45,11 @@ impl Towers {
 
 pub struct ClipEmbedder {
     info: EmbedderInfo,
-    spec: ClipSpec,
     tokenizer: Tokenizer,
     towers: Towers,
     ids_type: TensorElementType,
     mask_type: Option<TensorElementType>,
+    preprocess: ImagePreprocess,
 }
 
 impl ClipEmbedder {
@@ -85,6 +85,8 @@ impl ClipEmbedder {
             spec.max_length,
             spec.pad_token,
         )?;
+        let fallback = clip_preprocess(spec.image_size, spec.mean, spec.std);
+        let preprocess = ImagePreprocess::read(name, dir, fallback)?;
         let mut towers = towers;
         let text = towers.text();
         let ids_type = session::input_type(text, "input_ids")
@@ -112,12 +114,17 @@ impl ClipEmbedder {
                 dimension,
                 normalised: true,
             },
-            spec,
             tokenizer,
             towers,
             ids_type,
             mask_type,
+            preprocess,
         })
+    }
+
+    /// How images become `pixel_values`.
+    pub fn preprocess(&self) -> &ImagePreprocess {
+        &self.preprocess
     }
 
     fn text_inputs(&self, texts: Vec<String>) -> Result<(Inputs, usize), ModelError> {
@@ -138,8 +145,8 @@ impl ClipEmbedder {
     }
 
     fn pixel_input(&self, pixels: Vec<f32>, count: usize) -> Result<Inputs, ModelError> {
-        let size = self.spec.image_size as usize;
-        let tensor = Tensor::from_array(([count, 3, size, size], pixels))
+        let (width, height) = self.preprocess.output_size();
+        let tensor = Tensor::from_array(([count, 3, height as usize, width as usize], pixels))
             .map_err(|e| inference(&self.info.name, format!("building pixel_values: {e}")))?;
         Ok(vec![("pixel_values".into(), tensor.into())])
     }
@@ -190,8 +197,9 @@ impl ClipEmbedder {
                 self.text_inputs(chunk.iter().map(|t| (*t).to_owned()).collect())?;
             if self.towers.combined() {
                 // The combined graph also wants an image; one grey placeholder.
-                let size = self.spec.image_size as usize;
-                inputs.extend(self.pixel_input(vec![0.0; 3 * size * size], 1)?);
+                let (width, height) = self.preprocess.output_size();
+                let values = 3 * (width * height) as usize;
+                inputs.extend(self.pixel_input(vec![0.0; values], 1)?);
             }
             vectors.extend(self.run(false, inputs, "text_embeds", rows)?);
         }
@@ -204,7 +212,8 @@ impl ClipEmbedder {
             let mut pixels = Vec::new();
             for image in chunk {
                 pixels.extend(
-                    clip_pixels(image, self.spec.image_size, self.spec.mean, self.spec.std)
+                    self.preprocess
+                        .pixels(image)
                         .map_err(|message| inference(&self.info.name, message))?,
                 );
             }
@@ -236,38 +245,19 @@ pub fn clip_pixels(
     mean: [f32; 3],
     std: [f32; 3],
 ) -> Result<Vec<f32>, String> {
-    let (width, height) = image.dimensions();
-    if width == 0 || height == 0 {
-        return Err("cannot embed an empty image".into());
+    clip_preprocess(size, mean, std).pixels(image)
+}
+
+/// The CLIP image processor's steps for `size`² inputs.
+fn clip_preprocess(size: u32, mean: [f32; 3], std: [f32; 3]) -> ImagePreprocess {
+    ImagePreprocess {
+        resize: Resize::ShortestEdge(size),
+        filter: FilterType::CatmullRom,
+        crop: Some((size, size)),
+        rescale: 1.0 / 255.0,
+        mean,
+        std,
     }
-    // As the Hugging Face processor: the long side is truncated, not rounded.
-    let (new_width, new_height) = if width <= height {
-        (
-            size,
-            ((u64::from(size) * u64::from(height)) / u64::from(width)) as u32,
-        )
-    } else {
-        (
-            ((u64::from(size) * u64::from(width)) / u64::from(height)) as u32,
-            size,
-        )
-    };
-    let resized = resize_like_pillow(image, new_width, new_height, FilterType::CatmullRom);
-    let left = (new_width - size) / 2;
-    let top = (new_height - size) / 2;
-    let plane = (size * size) as usize;
-    let mut pixels = vec![0f32; 3 * plane];
-    for y in 0..size {
-        for x in 0..size {
-            let pixel = resized.get_pixel(left + x, top + y);
-            let index = (y * size + x) as usize;
-            for channel in 0..3 {
-                let value = f32::from(pixel[channel]) / 255.0;
-                pixels[channel * plane + index] = (value - mean[channel]) / std[channel];
-            }
-        }
-    }
-    Ok(pixels)
 }
 
 impl Embedder for ClipEmbedder {

@@ -5,7 +5,11 @@
 //!
 //! Every random draw of an item (initial latents, ancestral noise) comes from that item's own
 //! ChaCha8 stream, seeded by its seed (or a fresh random seed when unseeded), so an item's image
-//! does not depend on the rest of its batch.
+//! does not depend on the rest of its batch. Reference checks can supply the draws instead
+//! ([`StableDiffusion::generate_with_noise`]).
+//!
+//! The directory's `scheduler/scheduler_config.json`, `vae_decoder/config.json` and tokenizer
+//! configs override the catalog's scheduler, VAE scaling and pad token (`config.rs`).
 
 use std::path::Path;
 
@@ -19,9 +23,10 @@ use rand_distr::StandardNormal;
 use tokenizers::{PaddingStrategy, Tokenizer};
 
 use super::binding::{BoundSession, Placement};
-use super::scheduler::{Schedule, euler_update};
+use super::config::{ConfigFile, DeclaredToken, declared_added_tokens};
+use super::scheduler::{SCHEDULER_CONFIG, Schedule, SchedulerConfig, euler_update};
 use super::session::{self, Inputs, SessionOptions, inference, int_input};
-use super::text::set_padding_and_truncation;
+use super::text::{self, set_padding_and_truncation};
 use crate::models::catalog::{DiffusionSpec, DiffusionTextEncoder, TextStates};
 use crate::models::{ModelError, Seed, TextToImage};
 use crate::paths::AppPaths;
@@ -68,6 +73,24 @@ pub struct StableDiffusion {
     /// The UNet takes SDXL's `text_embeds` and `time_ids`.
     micro_conditioning: bool,
     schedule: Schedule,
+    vae_scaling: f32,
+}
+
+/// Standard normal draws to use instead of seeded ones, so a run can be compared with a
+/// reference implementation given the same noise. Each array is `[batch, 4, side/8, side/8]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReferenceNoise {
+    /// The initial latents before scaling by the schedule's initial σ (diffusers' `latents`).
+    pub initial: Vec<f32>,
+    /// The ancestral scheduler's draw at each step (may be empty for plain Euler).
+    pub per_step: Vec<Vec<f32>>,
+}
+
+/// Where a generation's random draws come from.
+enum Noise<'a> {
+    /// Each item's own ChaCha8 stream.
+    Seeded(Vec<ChaCha8Rng>),
+    Given(&'a ReferenceNoise),
 }
 
 impl StableDiffusion {
@@ -78,8 +101,10 @@ impl StableDiffusion {
         paths: &AppPaths,
         options: SessionOptions,
     ) -> Result<Self, ModelError> {
-        let schedule = Schedule::new(&spec.scheduler, spec.steps)
-            .map_err(|message| inference(name, message))?;
+        let scheduler = SchedulerConfig::read(name, &dir.join(SCHEDULER_CONFIG), spec.scheduler)?;
+        let schedule =
+            Schedule::new(&scheduler, spec.steps).map_err(|message| inference(name, message))?;
+        let vae_scaling = vae_scaling(name, &dir.join(spec.vae_decoder), spec.vae_scaling)?;
         let mut encoders = Vec::with_capacity(spec.text_encoders.len());
         for encoder in spec.text_encoders {
             let tokenizer = clip_tokenizer(
@@ -166,11 +191,63 @@ impl StableDiffusion {
             timestep,
             micro_conditioning,
             schedule,
+            vae_scaling,
         })
     }
 
+    /// The denoising steps (from `scheduler/scheduler_config.json` when the directory has it).
     pub fn schedule(&self) -> &Schedule {
         &self.schedule
+    }
+
+    /// What latents are divided by before the VAE decoder (`vae_decoder/config.json`'s
+    /// `scaling_factor` when present).
+    pub fn vae_scaling(&self) -> f32 {
+        self.vae_scaling
+    }
+
+    /// The UNet conditioning of `prompts`: `encoder_hidden_states` `[batch, max_length, hidden]`
+    /// and, for SDXL, the pooled `text_embeds` `[batch, width]` (empty otherwise).
+    pub fn encode_prompts(&mut self, prompts: &[&str]) -> Result<(Vec<f32>, Vec<f32>), ModelError> {
+        let conditioning = self.encode_text(prompts)?;
+        Ok((conditioning.states, conditioning.pooled))
+    }
+
+    /// For checks against a reference implementation: [`TextToImage::generate`] from the given
+    /// standard normal draws instead of seeded ones.
+    pub fn generate_with_noise(
+        &mut self,
+        prompts: &[&str],
+        noise: &ReferenceNoise,
+        size: u32,
+    ) -> Result<Vec<RgbImage>, ModelError> {
+        if size == 0 {
+            return Err(inference(&self.name, "the image size must be at least 1"));
+        }
+        if prompts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let per_batch = prompts.len() * self.latent_len();
+        let steps = self.schedule.steps.len();
+        let ancestral = self.schedule.steps.iter().any(|step| step.sigma_up > 0.0);
+        if noise.initial.len() != per_batch
+            || (ancestral && noise.per_step.len() != steps)
+            || noise.per_step.iter().any(|step| step.len() != per_batch)
+        {
+            return Err(inference(
+                &self.name,
+                format!(
+                    "reference noise must be {per_batch} initial values and, for an ancestral schedule, {steps} steps of as many"
+                ),
+            ));
+        }
+        self.generate_batch(prompts, Noise::Given(noise), size)
+    }
+
+    /// Latent values per item.
+    fn latent_len(&self) -> usize {
+        let side = (self.spec.native_size / 8) as usize;
+        LATENT_CHANNELS * side * side
     }
 
     /// Token ids of each prompt for encoder `index`, `[batch, max_length]` row-major.
@@ -292,7 +369,7 @@ impl StableDiffusion {
     fn generate_batch(
         &mut self,
         prompts: &[&str],
-        seeds: &[Seed],
+        mut noise: Noise<'_>,
         size: u32,
     ) -> Result<Vec<RgbImage>, ModelError> {
         let batch = prompts.len();
@@ -303,16 +380,16 @@ impl StableDiffusion {
             pooled_width,
         } = self.encode_text(prompts)?;
         let latent_side = (self.spec.native_size / 8) as usize;
-        let per_item = LATENT_CHANNELS * latent_side * latent_side;
-        let mut rngs: Vec<ChaCha8Rng> = seeds
-            .iter()
-            .map(|seed| ChaCha8Rng::seed_from_u64(seed.unwrap_or_else(|| rand::rng().random())))
-            .collect();
+        let per_item = self.latent_len();
         let init = self.schedule.init_noise_sigma as f32;
-        let mut latents = Vec::with_capacity(batch * per_item);
-        for rng in &mut rngs {
-            latents.extend(gaussian(rng, per_item).into_iter().map(|v| v * init));
-        }
+        let mut latents: Vec<f32> = match &mut noise {
+            Noise::Seeded(rngs) => rngs
+                .iter_mut()
+                .flat_map(|rng| gaussian(rng, per_item))
+                .collect(),
+            Noise::Given(given) => given.initial.clone(),
+        };
+        latents.iter_mut().for_each(|v| *v *= init);
         let latent_shape = [batch, LATENT_CHANNELS, latent_side, latent_side];
         let side = f64::from(self.spec.native_size);
         let time_ids: Vec<f32> = (0..batch)
@@ -345,7 +422,7 @@ impl StableDiffusion {
             bound.bind("time_ids", time_ids)?;
         }
         let steps = self.schedule.steps.clone();
-        for step in &steps {
+        for (index, step) in steps.iter().enumerate() {
             let scale = step.input_scale() as f32;
             let scaled: Vec<f32> = latents.iter().map(|v| v * scale).collect();
             let sample =
@@ -360,16 +437,17 @@ impl StableDiffusion {
                     format!("out_sample has shape {shape:?}, expected {latent_shape:?}"),
                 ));
             }
-            let noise: Vec<f32> = if step.sigma_up > 0.0 {
-                rngs.iter_mut()
+            let fresh: Vec<f32> = match &mut noise {
+                _ if step.sigma_up <= 0.0 => Vec::new(),
+                Noise::Seeded(rngs) => rngs
+                    .iter_mut()
                     .flat_map(|rng| gaussian(rng, per_item))
-                    .collect()
-            } else {
-                Vec::new()
+                    .collect(),
+                Noise::Given(given) => given.per_step.get(index).cloned().unwrap_or_default(),
             };
-            euler_update(&mut latents, &eps, &noise, step);
+            euler_update(&mut latents, &eps, &fresh, step);
         }
-        let inverse = 1.0 / self.spec.vae_scaling;
+        let inverse = 1.0 / self.vae_scaling;
         let mut images = Vec::with_capacity(batch);
         // The VAE decoder's activations at full resolution dominate memory (around a GB per
         // 512² image in fp32), so it decodes a few images at a time.
@@ -407,6 +485,22 @@ impl StableDiffusion {
             }));
         }
         Ok(images)
+    }
+}
+
+/// The VAE's `scaling_factor` from the `config.json` beside its graph, `fallback` without one.
+/// Latent statistics or a shift (SD3/Flux-style VAEs) are not implemented, so they are errors.
+fn vae_scaling(model: &str, graph: &Path, fallback: f32) -> Result<f32, ModelError> {
+    let Some(config) = ConfigFile::open(model, &graph.with_file_name("config.json"))? else {
+        return Ok(fallback);
+    };
+    config.require_default("shift_factor", &[serde_json::json!(0.0)])?;
+    config.require_default("latents_mean", &[])?;
+    config.require_default("latents_std", &[])?;
+    match config.f64("scaling_factor")? {
+        None => Ok(fallback),
+        Some(factor) if factor.is_finite() && factor > 0.0 => Ok(factor as f32),
+        Some(factor) => Err(config.error("scaling_factor", format!("{factor} is not positive"))),
     }
 }
 
@@ -459,8 +553,9 @@ fn extract(
 
 /// The CLIP BPE tokenizer of a diffusion pipeline: `dir/tokenizer.json` when present, else built
 /// from the diffusers layout's `vocab.json` + `merges.txt` with CLIP's normalisation and
-/// pre-tokenisation (lower-case, whitespace collapsed, `</w>` word ends, BOS/EOS added). Padded
-/// with `pad_token` and truncated to exactly `max_length` tokens.
+/// pre-tokenisation (lower-case, whitespace collapsed, `</w>` word ends, BOS/EOS added) and the
+/// added tokens `tokenizer_config.json` declares. Padded with the pad token the directory declares
+/// (`pad_token` when it declares none) and truncated to exactly `max_length` tokens.
 pub fn clip_tokenizer(
     model: &str,
     dir: &Path,
@@ -490,7 +585,8 @@ pub fn clip_tokenizer(
             .lines()
             .filter(|line| !line.trim().is_empty() && !line.starts_with("#version"))
             .collect();
-        let definition = clip_tokenizer_json(vocab, &merges)
+        let added = declared_added_tokens(model, dir)?;
+        let definition = clip_tokenizer_json(vocab, &merges, &added)
             .map_err(|message| error(format!("{}: {message}", vocab_path.display())))?;
         definition.parse::<Tokenizer>().map_err(|e| {
             error(format!(
@@ -499,10 +595,11 @@ pub fn clip_tokenizer(
             ))
         })?
     };
+    let pad_token = text::pad_token(model, dir, &tokenizer, pad_token)?;
     set_padding_and_truncation(
         &mut tokenizer,
         PaddingStrategy::Fixed(max_length),
-        pad_token,
+        &pad_token,
         max_length,
     )
     .map_err(|message| error(format!("the tokenizer in {}: {message}", dir.display())))?;
@@ -517,6 +614,7 @@ const EOS: &str = "<|endoftext|>";
 fn clip_tokenizer_json(
     vocab: serde_json::Map<String, serde_json::Value>,
     merges: &[&str],
+    declared: &[DeclaredToken],
 ) -> Result<String, String> {
     use serde_json::json;
     let id = |token: &str| {
@@ -526,16 +624,34 @@ fn clip_tokenizer_json(
             .ok_or_else(|| format!("the vocabulary has no {token}"))
     };
     let (bos, eos) = (id(BOS)?, id(EOS)?);
-    let added = |token: &str, id: u64| {
-        json!({"id": id, "content": token, "single_word": false, "lstrip": false,
-               "rstrip": false, "normalized": false, "special": true})
-    };
+    let mut added_tokens = Vec::new();
+    for token in declared {
+        if let Some(in_vocab) = vocab
+            .get(&token.content)
+            .and_then(serde_json::Value::as_u64)
+            && in_vocab != u64::from(token.id)
+        {
+            return Err(format!(
+                "tokenizer_config.json gives {} id {}, the vocabulary {in_vocab}",
+                token.content, token.id
+            ));
+        }
+        added_tokens.push(json!({"id": token.id, "content": token.content,
+            "single_word": token.single_word, "lstrip": token.lstrip, "rstrip": token.rstrip,
+            "normalized": token.normalized, "special": token.special}));
+    }
+    for (token, id) in [(BOS, bos), (EOS, eos)] {
+        if !declared.iter().any(|d| d.content == token) {
+            added_tokens.push(json!({"id": id, "content": token, "single_word": false,
+                "lstrip": false, "rstrip": false, "normalized": false, "special": true}));
+        }
+    }
     let split = r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+";
     let definition = json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
-        "added_tokens": [added(BOS, bos), added(EOS, eos)],
+        "added_tokens": added_tokens,
         "normalizer": {"type": "Sequence", "normalizers": [
             {"type": "NFC"},
             {"type": "Replace", "pattern": {"Regex": r"\s+"}, "content": " "},
@@ -580,6 +696,10 @@ impl TextToImage for StableDiffusion {
         if prompts.is_empty() {
             return Ok(Vec::new());
         }
-        self.generate_batch(prompts, seeds, size)
+        let rngs = seeds
+            .iter()
+            .map(|seed| ChaCha8Rng::seed_from_u64(seed.unwrap_or_else(|| rand::rng().random())))
+            .collect();
+        self.generate_batch(prompts, Noise::Seeded(rngs), size)
     }
 }

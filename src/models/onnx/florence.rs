@@ -14,9 +14,11 @@ use tokenizers::Tokenizer;
 
 use super::binding::{BoundSession, Placement};
 use super::caption::{
-    TokenPolicy, cache_name, caption_text, decode_loop, empty_cache, last_logits, resized_pixels,
-    take_output, use_cache_flag,
+    TokenPolicy, cache_name, caption_text, decode_loop, empty_cache, last_logits, take_output,
+    use_cache_flag,
 };
+use super::config::GenerationConfig;
+use super::pixels::ImagePreprocess;
 use super::session::{self, SessionOptions, inference, int_input, int_value};
 use crate::models::catalog::Florence2Spec;
 use crate::models::{ImageToText, ModelError, Seed};
@@ -41,6 +43,7 @@ pub struct Florence2 {
     head_dim: usize,
     mask_type: TensorElementType,
     max_new_tokens: usize,
+    preprocess: ImagePreprocess,
 }
 
 /// A `[rows, width, hidden]` f32 tensor as (data, shape).
@@ -66,11 +69,24 @@ impl Florence2 {
                 tokenizer_error(format!("{} has no token {token}", tokenizer_path.display()))
             })
         };
-        let (start_id, forced_id, end_id) = (
-            id(spec.start_token)?,
-            id(spec.forced_first_token)?,
-            id(spec.end_token)?,
-        );
+        // The directory's generation_config.json wins over the catalog's token names.
+        let generation = GenerationConfig::read(name, dir, tokenizer.get_vocab_size(true))?;
+        let start_id = match generation.decoder_start_token_id {
+            Some(start) => start,
+            None => id(spec.start_token)?,
+        };
+        let forced_id = match generation.forced_bos_token_id {
+            Some(forced) => forced,
+            None => id(spec.forced_first_token)?,
+        };
+        let end_id = match generation.eos_token_id {
+            Some(end) => end,
+            None => id(spec.end_token)?,
+        };
+        // Bicubic, as the Florence-2 processor.
+        let fallback =
+            ImagePreprocess::exact(spec.image_size, FilterType::CatmullRom, spec.mean, spec.std);
+        let preprocess = ImagePreprocess::read(name, dir, fallback)?;
         let prompt_ids: Vec<i64> = tokenizer
             .encode(spec.prompt, true)
             .map_err(|e| tokenizer_error(e.to_string()))?
@@ -146,14 +162,26 @@ impl Florence2 {
             heads,
             head_dim,
             mask_type,
-            max_new_tokens: spec.sampling.max_new_tokens,
+            max_new_tokens: generation.max_new_tokens(spec.sampling.max_new_tokens),
+            preprocess,
         })
     }
 
-    /// Caps the tokens generated per caption (the catalog default otherwise).
+    /// Caps the tokens generated per caption (otherwise the catalog's, within the directory's
+    /// `generation_config.json` `max_length`), as `max_new_tokens` does in Hugging Face.
     pub fn with_max_new_tokens(mut self, max_new_tokens: usize) -> Self {
         self.max_new_tokens = max_new_tokens.max(1);
         self
+    }
+
+    /// Tokens generated per caption at most (the forced first token included).
+    pub fn max_new_tokens(&self) -> usize {
+        self.max_new_tokens
+    }
+
+    /// The decoder start, forced first and end token ids.
+    pub fn special_ids(&self) -> (u32, u32, u32) {
+        (self.start_id, self.forced_id, self.end_id)
     }
 
     /// The token ids of the task prompt (BOS and EOS included).
@@ -189,23 +217,17 @@ impl Florence2 {
     }
 
     fn image_features(&mut self, images: &[&RgbImage]) -> Result<States, ModelError> {
-        let size = self.spec.image_size;
-        let mut pixels = Vec::with_capacity(images.len() * 3 * (size * size) as usize);
+        let (width, height) = self.preprocess.output_size();
+        let mut pixels = Vec::with_capacity(images.len() * 3 * (width * height) as usize);
         for image in images {
-            // Bicubic, as the Florence-2 processor.
             pixels.extend(
-                resized_pixels(
-                    image,
-                    size,
-                    FilterType::CatmullRom,
-                    self.spec.mean,
-                    self.spec.std,
-                )
-                .map_err(|message| inference(&self.name, message))?,
+                self.preprocess
+                    .pixels(image)
+                    .map_err(|message| inference(&self.name, message))?,
             );
         }
-        let side = size as usize;
-        let input = Tensor::from_array(([images.len(), 3, side, side], pixels))
+        let shape = [images.len(), 3, height as usize, width as usize];
+        let input = Tensor::from_array((shape, pixels))
             .map_err(|e| inference(&self.name, format!("building pixel_values: {e}")))?;
         let outputs = self
             .vision

@@ -3,6 +3,7 @@
 pub mod binding;
 pub mod caption;
 pub mod clip;
+pub mod config;
 pub mod diffusion;
 pub mod florence;
 pub mod pixels;

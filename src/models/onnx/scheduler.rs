@@ -5,15 +5,33 @@
 //! Plain arithmetic on a few hundred numbers; written here rather than pulled in because no
 //! maintained Rust crate implements these schedules without a tensor framework.
 
+use std::path::Path;
+
+use super::config::ConfigFile;
+use crate::models::ModelError;
+
 /// The published scheduler configuration (`scheduler/scheduler_config.json`).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct SchedulerConfig {
     pub num_train_timesteps: usize,
     pub beta_start: f64,
     pub beta_end: f64,
+    pub beta_schedule: BetaSchedule,
     /// Euler-ancestral: each step but the last adds fresh noise.
     pub ancestral: bool,
 }
+
+/// How betas run from `beta_start` to `beta_end` (diffusers' `beta_schedule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BetaSchedule {
+    /// Linear in sqrt(β) (Stable Diffusion).
+    ScaledLinear,
+    Linear,
+}
+
+/// Where a diffusers pipeline keeps its scheduler's configuration.
+pub const SCHEDULER_CONFIG: &str = "scheduler/scheduler_config.json";
 
 impl SchedulerConfig {
     /// Stable Diffusion's schedule: 1000 steps, scaled-linear betas 0.00085 → 0.012.
@@ -22,14 +40,87 @@ impl SchedulerConfig {
             num_train_timesteps: 1000,
             beta_start: 0.00085,
             beta_end: 0.012,
+            beta_schedule: BetaSchedule::ScaledLinear,
             ancestral,
         }
+    }
+
+    /// `scheduler_config.json` at `path` over `fallback` (`fallback` alone without the file).
+    /// Only what this module implements is accepted: Euler or Euler-ancestral, epsilon
+    /// prediction, trailing spacing, (scaled-)linear betas, plain interpolated sigmas.
+    pub fn read(model: &str, path: &Path, fallback: Self) -> Result<Self, ModelError> {
+        let Some(config) = ConfigFile::open(model, path)? else {
+            return Ok(fallback);
+        };
+        let mut out = fallback;
+        if let Some(class) = config.str("_class_name")? {
+            out.ancestral = match class {
+                "EulerDiscreteScheduler" => false,
+                "EulerAncestralDiscreteScheduler" => true,
+                other => {
+                    return Err(config.error(
+                        "_class_name",
+                        format!(
+                            "{other} is not supported (EulerDiscreteScheduler and EulerAncestralDiscreteScheduler are)"
+                        ),
+                    ));
+                }
+            };
+        }
+        if let Some(steps) = config.u64("num_train_timesteps")? {
+            out.num_train_timesteps = usize::try_from(steps)
+                .ok()
+                .filter(|&steps| steps > 0)
+                .ok_or_else(|| config.error("num_train_timesteps", "must be at least 1"))?;
+        }
+        for (field, value) in [
+            ("beta_start", &mut out.beta_start),
+            ("beta_end", &mut out.beta_end),
+        ] {
+            if let Some(beta) = config.f64(field)? {
+                if !(0.0..1.0).contains(&beta) {
+                    return Err(config.error(field, format!("{beta} is not in [0, 1)")));
+                }
+                *value = beta;
+            }
+        }
+        if let Some(schedule) = config.str("beta_schedule")? {
+            out.beta_schedule = match schedule {
+                "scaled_linear" => BetaSchedule::ScaledLinear,
+                "linear" => BetaSchedule::Linear,
+                other => {
+                    return Err(config.error(
+                        "beta_schedule",
+                        format!("{other} is not supported (scaled_linear and linear are)"),
+                    ));
+                }
+            };
+        }
+        let text = |value: &str| serde_json::Value::String(value.to_owned());
+        config.require_default("prediction_type", &[text("epsilon")])?;
+        config.require_default("timestep_spacing", &[text("trailing")])?;
+        config.require_default("interpolation_type", &[text("linear")])?;
+        config.require_default("final_sigmas_type", &[text("zero")])?;
+        config.require_default("timestep_type", &[text("discrete")])?;
+        for field in [
+            "trained_betas",
+            "use_karras_sigmas",
+            "use_exponential_sigmas",
+            "use_beta_sigmas",
+            "rescale_betas_zero_snr",
+        ] {
+            config.require_default(field, &[])?;
+        }
+        Ok(out)
     }
 
     /// σ(t) = sqrt((1 − ᾱ_t) / ᾱ_t) for every training timestep t.
     pub fn training_sigmas(&self) -> Vec<f64> {
         let n = self.num_train_timesteps;
-        let (start, end) = (self.beta_start.sqrt(), self.beta_end.sqrt());
+        let (start, end) = match self.beta_schedule {
+            BetaSchedule::ScaledLinear => (self.beta_start.sqrt(), self.beta_end.sqrt()),
+            BetaSchedule::Linear => (self.beta_start, self.beta_end),
+        };
         let mut cumulative = 1.0;
         (0..n)
             .map(|i| {
@@ -38,7 +129,11 @@ impl SchedulerConfig {
                 } else {
                     0.0
                 };
-                let beta = (start + (end - start) * fraction).powi(2);
+                let beta = start + (end - start) * fraction;
+                let beta = match self.beta_schedule {
+                    BetaSchedule::ScaledLinear => beta * beta,
+                    BetaSchedule::Linear => beta,
+                };
                 cumulative *= 1.0 - beta;
                 ((1.0 - cumulative) / cumulative).sqrt()
             })

@@ -7,10 +7,11 @@ use std::path::Path;
 use ort::session::Session;
 use ort::value::TensorElementType;
 use tokenizers::{
-    PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
+    AddedToken, PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
     TruncationParams, TruncationStrategy,
 };
 
+use super::config::declared_pad_token;
 use super::session::{self, Inputs, SessionOptions, inference, int_input, l2_normalise};
 use crate::models::catalog::{Pooling, TextEncoderSpec};
 use crate::models::{Embedder, EmbedderInfo, Input, Modality, ModelError};
@@ -74,7 +75,37 @@ pub fn length_runs(lengths: &[usize]) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
+/// The pad token of the tokenizer in `dir`: what `tokenizer_config.json` /
+/// `special_tokens_map.json` declare, else what `tokenizer` already pads with, else `fallback`
+/// (the catalog's). A declared token missing from the vocabulary is an error naming its file.
+pub fn pad_token(
+    model: &str,
+    dir: &Path,
+    tokenizer: &Tokenizer,
+    fallback: &str,
+) -> Result<String, ModelError> {
+    if let Some((token, file)) = declared_pad_token(model, dir)? {
+        if tokenizer.token_to_id(&token).is_none() {
+            return Err(ModelError::config(
+                model,
+                file,
+                "pad_token",
+                format!("{token} is not in the tokenizer's vocabulary"),
+            ));
+        }
+        return Ok(token);
+    }
+    if let Some(padding) = tokenizer.get_padding()
+        && tokenizer.token_to_id(&padding.pad_token).is_some()
+    {
+        return Ok(padding.pad_token.clone());
+    }
+    Ok(fallback.to_owned())
+}
+
 /// Pads on the right with `pad_token` by `strategy` and truncates on the right at `max_length`.
+/// The pad token becomes a special token if it is not one yet, as Hugging Face tokenizers make
+/// every special token: text containing it (SD 2.x pads with "!") then splits it out whole.
 pub fn set_padding_and_truncation(
     tokenizer: &mut Tokenizer,
     strategy: PaddingStrategy,
@@ -84,6 +115,13 @@ pub fn set_padding_and_truncation(
     let pad_id = tokenizer
         .token_to_id(pad_token)
         .ok_or_else(|| format!("no pad token {pad_token}"))?;
+    let added = tokenizer
+        .get_added_tokens_decoder()
+        .values()
+        .any(|token| token.content == pad_token);
+    if !added {
+        tokenizer.add_special_tokens(&[AddedToken::from(pad_token, true).normalized(false)]);
+    }
     tokenizer.with_padding(Some(PaddingParams {
         strategy,
         direction: PaddingDirection::Right,
@@ -104,7 +142,8 @@ pub fn set_padding_and_truncation(
 }
 
 /// Loads `tokenizer.json` and sets the app's padding and truncation (overriding whatever the file
-/// says, e.g. MiniLM's fixed 128-token padding).
+/// says, e.g. MiniLM's fixed 128-token padding), padding with the token the directory declares
+/// ([`pad_token`]; `pad_token` here is the fallback).
 pub fn load_tokenizer(
     model: &str,
     path: &Path,
@@ -117,10 +156,16 @@ pub fn load_tokenizer(
     };
     let mut tokenizer = Tokenizer::from_file(path)
         .map_err(|e| error(format!("loading {}: {e}", path.display())))?;
+    let pad_token = self::pad_token(
+        model,
+        path.parent().unwrap_or(Path::new(".")),
+        &tokenizer,
+        pad_token,
+    )?;
     set_padding_and_truncation(
         &mut tokenizer,
         PaddingStrategy::BatchLongest,
-        pad_token,
+        &pad_token,
         max_length,
     )
     .map_err(|message| error(format!("{}: {message}", path.display())))?;

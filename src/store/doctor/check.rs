@@ -7,7 +7,7 @@ use super::fix::ORPHANS;
 use super::{DoctorReport, IssueKind, Repairs, VectorProblem};
 use crate::models::{ModelKind, Output, lookup};
 use crate::store::codec::{decode_image, decode_vector, output_hash};
-use crate::store::{Result, Store};
+use crate::store::{Result, Store, collect_rows};
 
 pub(super) struct Checked {
     pub(super) report: DoctorReport,
@@ -62,32 +62,32 @@ impl<'a> Checker<'a> {
 
     fn check_runs(&mut self) -> Result<()> {
         let conn = self.store.connection();
-        let mut runs = conn.prepare(
+        let runs = collect_rows(
+            conn,
             "SELECT id, network_json, max_length, stop_reason FROM run
              WHERE ?1 IS NULL OR experiment_id = ?1
              ORDER BY experiment_id, network_index, prompt_index, seed_index",
-        )?;
-        let runs = runs
-            .query_map([&self.experiment], |row| {
+            [&self.experiment],
+            |row| {
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
                     row.get::<_, u32>(2)?,
                     row.get::<_, Option<String>>(3)?,
                 ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut steps = conn.prepare_cached(
-            "SELECT id, sequence_number, model, output_type, output_text, output_image,
-                    input_invocation_id, output_hash
-             FROM invocation WHERE run_id = ?1 ORDER BY sequence_number",
+            },
         )?;
         for (run_id, network_json, max_length, stop) in runs {
             self.report.runs_checked += 1;
             // An unreadable network only disables the model check.
             let network: Vec<String> = serde_json::from_str(&network_json).unwrap_or_default();
-            let rows = steps
-                .query_map([&run_id], |row| {
+            let rows = collect_rows(
+                conn,
+                "SELECT id, sequence_number, model, output_type, output_text, output_image,
+                        input_invocation_id, output_hash
+                 FROM invocation WHERE run_id = ?1 ORDER BY sequence_number",
+                [&run_id],
+                |row| {
                     Ok(Step {
                         id: row.get(0)?,
                         sequence: row.get(1)?,
@@ -98,8 +98,8 @@ impl<'a> Checker<'a> {
                         input: row.get(6)?,
                         hash: row.get(7)?,
                     })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                },
+            )?;
             self.report.invocations_checked += rows.len() as u64;
             self.check_run(&run_id, &network, max_length, stop, &rows);
         }
@@ -253,16 +253,14 @@ impl<'a> Checker<'a> {
     /// The dimension each model's vectors must have: the catalog's, else the most common one.
     fn expected_dimensions(&self, table: &str) -> Result<HashMap<String, i64>> {
         let conn = self.store.connection();
-        let mut statement = conn.prepare(&format!(
+        let sql = format!(
             "SELECT embedding_model, dimension, count(*) AS n FROM {table}
              GROUP BY embedding_model, dimension ORDER BY embedding_model, n DESC, dimension"
-        ))?;
+        );
+        let rows = collect_rows(conn, &sql, [], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
         let mut expected = HashMap::new();
-        let rows = statement
-            .query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
         for (model, dimension) in rows {
             let catalog = lookup(&model).and_then(|entry| match entry.kind {
                 ModelKind::Embedding { dimension, .. } => Some(dimension as i64),

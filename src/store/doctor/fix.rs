@@ -101,6 +101,10 @@ pub(super) const ORPHANS: &[Orphan] = &[
     },
 ];
 
+/// Reopens a run: resume continues it.
+const CLEAR_STOP: &str =
+    "UPDATE run SET stop_reason = NULL, loop_length = NULL, failure = NULL WHERE id = ?1";
+
 pub(super) fn apply(tx: &rusqlite::Transaction<'_>, plan: &Repairs) -> Result<Vec<FixAction>> {
     let mut actions = Vec::new();
     if plan.orphans {
@@ -127,10 +131,7 @@ pub(super) fn apply(tx: &rusqlite::Transaction<'_>, plan: &Repairs) -> Result<Ve
             "DELETE FROM persistence_diagram WHERE run_id = ?1",
             [run_id],
         )? as u64;
-        tx.execute(
-            "UPDATE run SET stop_reason = NULL, loop_length = NULL, failure = NULL WHERE id = ?1",
-            [run_id],
-        )?;
+        tx.execute(CLEAR_STOP, [run_id])?;
         actions.push(FixAction::TruncatedRun {
             run_id: run_id.clone(),
             from_sequence: from,
@@ -162,10 +163,7 @@ pub(super) fn apply(tx: &rusqlite::Transaction<'_>, plan: &Repairs) -> Result<Ve
         }
     }
     for run_id in &plan.clear_stop {
-        tx.execute(
-            "UPDATE run SET stop_reason = NULL, loop_length = NULL, failure = NULL WHERE id = ?1",
-            [run_id],
-        )?;
+        tx.execute(CLEAR_STOP, [run_id])?;
         actions.push(FixAction::ClearedStop {
             run_id: run_id.clone(),
         });
