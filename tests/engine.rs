@@ -510,3 +510,73 @@ fn resume_creates_runs_missing_from_an_interrupted_creation() {
     assert_eq!(runs.len(), 6);
     assert!(runs.iter().any(|run| run.id == victim));
 }
+
+/// Random and mutated configs taken the whole way a new experiment goes (parse, validate,
+/// create): none panics, every refusal is a message, and a refused config stores nothing.
+#[test]
+fn mutated_configs_are_refused_with_a_message_and_store_nothing() {
+    use rand::{Rng, SeedableRng};
+    const GOOD: &str = r#"{"networks": [["DummyT2I", "DummyI2T"]], "prompts": ["a cat", "a dog"],
+        "seeds": [1, -1], "embedding_models": ["DummyText"], "max_length": 10, "image_size": 16}"#;
+    let replacements: [&str; 14] = [
+        "",
+        "\"",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "-1",
+        "0",
+        "1e999",
+        "null",
+        "é",
+        "\"DummyX\"",
+    ];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut store = Store::open_in_memory().expect("store");
+    let provider = TestProvider::default();
+    let (mut created, mut refused) = (0usize, 0usize);
+    for _ in 0..2000 {
+        let mut text = GOOD.to_owned();
+        for _ in 0..rng.random_range(1..4) {
+            let mut at = rng.random_range(0..text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            let mut end = (at + rng.random_range(0..6)).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            text.replace_range(
+                at..end,
+                replacements[rng.random_range(0..replacements.len())],
+            );
+        }
+        let before = store.list_experiments().expect("list").len();
+        let outcome = config::parse(&text, "mutated.json")
+            .and_then(|raw| config::validate(&raw, &provider))
+            .map_err(|error| error.to_string());
+        match outcome {
+            Ok(validated) => {
+                engine::create_experiment(&mut store, &validated).expect("create");
+                created += 1;
+            }
+            Err(message) => {
+                assert!(!message.trim().is_empty(), "an empty message for {text}");
+                assert_eq!(
+                    store.list_experiments().expect("list").len(),
+                    before,
+                    "a refused config stored something: {text}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(store.list_experiments().expect("list").len(), created);
+    assert!(
+        refused > 1000,
+        "the mutations mostly break the config ({refused} refused)"
+    );
+}

@@ -5,19 +5,31 @@
 //! directory would be, through the catalog entry's spec; the config files in each directory
 //! (tokenizer, scheduler, VAE, preprocessor, generation) are read by the pipelines, and the
 //! edited-copy tests below check each of those readings.
+//!
+//! `PANIC_TDA_TEST_DEVICE` (`cpu`, `cuda` or `auto`; unset is `auto`, the app's default) chooses
+//! the device every model here is loaded on. With `cuda`, every test that loads a model fails
+//! (it does not fall back to the CPU) unless the loaded ONNX Runtime has the CUDA provider and it registers for a
+//! session; the captioners' decoders and the UNets then run through I/O bindings on the device.
+//! `PANIC_TDA_REAL_FIXTURES` points at a copy of `tests/fixtures/real/` when the binary runs
+//! elsewhere than where it was built (`scripts/gpu-check.sh` sets it). The ignored
+//! `lock_step_batch_throughput_per_model` prints items per second per model and batch size.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use image::RgbImage;
 use image::imageops::FilterType;
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
 use panic_tda::models::catalog::{CLIP_MEAN, CLIP_STD, DiffusionSpec, Runtime};
+use panic_tda::models::onnx::binding::Placement;
 use panic_tda::models::onnx::diffusion::ReferenceNoise;
 use panic_tda::models::onnx::pixels::{ImagePreprocess, Resize};
 use panic_tda::models::onnx::text::load_tokenizer;
 use panic_tda::models::onnx::{
-    ClipEmbedder, EncoderDecoderCaptioner, Florence2, SessionOptions, StableDiffusion, TextEncoder,
+    ClipEmbedder, DevicePreference, EncoderDecoderCaptioner, Florence2, SessionOptions,
+    StableDiffusion, TextEncoder, runtime, session,
 };
 use panic_tda::models::{
     CatalogProvider, GenerativeModel, ModelError, ModelProvider, ProviderOptions, lookup,
@@ -27,13 +39,19 @@ use serde_json::Value;
 
 // --- helpers -----------------------------------------------------------------------------------
 
+fn fixtures_dir() -> PathBuf {
+    match std::env::var_os("PANIC_TDA_REAL_FIXTURES").filter(|dir| !dir.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real"),
+    }
+}
+
 fn fixture(model: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/real")
-        .join(model);
+    let dir = fixtures_dir().join(model);
     assert!(
         dir.join("reference/reference.json").is_file(),
-        "{} is missing; regenerate with tests/fixtures/make_real_exports.py",
+        "{} is missing; regenerate with tests/fixtures/make_real_exports.py (or point \
+         PANIC_TDA_REAL_FIXTURES at a copy of tests/fixtures/real)",
         dir.display()
     );
     dir
@@ -65,8 +83,145 @@ fn paths() -> AppPaths {
 
 fn options() -> SessionOptions {
     SessionOptions {
+        device: device(),
         threads: 2,
-        ..SessionOptions::default()
+    }
+}
+
+// --- device ------------------------------------------------------------------------------------
+
+const DEVICE_VARIABLE: &str = "PANIC_TDA_TEST_DEVICE";
+
+/// `PANIC_TDA_TEST_DEVICE`'s value as a device; unset or empty is the app's default, `auto`.
+fn parse_device(value: Option<&str>) -> Result<DevicePreference, String> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(DevicePreference::default()),
+        Some("auto") => Ok(DevicePreference::Auto),
+        Some("cpu") => Ok(DevicePreference::Cpu),
+        Some("cuda") => Ok(DevicePreference::Cuda),
+        Some(other) => Err(format!(
+            "{DEVICE_VARIABLE}={other:?} is not a device here; use cpu, cuda or auto"
+        )),
+    }
+}
+
+/// The device the tests load models on. A `cuda` that cannot be honoured panics in every test
+/// with the reason ([`require_device`]), so a run meant for the GPU never passes on the CPU.
+fn device() -> DevicePreference {
+    static DEVICE: OnceLock<Result<DevicePreference, String>> = OnceLock::new();
+    let device = DEVICE.get_or_init(|| {
+        let value = std::env::var(DEVICE_VARIABLE).ok();
+        let device = parse_device(value.as_deref())?;
+        require_device(device)?;
+        Ok(device)
+    });
+    match device {
+        Ok(device) => *device,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// Fails unless `device` is what sessions will really run on: for `cuda`, the loaded ONNX
+/// Runtime must have the CUDA provider and a session opened with it must have a CUDA allocator
+/// (a provider that fails to register, e.g. for a missing cuDNN, leaves the session on the CPU).
+fn require_device(device: DevicePreference) -> Result<(), String> {
+    if device != DevicePreference::Cuda {
+        return Ok(());
+    }
+    let name = "cuda";
+    let paths = paths();
+    let info = runtime::init(&paths).map_err(|e| format!("{DEVICE_VARIABLE}={name}: {e}"))?;
+    runtime::choose_device(info, device).map_err(|e| format!("{DEVICE_VARIABLE}={name}: {e}"))?;
+    let Runtime::TextEncoder(spec) = lookup("NomicText").expect("catalog").runtime else {
+        panic!("NomicText is a text encoder");
+    };
+    let probe = fixture("bert-text").join(spec.model);
+    let session = session::open(&paths, &probe, SessionOptions { device, threads: 1 })
+        .map_err(|e| format!("{DEVICE_VARIABLE}={name}: {e}"))?;
+    if Placement::of(&session) != Placement::Cuda {
+        return Err(format!(
+            "{DEVICE_VARIABLE}={name}: the CUDA execution provider of the ONNX Runtime at {} did not \
+             register for {} (the session fell back to the CPU); check that the CUDA 13 and \
+             cuDNN 9 libraries are in its gpu/cuda/ directory (`make setup-gpu`) and that \
+             `nvidia-smi` sees a GPU",
+            info.path.display(),
+            probe.display()
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn test_device_values_are_parsed_and_unknown_ones_refused() {
+    assert_eq!(parse_device(None), Ok(DevicePreference::Auto));
+    assert_eq!(parse_device(Some("")), Ok(DevicePreference::Auto));
+    assert_eq!(parse_device(Some("cpu")), Ok(DevicePreference::Cpu));
+    assert_eq!(parse_device(Some(" cuda ")), Ok(DevicePreference::Cuda));
+    let message = parse_device(Some("gpu")).expect_err("gpu is not a device name");
+    assert!(
+        message.contains(DEVICE_VARIABLE) && message.contains("cpu, cuda or auto"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_cuda_request_without_a_cuda_provider_fails_with_the_reason() {
+    let info = runtime::init(&paths()).expect("ONNX Runtime");
+    if info.has_provider("CUDAExecutionProvider") {
+        eprintln!(
+            "skipped: the ONNX Runtime at {} has CUDA",
+            info.path.display()
+        );
+        return;
+    }
+    let message = require_device(DevicePreference::Cuda).expect_err("no CUDA provider here");
+    eprintln!("expected error: {message}");
+    for part in [
+        "PANIC_TDA_TEST_DEVICE=cuda",
+        "execution provider cuda was requested but is not available",
+        "make setup-gpu",
+    ] {
+        assert!(message.contains(part), "{message}");
+    }
+    assert!(require_device(DevicePreference::Cpu).is_ok());
+}
+
+/// Every `.onnx` file under `dir`, `reference/` excepted.
+fn graphs(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|name| name != "reference") {
+                found.extend(graphs(&path));
+            }
+        } else if path.extension().is_some_and(|ext| ext == "onnx") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn every_fixture_graph_opens_on_the_test_device() {
+    let device = device();
+    let paths = paths();
+    let info = runtime::init(&paths).expect("ONNX Runtime");
+    let chosen = runtime::choose_device(info, device).expect("device");
+    let all = graphs(&fixtures_dir());
+    assert!(all.len() >= 17, "{} graphs", all.len());
+    for graph in all {
+        let session = session::open(&paths, &graph, options()).expect("open");
+        let placement = Placement::of(&session);
+        eprintln!("{}: {placement:?} ({})", graph.display(), chosen.provider);
+        match device {
+            DevicePreference::Cpu => assert_eq!(placement, Placement::Host),
+            DevicePreference::Cuda | DevicePreference::Tensorrt => {
+                assert_eq!(placement, Placement::Cuda, "{}", graph.display());
+            }
+            DevicePreference::Auto => {}
+        }
     }
 }
 
@@ -289,9 +444,9 @@ fn vit_gpt2_loads_through_the_provider_from_a_model_directory() {
     let provider = CatalogProvider::new(
         paths(),
         ProviderOptions {
+            device: device(),
             offline: true,
             threads: 2,
-            ..ProviderOptions::default()
         },
     )
     .with_model_dir("VitGpt2", &dir);
@@ -819,4 +974,170 @@ fn diffusion_tokenizers_use_the_pad_token_their_directory_declares() {
         "tokenizer_config.json",
         "pad_token",
     );
+}
+
+// --- lock-step batch throughput ----------------------------------------------------------------
+
+/// Batch sizes to time: `PANIC_TDA_THROUGHPUT_BATCHES` (comma-separated), else 1, 4 and 16.
+fn throughput_batches() -> Vec<usize> {
+    match std::env::var("PANIC_TDA_THROUGHPUT_BATCHES") {
+        Ok(list) if !list.trim().is_empty() => list
+            .split(',')
+            .map(|size| {
+                size.trim()
+                    .parse()
+                    .ok()
+                    .filter(|&size| size > 0)
+                    .unwrap_or_else(|| panic!("PANIC_TDA_THROUGHPUT_BATCHES: {size:?}"))
+            })
+            .collect(),
+        _ => vec![1, 4, 16],
+    }
+}
+
+/// One untimed run (the first on a device also allocates and tunes), then runs until at least
+/// three and half a second: the mean time of one batch.
+fn time_batch(mut run: impl FnMut()) -> (usize, Duration) {
+    run();
+    let start = Instant::now();
+    let mut runs = 0;
+    while runs < 3 || start.elapsed() < Duration::from_millis(500) {
+        run();
+        runs += 1;
+    }
+    (runs, start.elapsed() / runs as u32)
+}
+
+/// The models of the fixtures with every item of a batch stepped together, as the engine runs
+/// them: items per second per batch size on the test device, printed as a Markdown table
+/// (`scripts/gpu-check.sh` collects it). Sessions use ONNX Runtime's default thread count.
+#[test]
+#[ignore = "measures throughput; run by scripts/gpu-check.sh"]
+fn lock_step_batch_throughput_per_model() {
+    let device = device();
+    let paths = paths();
+    let info = runtime::init(&paths).expect("ONNX Runtime");
+    let chosen = runtime::choose_device(info, device).expect("device");
+    let options = SessionOptions { device, threads: 0 };
+    let batches = throughput_batches();
+    let mut rows: Vec<(String, usize, usize, Duration)> = Vec::new();
+    let mut measure = |model: &str, run: &mut dyn FnMut(usize)| {
+        for &batch in &batches {
+            let (runs, per_batch) = time_batch(|| run(batch));
+            eprintln!("{model} batch {batch}: {per_batch:?} per batch over {runs} runs");
+            rows.push((model.to_owned(), batch, runs, per_batch));
+        }
+    };
+
+    let dir = fixture("vit-gpt2");
+    let Runtime::EncoderDecoder(spec) = lookup("VitGpt2").expect("catalog").runtime else {
+        panic!("VitGpt2 is an encoder-decoder captioner");
+    };
+    let mut model = EncoderDecoderCaptioner::load("VitGpt2", &dir, spec, &paths, options)
+        .expect("load")
+        .with_max_new_tokens(20);
+    let image = png(&dir, "image.png");
+    measure("vit-gpt2 caption (≤ 20 tokens)", &mut |batch| {
+        let images = vec![&image; batch];
+        let got = model
+            .generate_ids(&images, &vec![None; batch])
+            .expect("caption");
+        assert_eq!(got.len(), batch);
+    });
+
+    let dir = fixture("florence-2");
+    let Runtime::Florence2(spec) = lookup("Florence2").expect("catalog").runtime else {
+        panic!("Florence2 is a Florence-2 captioner");
+    };
+    let mut model = Florence2::load("Florence2", &dir, spec, &paths, options)
+        .expect("load")
+        .with_max_new_tokens(20);
+    let image = png(&dir, "image.png");
+    measure("florence-2 caption (≤ 20 tokens)", &mut |batch| {
+        let images = vec![&image; batch];
+        let got = model
+            .generate_ids(&images, &vec![None; batch])
+            .expect("caption");
+        assert_eq!(got.len(), batch);
+    });
+
+    let dir = fixture("clip");
+    let Runtime::Clip(spec) = lookup("ClipB32").expect("catalog").runtime else {
+        panic!("ClipB32 is a CLIP embedder");
+    };
+    let mut model = ClipEmbedder::load("ClipB32", &dir, spec, &paths, options).expect("load");
+    let image = png(&dir, "image.png");
+    measure("clip image embedding", &mut |batch| {
+        let got = model.embed_images(&vec![&image; batch]).expect("embed");
+        assert_eq!(got.len(), batch);
+    });
+    measure("clip text embedding", &mut |batch| {
+        let got = model
+            .embed_texts(&vec!["a photo of a cat sitting on a red sofa"; batch])
+            .expect("embed");
+        assert_eq!(got.len(), batch);
+    });
+
+    let dir = fixture("bert-text");
+    let Runtime::TextEncoder(spec) = lookup("NomicText").expect("catalog").runtime else {
+        panic!("NomicText is a text encoder");
+    };
+    let mut model = TextEncoder::load("NomicText", &dir, spec, &paths, options).expect("load");
+    measure("bert-text embedding", &mut |batch| {
+        let got = model
+            .embed_texts(&vec!["a photo of a cat sitting on a red sofa"; batch])
+            .expect("embed");
+        assert_eq!(got.len(), batch);
+    });
+
+    for (name, fixture_name) in [("SDTurbo", "sd-turbo"), ("SDXLTurbo", "sdxl-turbo")] {
+        let dir = fixture(fixture_name);
+        let Runtime::Diffusion(spec) = lookup(name).expect("catalog").runtime else {
+            panic!("{name} is a diffusion pipeline");
+        };
+        // One step (no ancestral draws), at the fixtures' 128².
+        let spec = DiffusionSpec {
+            native_size: 128,
+            steps: 1,
+            ..spec
+        };
+        let mut model = StableDiffusion::load(name, &dir, spec, &paths, options).expect("load");
+        let prompt = reference(&dir)["prompt"]
+            .as_str()
+            .expect("prompt")
+            .to_owned();
+        let noise: Vec<f32> = npy(&dir, "noise.npy").iter().copied().collect();
+        measure(
+            &format!("{fixture_name} image (1 step, 128²)"),
+            &mut |batch| {
+                let given = ReferenceNoise {
+                    initial: noise.repeat(batch),
+                    per_step: Vec::new(),
+                };
+                let got = model
+                    .generate_with_noise(&vec![prompt.as_str(); batch], &given, 128)
+                    .expect("generate");
+                assert_eq!(got.len(), batch);
+            },
+        );
+    }
+
+    println!(
+        "\nlock-step batch throughput on {} ({}), ONNX Runtime {} at {}\n",
+        format!("{device:?}").to_lowercase(),
+        chosen.provider,
+        info.version,
+        info.path.display()
+    );
+    println!("| model | device | batch | runs | ms / batch | items / s |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for (model, batch, runs, per_batch) in rows {
+        let seconds = per_batch.as_secs_f64();
+        println!(
+            "| {model} | {} | {batch} | {runs} | {:.2} | {:.1} |",
+            format!("{device:?}").to_lowercase(),
+            seconds * 1e3,
+            batch as f64 / seconds
+        );
+    }
 }

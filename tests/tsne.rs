@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use panic_tda::analysis::projection::{self, Origin, ProjectionScope};
 use panic_tda::analysis::tsne::{
-    self, Stage, TsneError, TsneParams, knn_preservation, layout_with_progress,
+    self, Stage, TsneError, TsneMethod, TsneParams, knn_preservation, layout_with_progress,
 };
 use panic_tda::store::{Store, encode_vector};
 use rand::{Rng, SeedableRng};
@@ -305,4 +305,80 @@ fn missing_model_is_a_typed_error() {
         result,
         Err(projection::ProjectionError::NoEmbeddings { .. })
     ));
+}
+
+/// Overlapping, elongated blobs: neighbourhoods that a layout can keep only in part, so the
+/// two implementations' preservation scores say something.
+fn hard_blobs() -> Vec<Vec<f32>> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let centres: Vec<Vec<f32>> = (0..6)
+        .map(|_| (0..24).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
+    (0..600)
+        .map(|i| {
+            let along = rng.random_range(-1.0f32..1.0);
+            centres[i % 6]
+                .iter()
+                .enumerate()
+                .map(|(d, c)| {
+                    c + along * if d < 4 { 0.8 } else { 0.0 } + rng.random_range(-0.45..0.45)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn fitsne_keeps_neighbourhoods_as_well_as_linfas_barnes_hut() {
+    let vectors = hard_blobs();
+    let ours = tsne::layout(&vectors, &TsneParams::default()).expect("fitsne");
+    let oracle = tsne::layout(
+        &vectors,
+        &TsneParams {
+            method: TsneMethod::BarnesHut,
+            ..TsneParams::default()
+        },
+    )
+    .expect("barnes-hut");
+    assert_eq!(oracle.len(), vectors.len());
+    assert!(oracle.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
+    let ours_kept = knn_preservation(&vectors, &ours, 10).expect("metric");
+    let oracle_kept = knn_preservation(&vectors, &oracle, 10).expect("metric");
+    eprintln!("10-NN preservation: FIt-SNE {ours_kept:.3}, Barnes–Hut {oracle_kept:.3}");
+    assert!(
+        (ours_kept - oracle_kept).abs() <= 0.05 || ours_kept > oracle_kept,
+        "10-NN preservation: FIt-SNE {ours_kept:.3}, Barnes–Hut {oracle_kept:.3}"
+    );
+    assert!(
+        oracle_kept > 0.1,
+        "the oracle itself works: {oracle_kept:.3}"
+    );
+}
+
+#[test]
+fn barnes_hut_refuses_more_points_than_it_can_lay_out_quickly() {
+    let too_many = vec![vec![0.5f32, 0.25, 1.0]; tsne::barnes_hut::MAX_POINTS + 1];
+    let error = tsne::layout(
+        &too_many,
+        &TsneParams {
+            method: TsneMethod::BarnesHut,
+            ..TsneParams::default()
+        },
+    )
+    .expect_err("too many points");
+    assert!(error.to_string().contains("fitsne"), "{error}");
+}
+
+#[test]
+fn the_default_method_keeps_the_stored_parameters_json_unchanged() {
+    let json = serde_json::to_string(&TsneParams::default()).expect("json");
+    assert!(!json.contains("method"), "{json}");
+    let bh = serde_json::to_string(&TsneParams {
+        method: TsneMethod::BarnesHut,
+        ..TsneParams::default()
+    })
+    .expect("json");
+    assert!(bh.contains(r#""method":"barnes-hut""#), "{bh}");
+    let back: TsneParams = serde_json::from_str(&bh).expect("parse");
+    assert_eq!(back.method, TsneMethod::BarnesHut);
 }

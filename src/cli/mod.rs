@@ -134,9 +134,11 @@ pub(crate) fn describe_error(error: &anyhow::Error) -> String {
 }
 
 fn init_tracing(verbose: u8) {
+    // usvg reads the SVG we write for PDF charts; its notes on that SVG (zero-height bars of
+    // empty categories, skipped) are not the user's concern.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,usvg=error",
+        1 => "info,usvg=error",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

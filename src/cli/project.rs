@@ -8,7 +8,7 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use panic_tda::analysis::projection::{self, Origin, ProjectionScope};
-use panic_tda::analysis::tsne::{self, LearningRate, Progress, Stage, TsneParams};
+use panic_tda::analysis::tsne::{self, LearningRate, Progress, Stage, TsneMethod, TsneParams};
 use panic_tda::analysis::vectors;
 use panic_tda::store::{Store, format_timestamp};
 
@@ -25,13 +25,8 @@ pub enum ProjectCommand {
         /// Project the experiments of this clustering result instead.
         #[arg(long, conflicts_with = "experiments")]
         clustering: Option<String>,
-        #[arg(long, default_value_t = 30.0)]
-        perplexity: f32,
-        /// Iterations after the 250 early-exaggeration iterations.
-        #[arg(long, default_value_t = 500)]
-        iterations: usize,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
+        #[command(flatten)]
+        tsne: TsneArgs,
         /// Compute a new layout even if an equal one is stored.
         #[arg(long)]
         force: bool,
@@ -50,13 +45,8 @@ pub enum ProjectCommand {
         /// Dimension of each vector, for raw float32 files.
         #[arg(long)]
         dim: Option<usize>,
-        #[arg(long, default_value_t = 30.0)]
-        perplexity: f32,
-        /// Iterations after the 250 early-exaggeration iterations.
-        #[arg(long, default_value_t = 500)]
-        iterations: usize,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
+        #[command(flatten)]
+        tsne: TsneArgs,
         /// Print a JSON summary instead of text.
         #[arg(long)]
         json: bool,
@@ -73,6 +63,51 @@ pub enum ProjectCommand {
     },
 }
 
+/// The t-SNE parameters both `project run` and `project vectors` take.
+#[derive(Debug, clap::Args)]
+pub struct TsneArgs {
+    #[arg(long, default_value_t = 30.0)]
+    perplexity: f32,
+    /// Iterations after the 250 early-exaggeration iterations.
+    #[arg(long, default_value_t = 500)]
+    iterations: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// fitsne (ours, any size, streams and cancels) or barnes-hut (linfa-tsne, at most 5,000
+    /// points).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Method::Fitsne)]
+    method: Method,
+}
+
+impl TsneArgs {
+    fn params(&self) -> TsneParams {
+        TsneParams {
+            perplexity: self.perplexity,
+            iterations: self.iterations,
+            seed: self.seed,
+            learning_rate: LearningRate::Auto,
+            method: self.method.into(),
+            ..TsneParams::default()
+        }
+    }
+}
+
+/// The t-SNE implementation, as the command line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    Fitsne,
+    BarnesHut,
+}
+
+impl From<Method> for TsneMethod {
+    fn from(method: Method) -> Self {
+        match method {
+            Method::Fitsne => TsneMethod::Fitsne,
+            Method::BarnesHut => TsneMethod::BarnesHut,
+        }
+    }
+}
+
 pub fn run(command: ProjectCommand, database: &Path) -> anyhow::Result<ExitCode> {
     // Bring-your-own vectors need no database; everything else opens it.
     let command = match command {
@@ -80,18 +115,10 @@ pub fn run(command: ProjectCommand, database: &Path) -> anyhow::Result<ExitCode>
             file,
             out,
             dim,
-            perplexity,
-            iterations,
-            seed,
+            tsne,
             json,
         } => {
-            let params = TsneParams {
-                perplexity,
-                iterations,
-                seed,
-                learning_rate: LearningRate::Auto,
-                ..TsneParams::default()
-            };
+            let params = tsne.params();
             return project_vectors(&file, &out, dim, &params, json);
         }
         stored => stored,
@@ -103,9 +130,7 @@ pub fn run(command: ProjectCommand, database: &Path) -> anyhow::Result<ExitCode>
             model,
             experiments,
             clustering,
-            perplexity,
-            iterations,
-            seed,
+            tsne,
             force,
             json,
         } => {
@@ -117,13 +142,7 @@ pub fn run(command: ProjectCommand, database: &Path) -> anyhow::Result<ExitCode>
                 Some(model) => model,
                 None => projection::default_model(&store, &scope)?,
             };
-            let params = TsneParams {
-                perplexity,
-                iterations,
-                seed,
-                learning_rate: LearningRate::Auto,
-                ..TsneParams::default()
-            };
+            let params = tsne.params();
             let cancel = super::cancel_on_ctrl_c("stopping (press Ctrl-C again to quit at once)")?;
             let bar = stage_bar(json);
             let on_progress = |progress: Progress<'_>| show_progress(&bar, progress);
@@ -174,16 +193,17 @@ pub fn run(command: ProjectCommand, database: &Path) -> anyhow::Result<ExitCode>
                 println!("no projections");
             } else {
                 println!(
-                    "{:<32}  {:<19}  {:<24}  {:>8}  {:>10}  experiments",
-                    "id", "created (UTC)", "model", "points", "perplexity"
+                    "{:<32}  {:<19}  {:<24}  {:>8}  {:<18}  {:>10}  experiments",
+                    "id", "created (UTC)", "model", "points", "method", "perplexity"
                 );
                 for p in projections {
                     println!(
-                        "{:<32}  {:<19}  {:<24}  {:>8}  {:>10}  {}",
+                        "{:<32}  {:<19}  {:<24}  {:>8}  {:<18}  {:>10}  {}",
                         p.id,
                         format_timestamp(p.created_at),
                         p.embedding_model,
                         p.points,
+                        p.parameters.method.label(),
                         p.parameters.perplexity,
                         p.scope
                             .experiments()

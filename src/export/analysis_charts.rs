@@ -198,6 +198,7 @@ pub fn runs_by_stable_run(report: &Report) -> Figure {
                     .collect(),
                 values: rows.iter().map(|r| r.anywhere as f64).collect(),
                 value_label: "longest stable run (outputs)".into(),
+                colours: Vec::new(),
             },
         });
     }
@@ -213,29 +214,64 @@ pub fn runs_by_stable_run(report: &Report) -> Figure {
     figure
 }
 
+/// How many whole words all `names` start with (the last word of any name is kept).
+fn common_leading_words(names: &[&str]) -> usize {
+    let split: Vec<Vec<&str>> = names
+        .iter()
+        .map(|n| n.split_whitespace().collect())
+        .collect();
+    let Some(shortest) = split.iter().map(|words| words.len()).min() else {
+        return 0;
+    };
+    (0..shortest.saturating_sub(1))
+        .take_while(|&i| split.iter().all(|words| words[i] == split[0][i]))
+        .count()
+}
+
+/// `name` without its first `count` words, or the whole name when that would leave nothing.
+fn without_leading_words(name: &str, count: usize) -> String {
+    let rest: Vec<&str> = name.split_whitespace().skip(count).collect();
+    if rest.is_empty() {
+        name.to_owned()
+    } else {
+        format!("…{}", rest.join(" "))
+    }
+}
+
 pub fn bigrams(report: &Report) -> Figure {
     let facets = by_facet(&report.bigrams, |r| (&r.embedding_model, &r.network));
     let mut panels: Vec<Panel> = facets
         .into_iter()
-        .map(|((model, network), rows)| Panel {
-            title: facet_title(model, network),
-            kind: PanelKind::Bars {
-                labels: rows
-                    .iter()
-                    // Both ends stay readable: labels first, each name shortened on its own.
-                    .map(|r| {
-                        format!(
-                            "{}: {} → {}: {}",
-                            r.from,
-                            shorten(&r.from_name, 12),
-                            r.to,
-                            shorten(&r.to_name, 12)
-                        )
-                    })
-                    .collect(),
-                values: rows.iter().map(|r| r.count as f64).collect(),
-                value_label: "times".into(),
-            },
+        .map(|((model, network), rows)| {
+            // Cluster names of one facet often share their opening words ("a pastel drawing of
+            // a huge …"); the words that tell them apart are shown.
+            let names: Vec<&str> = rows
+                .iter()
+                .flat_map(|r| [r.from_name.as_str(), r.to_name.as_str()])
+                .collect();
+            let common = common_leading_words(&names);
+            let name = |full: &str| shorten(&without_leading_words(full, common), 18);
+            Panel {
+                title: facet_title(model, network),
+                kind: PanelKind::Bars {
+                    labels: rows
+                        .iter()
+                        // Both ends stay readable: labels first, each name shortened on its own.
+                        .map(|r| {
+                            format!(
+                                "{}: {} → {}: {}",
+                                r.from,
+                                name(&r.from_name),
+                                r.to,
+                                name(&r.to_name)
+                            )
+                        })
+                        .collect(),
+                    values: rows.iter().map(|r| r.count as f64).collect(),
+                    value_label: "times".into(),
+                    colours: Vec::new(),
+                },
+            }
         })
         .collect();
     if panels.is_empty() {
@@ -320,6 +356,8 @@ pub fn returns(report: &Report) -> Figure {
                     })
                     .collect(),
                 value_label: "% of runs".into(),
+                // One colour per network, in the order the box plots beside it use.
+                colours: (0..networks.len()).map(series_colour).collect(),
             },
         });
         panels.push(Panel {
@@ -673,5 +711,23 @@ mod tests {
             assert_ne!(message, NO_CLUSTERING);
             assert!(!message.contains("no clustering"), "{message}");
         }
+    }
+
+    #[test]
+    fn bigram_labels_keep_the_words_that_tell_cluster_names_apart() {
+        let names = [
+            "a pastel drawing of a huge white bottle in a room",
+            "a pastel drawing of a huge pink gem in a room",
+        ];
+        let common = common_leading_words(&names);
+        assert_eq!(common, 6);
+        assert_eq!(
+            without_leading_words(names[0], common),
+            "…white bottle in a room"
+        );
+        // A name no longer than the shared words stays whole.
+        assert_eq!(common_leading_words(&["violet", "violet sky"]), 0);
+        assert_eq!(without_leading_words("violet", 3), "violet");
+        assert_eq!(common_leading_words(&[]), 0);
     }
 }

@@ -364,15 +364,7 @@ impl AnalysesPanel {
     pub fn ui(&mut self, ui: &mut egui::Ui, experiments: &[ExperimentSummary], database: PathBuf) {
         self.poll();
         ui.heading("Analyses");
-        if experiments.is_empty() {
-            ui.label("No experiments yet: run one first.");
-            if super::next_step_button(
-                ui,
-                "run the demo",
-                "Experiments offers a one-click demo that runs offline in about a minute",
-            ) {
-                self.next = Some(super::Section::Experiments);
-            }
+        if super::no_experiments(ui, experiments, Some(&mut self.next)) {
             return;
         }
         if self.experiment.is_none()
@@ -381,21 +373,11 @@ impl AnalysesPanel {
             self.experiment = Some(first.record.id.clone());
         }
         ui.horizontal(|ui| {
-            let label = ui.label("Experiment");
-            let current = self.experiment.clone().unwrap_or_default();
-            egui::ComboBox::from_id_salt("analyses-experiment")
-                .selected_text(short(&current).to_owned())
-                .show_ui(ui, |ui| {
-                    for summary in experiments {
-                        let id = &summary.record.id;
-                        if ui.selectable_label(current == *id, short(id)).clicked() {
-                            self.experiment = Some(id.clone());
-                            self.shown = None;
-                        }
-                    }
-                })
-                .response
-                .labelled_by(label.id);
+            if super::experiment_combo(ui, "analyses-experiment", &mut self.experiment, experiments)
+                .is_some()
+            {
+                self.shown = None;
+            }
             ui.checkbox(&mut self.include_outliers, "Outliers as a state");
             ui.checkbox(
                 &mut self.compute_diagrams,
@@ -434,13 +416,7 @@ impl AnalysesPanel {
                 }
             }
         });
-        if let Some((ok, message)) = &self.message {
-            if *ok {
-                ui.label(message);
-            } else {
-                ui.colored_label(ui.visuals().error_fg_color, message);
-            }
-        }
+        super::outcome_label(ui, &self.message);
         let Some(report) = self.shown.as_ref().map(|shown| &shown.report) else {
             ui.label("Press Analyse to compute transitions, stable runs, bigrams, stages, returns, agreement, drift, the drift model, timing and persistence for the experiment.");
             return;
@@ -457,9 +433,11 @@ impl AnalysesPanel {
                 .to_string();
         }
         ui.horizontal(|ui| {
-            let label = ui.label("Folder");
-            ui.add(egui::TextEdit::singleline(&mut self.folder).desired_width(360.0))
-                .labelled_by(label.id);
+            super::labelled(
+                ui,
+                "Folder",
+                egui::TextEdit::singleline(&mut self.folder).desired_width(360.0),
+            );
             let saving = self.save.is_some();
             if ui
                 .add_enabled(!saving, egui::Button::new("Save tables and charts"))
@@ -708,12 +686,9 @@ fn draw_view(ui: &mut egui::Ui, shown: &Shown, view: Analysis, facet: &(String, 
                 .enumerate()
                 .filter_map(|(i, values)| Some(box_elem(i as f64, box_summary(values)?)))
                 .collect();
-            Plot::new("analyses-returns")
-                .x_axis_formatter(category_formatter(names))
-                .y_axis_label("outputs until the first return")
-                .show(ui, |plot| {
-                    plot.box_plot(BoxPlot::new("outputs until return", boxes));
-                });
+            let plot = Plot::new("analyses-returns");
+            let y_label = "outputs until the first return";
+            category_boxes(ui, plot, names, y_label, "outputs until return", boxes);
         }
         Analysis::Agreement => {
             if report.agreement.is_empty() {
@@ -725,10 +700,7 @@ fn draw_view(ui: &mut egui::Ui, shown: &Shown, view: Analysis, facet: &(String, 
             egui::Grid::new("analyses-agreement")
                 .striped(true)
                 .show(ui, |ui| {
-                    for header in ["model A", "model B", "outputs", "ARI", "NMI"] {
-                        ui.label(egui::RichText::new(header).strong());
-                    }
-                    ui.end_row();
+                    super::header_row(ui, &["model A", "model B", "outputs", "ARI", "NMI"]);
                     for row in &report.agreement {
                         ui.label(&row.model_a);
                         ui.label(&row.model_b);
@@ -782,10 +754,10 @@ fn draw_view(ui: &mut egui::Ui, shown: &Shown, view: Analysis, facet: &(String, 
                     egui::Grid::new("analyses-coefficients")
                         .striped(true)
                         .show(ui, |ui| {
-                            for header in ["term", "estimate", "std. error", "t", "95 % interval"] {
-                                ui.label(egui::RichText::new(header).strong());
-                            }
-                            ui.end_row();
+                            super::header_row(
+                                ui,
+                                &["term", "estimate", "std. error", "t", "95 % interval"],
+                            );
                             for c in &fit.coefficients {
                                 ui.label(&c.name);
                                 ui.label(format!("{:.5}", c.estimate));
@@ -801,19 +773,16 @@ fn draw_view(ui: &mut egui::Ui, shown: &Shown, view: Analysis, facet: &(String, 
             if shown.timing.is_empty() {
                 return empty(ui, "No invocations.");
             }
-            let names: Vec<String> = shown.timing.iter().map(|(m, _)| m.clone()).collect();
-            let boxes = shown
-                .timing
-                .iter()
-                .enumerate()
-                .map(|(i, (_, spread))| box_elem(i as f64, *spread))
-                .collect();
-            Plot::new("analyses-timing")
-                .x_axis_formatter(category_formatter(names))
-                .y_axis_label("seconds per output")
-                .show(ui, |plot| {
-                    plot.box_plot(BoxPlot::new("seconds per output", boxes));
-                });
+            let (names, boxes) = named_boxes(&shown.timing);
+            let plot = Plot::new("analyses-timing");
+            category_boxes(
+                ui,
+                plot,
+                names,
+                "seconds per output",
+                "seconds per output",
+                boxes,
+            );
         }
         Analysis::Persistence => {
             if shown.entropy.is_empty() {
@@ -822,20 +791,9 @@ fn draw_view(ui: &mut egui::Ui, shown: &Shown, view: Analysis, facet: &(String, 
                     "No persistence diagrams: tick \"Compute missing persistence diagrams\" and Analyse again (runs must be finished and embedded).",
                 );
             }
-            let names: Vec<String> = shown.entropy.iter().map(|(n, _)| n.clone()).collect();
-            let boxes = shown
-                .entropy
-                .iter()
-                .enumerate()
-                .map(|(i, (_, spread))| box_elem(i as f64, *spread))
-                .collect();
-            Plot::new("analyses-entropy")
-                .height(ui.available_height() / 2.0)
-                .x_axis_formatter(category_formatter(names))
-                .y_axis_label("persistent entropy")
-                .show(ui, |plot| {
-                    plot.box_plot(BoxPlot::new("entropy", boxes));
-                });
+            let (names, boxes) = named_boxes(&shown.entropy);
+            let plot = Plot::new("analyses-entropy").height(ui.available_height() / 2.0);
+            category_boxes(ui, plot, names, "persistent entropy", "entropy", boxes);
             Plot::new("analyses-diagrams")
                 .legend(Legend::default())
                 .x_axis_label("birth")
@@ -856,4 +814,31 @@ fn draw_view(ui: &mut egui::Ui, shown: &Shown, view: Analysis, facet: &(String, 
 /// A box plot element from [`box_summary`]'s five percentiles.
 fn box_elem(x: f64, [low, q1, median, q3, high]: [f64; 5]) -> BoxElem {
     BoxElem::new(x, BoxSpread::new(low, q1, median, q3, high))
+}
+
+/// The names and the boxes of named five-number summaries, in order.
+fn named_boxes(spreads: &[(String, [f64; 5])]) -> (Vec<String>, Vec<BoxElem>) {
+    let names = spreads.iter().map(|(name, _)| name.clone()).collect();
+    let boxes = spreads
+        .iter()
+        .enumerate()
+        .map(|(i, (_, spread))| box_elem(i as f64, *spread))
+        .collect();
+    (names, boxes)
+}
+
+/// `plot` showing one box per category of `names`, left to right, as series `series`.
+fn category_boxes(
+    ui: &mut egui::Ui,
+    plot: Plot<'_>,
+    names: Vec<String>,
+    y_label: &str,
+    series: &str,
+    boxes: Vec<BoxElem>,
+) {
+    plot.x_axis_formatter(category_formatter(names))
+        .y_axis_label(y_label)
+        .show(ui, |plot| {
+            plot.box_plot(BoxPlot::new(series, boxes));
+        });
 }

@@ -284,16 +284,18 @@ impl ClustersPanel {
                 })
                 .response
                 .labelled_by(label.id);
-            let label = ui.label("Min cluster size (0 = auto)");
-            ui.add(egui::DragValue::new(&mut self.min_cluster_size).range(0..=100_000))
-                .labelled_by(label.id);
-            let label = ui.label("Epsilon");
-            ui.add(
+            super::labelled(
+                ui,
+                "Min cluster size (0 = auto)",
+                egui::DragValue::new(&mut self.min_cluster_size).range(0..=100_000),
+            );
+            super::labelled(
+                ui,
+                "Epsilon",
                 egui::DragValue::new(&mut self.epsilon)
                     .range(0.0..=2.0)
                     .speed(0.01),
-            )
-            .labelled_by(label.id);
+            );
             match &self.job {
                 Some(job) => {
                     let PhaseState { phase, fraction } = job
@@ -323,13 +325,7 @@ impl ClustersPanel {
                 }
             }
         });
-        if let Some((ok, message)) = &self.message {
-            if *ok {
-                ui.label(message);
-            } else {
-                ui.colored_label(ui.visuals().error_fg_color, message);
-            }
-        }
+        super::outcome_label(ui, &self.message);
         ui.separator();
         if self.results.is_empty() {
             ui.label("No clustering results yet. Run one above (or `panic-tda cluster run`).");
@@ -341,18 +337,18 @@ impl ClustersPanel {
             Some(_) => None,
         };
         egui::Grid::new("clusterings").striped(true).show(ui, |ui| {
-            for header in [
-                "Result",
-                "",
-                "Model",
-                "Clusters",
-                "Outliers",
-                "Created (UTC)",
-                "Took",
-            ] {
-                ui.label(egui::RichText::new(header).strong());
-            }
-            ui.end_row();
+            super::header_row(
+                ui,
+                &[
+                    "Result",
+                    "",
+                    "Model",
+                    "Clusters",
+                    "Outliers",
+                    "Created (UTC)",
+                    "Took",
+                ],
+            );
             for result in &self.results {
                 ui.monospace(crate::store::short_id(&result.id, 12));
                 ui.horizontal(|ui| {
@@ -428,10 +424,10 @@ impl ClustersPanel {
                         .max_col_width(380.0)
                         .show(ui, |ui| {
                             ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Wrap);
-                            for header in ["Label", "Size", "Display name (medoid)", "Examples"] {
-                                ui.label(egui::RichText::new(header).strong());
-                            }
-                            ui.end_row();
+                            super::header_row(
+                                ui,
+                                &["Label", "Size", "Display name (medoid)", "Examples"],
+                            );
                             for (rank, cluster) in detail.clusters.iter().enumerate() {
                                 ui.label(cluster.label.to_string());
                                 ui.label(cluster.size.to_string());

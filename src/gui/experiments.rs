@@ -127,10 +127,7 @@ impl ExperimentsPanel {
                 .auto_shrink([false, false])
                 .show(ui, |ui| {
                     egui::Grid::new("runs-grid").striped(true).show(ui, |ui| {
-                        for header in ["Run", "Network", "Prompt", "Seed", "Stop"] {
-                            ui.label(egui::RichText::new(header).strong());
-                        }
-                        ui.end_row();
+                        super::header_row(ui, &["Run", "Network", "Prompt", "Seed", "Stop"]);
                         for run in runs {
                             ui.monospace(crate::store::short_id(&run.id, 12));
                             ui.label(run.network.join(" → "));
@@ -172,18 +169,18 @@ impl ExperimentsPanel {
                     .striped(true)
                     .num_columns(7)
                     .show(ui, |ui| {
-                        for header in [
-                            "Experiment",
-                            "",
-                            "Status",
-                            "Progress",
-                            "Created (UTC)",
-                            "Runs",
-                            "Networks",
-                        ] {
-                            ui.label(egui::RichText::new(header).strong());
-                        }
-                        ui.end_row();
+                        super::header_row(
+                            ui,
+                            &[
+                                "Experiment",
+                                "",
+                                "Status",
+                                "Progress",
+                                "Created (UTC)",
+                                "Runs",
+                                "Networks",
+                            ],
+                        );
                         for summary in &self.experiments {
                             let record = &summary.record;
                             let short = crate::store::short_id(&record.id, 12);

@@ -147,8 +147,7 @@ impl ExportPanel {
     pub fn ui(&mut self, ui: &mut egui::Ui, experiments: &[ExperimentSummary], database: PathBuf) {
         self.poll();
         ui.heading("Export video");
-        if experiments.is_empty() {
-            ui.label("No experiments yet: run one first.");
+        if super::no_experiments(ui, experiments, None) {
             return;
         }
         if let Some(wanted) = self.wanted.take()
@@ -162,33 +161,9 @@ impl ExportPanel {
             self.choose(first);
         }
         ui.horizontal(|ui| {
-            let label = ui.label("Experiment");
-            let current = self.experiment.clone();
-            let mut chosen = None;
-            egui::ComboBox::from_id_salt("export-experiment")
-                .selected_text(
-                    current
-                        .as_deref()
-                        .map_or("", |id| crate::store::short_id(id, 12))
-                        .to_owned(),
-                )
-                .show_ui(ui, |ui| {
-                    for summary in experiments {
-                        let id = &summary.record.id;
-                        if ui
-                            .selectable_label(
-                                current.as_deref() == Some(id),
-                                crate::store::short_id(id, 12),
-                            )
-                            .clicked()
-                        {
-                            chosen = Some(summary);
-                        }
-                    }
-                })
-                .response
-                .labelled_by(label.id);
-            if let Some(summary) = chosen {
+            if let Some(summary) =
+                super::experiment_combo(ui, "export-experiment", &mut self.experiment, experiments)
+            {
                 self.choose(summary);
             }
         });
@@ -233,9 +208,11 @@ impl ExportPanel {
                 ui.selectable_value(&mut self.resolution, Resolution::Uhd8k, "8K");
             });
             ui.end_row();
-            let label = ui.label("Frames per second");
-            ui.add(egui::DragValue::new(&mut self.fps).range(1..=60))
-                .labelled_by(label.id);
+            super::labelled(
+                ui,
+                "Frames per second",
+                egui::DragValue::new(&mut self.fps).range(1..=60),
+            );
             ui.end_row();
             ui.label("Codec");
             ui.horizontal(|ui| {
@@ -244,9 +221,11 @@ impl ExportPanel {
                 }
             });
             ui.end_row();
-            let label = ui.label("Output file");
-            ui.add(egui::TextEdit::singleline(&mut self.output).desired_width(360.0))
-                .labelled_by(label.id);
+            super::labelled(
+                ui,
+                "Output file",
+                egui::TextEdit::singleline(&mut self.output).desired_width(360.0),
+            );
             ui.end_row();
         });
         ui.checkbox(
@@ -283,12 +262,6 @@ impl ExportPanel {
                 }
             }
         }
-        if let Some((ok, message)) = &self.message {
-            if *ok {
-                ui.label(message);
-            } else {
-                ui.colored_label(ui.visuals().error_fg_color, message);
-            }
-        }
+        super::outcome_label(ui, &self.message);
     }
 }

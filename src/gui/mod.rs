@@ -78,6 +78,90 @@ pub(crate) fn next_step_button(ui: &mut egui::Ui, what: &str, hint: &str) -> boo
         .clicked()
 }
 
+/// True, after saying so, when there are no experiments. With `next`, a next-step button to the
+/// demo, which sets it to [`Section::Experiments`] when clicked.
+pub(crate) fn no_experiments(
+    ui: &mut egui::Ui,
+    experiments: &[crate::store::ExperimentSummary],
+    next: Option<&mut Option<Section>>,
+) -> bool {
+    if !experiments.is_empty() {
+        return false;
+    }
+    ui.label("No experiments yet: run one first.");
+    if let Some(next) = next
+        && next_step_button(
+            ui,
+            "run the demo",
+            "Experiments offers a one-click demo that runs offline in about a minute",
+        )
+    {
+        *next = Some(Section::Experiments);
+    }
+    true
+}
+
+/// A labelled "Experiment" combo box of short ids over `selected`; the experiment picked this
+/// frame, if any (`selected` then holds its id).
+pub(crate) fn experiment_combo<'a>(
+    ui: &mut egui::Ui,
+    id_salt: &str,
+    selected: &mut Option<String>,
+    experiments: &'a [crate::store::ExperimentSummary],
+) -> Option<&'a crate::store::ExperimentSummary> {
+    let label = ui.label("Experiment");
+    let current = selected.as_deref();
+    let mut chosen = None;
+    egui::ComboBox::from_id_salt(id_salt)
+        .selected_text(
+            current
+                .map_or("", |id| crate::store::short_id(id, 12))
+                .to_owned(),
+        )
+        .show_ui(ui, |ui| {
+            for summary in experiments {
+                let id = &summary.record.id;
+                if ui
+                    .selectable_label(current == Some(id), crate::store::short_id(id, 12))
+                    .clicked()
+                {
+                    chosen = Some(summary);
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id);
+    if let Some(summary) = chosen {
+        *selected = Some(summary.record.id.clone());
+    }
+    chosen
+}
+
+/// A grid's header row: each of `headers` in bold, then the end of the row.
+pub(crate) fn header_row(ui: &mut egui::Ui, headers: &[&str]) {
+    for header in headers {
+        ui.label(egui::RichText::new(*header).strong());
+    }
+    ui.end_row();
+}
+
+/// `widget` after a label that names it.
+pub(crate) fn labelled(ui: &mut egui::Ui, text: &str, widget: impl egui::Widget) -> egui::Response {
+    let label = ui.label(text);
+    ui.add(widget).labelled_by(label.id)
+}
+
+/// A panel's last outcome: plain when it went well, in the error colour when not.
+pub(crate) fn outcome_label(ui: &mut egui::Ui, outcome: &Option<(bool, String)>) {
+    if let Some((ok, message)) = outcome {
+        if *ok {
+            ui.label(message);
+        } else {
+            ui.colored_label(ui.visuals().error_fg_color, message);
+        }
+    }
+}
+
 /// The sections of the app, in navigation order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Section {

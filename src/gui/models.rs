@@ -82,20 +82,25 @@ pub fn human_bytes(bytes: u64) -> String {
 
 /// "text→image", or "embedding (text+image, 512-d)".
 pub fn kind_label(kind: &ModelKind) -> String {
+    match embedding_space(kind) {
+        Some(space) => format!("embedding ({space})"),
+        None => kind.label().to_owned(),
+    }
+}
+
+/// What an embedder embeds and into how many dimensions ("text+image, 512-d"); `None` for
+/// generative models.
+pub(crate) fn embedding_space(kind: &ModelKind) -> Option<String> {
     match kind {
         ModelKind::Embedding {
             modalities,
             dimension,
             ..
-        } => format!(
-            "embedding ({}, {dimension}-d)",
-            modalities
-                .iter()
-                .map(Modality::to_string)
-                .collect::<Vec<_>>()
-                .join("+")
-        ),
-        other => other.label().to_owned(),
+        } => {
+            let modalities: Vec<String> = modalities.iter().map(Modality::to_string).collect();
+            Some(format!("{}, {dimension}-d", modalities.join("+")))
+        }
+        _ => None,
     }
 }
 
@@ -261,10 +266,7 @@ impl ModelFiles {
             .striped(true)
             .num_columns(5)
             .show(ui, |ui| {
-                for header in ["Model", "Type", "Size", "Files", ""] {
-                    ui.label(egui::RichText::new(header).strong());
-                }
-                ui.end_row();
+                super::header_row(ui, &["Model", "Type", "Size", "Files", ""]);
                 for name in &names {
                     let entry = catalog::lookup(name);
                     let name_label = ui.label(name);

@@ -5,16 +5,8 @@ use eframe::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::job::ExperimentJob;
+use crate::progress::human_duration;
 use crate::store::ExperimentStatus;
-
-fn human_duration(seconds: f64) -> String {
-    let seconds = seconds.max(0.0).round() as u64;
-    match seconds {
-        0..60 => format!("{seconds} s"),
-        60..3600 => format!("{} min {} s", seconds / 60, seconds % 60),
-        _ => format!("{} h {} min", seconds / 3600, (seconds / 60) % 60),
-    }
-}
 
 /// What the user asked for. There is no pause: Stop ends the run after the current batch with
 /// everything kept, and Resume continues exactly where it stopped, which is what a pause does.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use eframe::egui;
 
-use super::models::{FilesState, ModelFiles};
+use super::models::{FilesState, ModelFiles, embedding_space};
 use super::reorder;
 use crate::config::{self, ConfigError, ExperimentConfig, ValidatedConfig};
 use crate::models::onnx::DevicePreference;
@@ -385,27 +385,27 @@ impl NewExperimentPanel {
             }
         });
         egui::CollapsingHeader::new("Paste many / import from a file").show(ui, |ui| {
-            let label = ui.label("Prompts to paste, one per line");
-            ui.add(
+            super::labelled(
+                ui,
+                "Prompts to paste, one per line",
                 egui::TextEdit::multiline(&mut self.pasted)
                     .hint_text("one prompt per line")
                     .desired_rows(3)
                     .desired_width(520.0),
-            )
-            .labelled_by(label.id);
+            );
             if ui.button("Add these lines").clicked() {
                 let text = std::mem::take(&mut self.pasted);
                 let added = self.add_prompts(&text);
                 self.message = Some((true, format!("added {added} prompts")));
             }
             ui.horizontal(|ui| {
-                let label = ui.label("Prompts file");
-                ui.add(
+                super::labelled(
+                    ui,
+                    "Prompts file",
                     egui::TextEdit::singleline(&mut self.import_path)
                         .hint_text("prompts.txt")
                         .desired_width(360.0),
-                )
-                .labelled_by(label.id);
+                );
                 if ui.button("Import").clicked() {
                     match std::fs::read_to_string(&self.import_path) {
                         Ok(text) => {
@@ -434,13 +434,13 @@ impl NewExperimentPanel {
         match self.seed_mode {
             SeedMode::Seeds => {
                 ui.horizontal(|ui| {
-                    let label = ui.label("Seed list");
-                    ui.add(
+                    super::labelled(
+                        ui,
+                        "Seed list",
                         egui::TextEdit::singleline(&mut self.seeds_text)
                             .desired_width(260.0)
                             .id_salt("seeds"),
-                    )
-                    .labelled_by(label.id);
+                    );
                     ui.weak(
                         "comma-separated; -1 = unseeded. Seeded runs stop when an output repeats.",
                     );
@@ -455,36 +455,27 @@ impl NewExperimentPanel {
             }
         }
         egui::Grid::new("lengths").show(ui, |ui| {
-            let label = ui.label("Max length (invocations per run)");
-            ui.add(egui::DragValue::new(&mut self.max_length).range(1..=1_000_000))
-                .labelled_by(label.id);
+            super::labelled(
+                ui,
+                "Max length (invocations per run)",
+                egui::DragValue::new(&mut self.max_length).range(1..=1_000_000),
+            );
             ui.end_row();
-            let label = ui.label("Image size (pixels)");
-            ui.add(
+            super::labelled(
+                ui,
+                "Image size (pixels)",
                 egui::DragValue::new(&mut self.image_size)
                     .range(16..=4096)
                     .speed(8),
-            )
-            .labelled_by(label.id);
+            );
             ui.end_row();
         });
         ui.label("Embedding models");
         for name in models_of(models, |kind| matches!(kind, ModelKind::Embedding { .. })) {
             let mut on = self.embedding_models.contains(&name);
-            let description = match models.describe(&name) {
-                Some(ModelKind::Embedding {
-                    modalities,
-                    dimension,
-                    ..
-                }) => format!(
-                    "{name} ({}, {dimension}-d)",
-                    modalities
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("+")
-                ),
-                _ => name.clone(),
+            let description = match models.describe(&name).as_ref().and_then(embedding_space) {
+                Some(space) => format!("{name} ({space})"),
+                None => name.clone(),
             };
             if ui.checkbox(&mut on, description).changed() {
                 if on {
@@ -543,9 +534,11 @@ impl NewExperimentPanel {
 
     fn file_ui(&mut self, ui: &mut egui::Ui, raw: &ExperimentConfig) {
         ui.horizontal(|ui| {
-            let label = ui.label("Config file");
-            ui.add(egui::TextEdit::singleline(&mut self.config_path).desired_width(320.0))
-                .labelled_by(label.id);
+            super::labelled(
+                ui,
+                "Config file",
+                egui::TextEdit::singleline(&mut self.config_path).desired_width(320.0),
+            );
             if ui.button("Save").clicked() {
                 let path = PathBuf::from(&self.config_path);
                 let result = serde_json::to_string_pretty(raw)
@@ -567,12 +560,6 @@ impl NewExperimentPanel {
                 }
             }
         });
-        if let Some((ok, message)) = &self.message {
-            if *ok {
-                ui.label(message);
-            } else {
-                ui.colored_label(ui.visuals().error_fg_color, message);
-            }
-        }
+        super::outcome_label(ui, &self.message);
     }
 }

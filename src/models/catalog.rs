@@ -321,6 +321,93 @@ const fn sketch(name: &'static str, kind: ModelKind, description: &'static str) 
     }
 }
 
+/// A built-in dummy embedder of `modalities`: 768 unnormalised floats.
+const fn dummy_embedder(
+    name: &'static str,
+    modalities: &'static [Modality],
+    description: &'static str,
+) -> CatalogEntry {
+    let kind = ModelKind::Embedding {
+        modalities,
+        dimension: super::dummy::DUMMY_DIMENSION,
+        normalised: false,
+    };
+    dummy(name, kind, description)
+}
+
+/// An embedder whose vectors are L2-normalised.
+const fn normalised(modalities: &'static [Modality], dimension: usize) -> ModelKind {
+    ModelKind::Embedding {
+        modalities,
+        dimension,
+        normalised: true,
+    }
+}
+
+/// Files downloaded from the `main` revision of Hugging Face repo `repo` into `dir`.
+const fn hugging_face(
+    repo: &'static str,
+    dir: &'static str,
+    files: &'static [ModelFile],
+) -> ModelFiles {
+    ModelFiles {
+        source: FileSource::HuggingFace {
+            repo,
+            revision: "main",
+        },
+        dir,
+        files,
+    }
+}
+
+/// A sentence encoder with `tokenizer.json`, mean pooling over `last_hidden_state` and L2
+/// normalisation, padding with `[PAD]` unless the directory says otherwise.
+const fn mean_pooled_encoder(
+    model: &'static str,
+    max_length: usize,
+    prefix: &'static str,
+) -> TextEncoderSpec {
+    TextEncoderSpec {
+        model,
+        tokenizer: "tokenizer.json",
+        output: "last_hidden_state",
+        max_length,
+        prefix,
+        pad_token: "[PAD]",
+        pooling: Pooling::Mean,
+        normalise: true,
+    }
+}
+
+/// A Turbo pipeline in the Optimum layout (`unet/`, `vae_decoder/`): 77-token
+/// prompts, 512² native images, Euler-ancestral steps.
+const fn turbo_pipeline(
+    text_encoders: &'static [DiffusionTextEncoder],
+    vae_scaling: f32,
+    steps: usize,
+) -> DiffusionSpec {
+    DiffusionSpec {
+        text_encoders,
+        unet: "unet/model.onnx",
+        vae_decoder: "vae_decoder/model.onnx",
+        max_length: 77,
+        native_size: 512,
+        vae_scaling,
+        steps,
+        scheduler: SchedulerConfig::stable_diffusion(true),
+    }
+}
+
+/// Seeded captions sample at temperature 1 from the top 90% of the mass.
+const fn top_p_sampling(max_new_tokens: usize, no_repeat_ngram: usize) -> SamplingSpec {
+    SamplingSpec {
+        max_new_tokens,
+        temperature: 1.0,
+        top_p: 0.9,
+        no_repeat_ngram,
+    }
+}
+
 static CATALOG: &[CatalogEntry] = &[
     dummy(
         "DummyT2I",
@@ -362,31 +449,19 @@ static CATALOG: &[CatalogEntry] = &[
         ModelKind::ImageToText,
         "demo model: a coarser describer (fewer colours, two objects, \"many\" from three)",
     ),
-    dummy(
+    dummy_embedder(
         "DummyText",
-        ModelKind::Embedding {
-            modalities: TEXT,
-            dimension: 768,
-            normalised: false,
-        },
+        TEXT,
         "test embedder for text: hash-seeded random vector",
     ),
-    dummy(
+    dummy_embedder(
         "DummyImage",
-        ModelKind::Embedding {
-            modalities: IMAGE,
-            dimension: 768,
-            normalised: false,
-        },
+        IMAGE,
         "test embedder for images: hash-seeded random vector",
     ),
     CatalogEntry {
         name: "MiniLM",
-        kind: ModelKind::Embedding {
-            modalities: TEXT,
-            dimension: 384,
-            normalised: true,
-        },
+        kind: normalised(TEXT, 384),
         description: "sentence-transformers/all-MiniLM-L6-v2 (int8 ONNX), mean pooled, L2-normalised; the default text embedder",
         files: ModelFiles {
             source: FileSource::Setup,
@@ -410,70 +485,42 @@ static CATALOG: &[CatalogEntry] = &[
         },
         disk_bytes: 23_394_866,
         vram: "~100 MB",
-        runtime: Runtime::TextEncoder(TextEncoderSpec {
-            model: "model_int8.onnx",
-            tokenizer: "tokenizer.json",
-            output: "last_hidden_state",
-            max_length: 256,
-            prefix: "",
-            pad_token: "[PAD]",
-            pooling: Pooling::Mean,
-            normalise: true,
-        }),
+        runtime: Runtime::TextEncoder(mean_pooled_encoder("model_int8.onnx", 256, "")),
     },
     CatalogEntry {
         name: "NomicText",
-        kind: ModelKind::Embedding {
-            modalities: TEXT,
-            dimension: 768,
-            normalised: true,
-        },
+        kind: normalised(TEXT, 768),
         description: "nomic-ai/nomic-embed-text-v1.5 (fp32 ONNX), \"search_document: \" prefix, mean pooled, L2-normalised",
-        files: ModelFiles {
-            source: FileSource::HuggingFace {
-                repo: "nomic-ai/nomic-embed-text-v1.5",
-                revision: "main",
-            },
-            dir: "nomic-embed-text-v1.5",
-            files: &[
+        files: hugging_face(
+            "nomic-ai/nomic-embed-text-v1.5",
+            "nomic-embed-text-v1.5",
+            &[
                 ModelFile::unpinned("onnx/model.onnx"),
                 ModelFile::unpinned("tokenizer.json"),
             ],
-        },
+        ),
         disk_bytes: 548_000_000,
         vram: "~1 GB",
-        runtime: Runtime::TextEncoder(TextEncoderSpec {
-            model: "onnx/model.onnx",
-            tokenizer: "tokenizer.json",
-            output: "last_hidden_state",
-            // The model takes 8192 tokens; 512 bounds memory and covers any caption.
-            max_length: 512,
-            prefix: "search_document: ",
-            pad_token: "[PAD]",
-            pooling: Pooling::Mean,
-            normalise: true,
-        }),
+        // The model takes 8192 tokens; 512 bounds memory and covers any caption.
+        runtime: Runtime::TextEncoder(mean_pooled_encoder(
+            "onnx/model.onnx",
+            512,
+            "search_document: ",
+        )),
     },
     CatalogEntry {
         name: "ClipB32",
-        kind: ModelKind::Embedding {
-            modalities: TEXT_AND_IMAGE,
-            dimension: 512,
-            normalised: true,
-        },
+        kind: normalised(TEXT_AND_IMAGE, 512),
         description: "openai/clip-vit-base-patch32 (Xenova ONNX text and vision towers), one 512-d space for text and images, L2-normalised",
-        files: ModelFiles {
-            source: FileSource::HuggingFace {
-                repo: "Xenova/clip-vit-base-patch32",
-                revision: "main",
-            },
-            dir: "clip-vit-base-patch32",
-            files: &[
+        files: hugging_face(
+            "Xenova/clip-vit-base-patch32",
+            "clip-vit-base-patch32",
+            &[
                 ModelFile::unpinned("onnx/text_model.onnx"),
                 ModelFile::unpinned("onnx/vision_model.onnx"),
                 ModelFile::unpinned("tokenizer.json"),
             ],
-        },
+        ),
         disk_bytes: 610_000_000,
         vram: "~1 GB",
         runtime: Runtime::Clip(ClipSpec {
@@ -495,13 +542,10 @@ static CATALOG: &[CatalogEntry] = &[
         name: "SDTurbo",
         kind: ModelKind::TextToImage,
         description: "stabilityai/sd-turbo (fp32 ONNX export), 1 Euler-ancestral step, no guidance, 512² resized to image_size",
-        files: ModelFiles {
-            source: FileSource::HuggingFace {
-                repo: "Heliosoph/sd-turbo-onnx",
-                revision: "main",
-            },
-            dir: "sd-turbo-onnx",
-            files: &[
+        files: hugging_face(
+            "Heliosoph/sd-turbo-onnx",
+            "sd-turbo-onnx",
+            &[
                 ModelFile::unpinned("text_encoder/model.onnx"),
                 ModelFile::unpinned("unet/model.onnx"),
                 ModelFile::unpinned("unet/model.onnx_data"),
@@ -509,11 +553,11 @@ static CATALOG: &[CatalogEntry] = &[
                 ModelFile::unpinned("tokenizer/vocab.json"),
                 ModelFile::unpinned("tokenizer/merges.txt"),
             ],
-        },
+        ),
         disk_bytes: 5_100_000_000,
         vram: "~7 GB",
-        runtime: Runtime::Diffusion(DiffusionSpec {
-            text_encoders: &[DiffusionTextEncoder {
+        runtime: Runtime::Diffusion(turbo_pipeline(
+            &[DiffusionTextEncoder {
                 model: "text_encoder/model.onnx",
                 tokenizer: "tokenizer",
                 // The SD 2.x tokenizer pads with "!" (id 0), and the UNet attends to the padding.
@@ -521,26 +565,18 @@ static CATALOG: &[CatalogEntry] = &[
                 states: TextStates::Last,
                 pooled: None,
             }],
-            unet: "unet/model.onnx",
-            vae_decoder: "vae_decoder/model.onnx",
-            max_length: 77,
-            native_size: 512,
-            vae_scaling: 0.18215,
-            steps: 1,
-            scheduler: SchedulerConfig::stable_diffusion(true),
-        }),
+            0.18215, // vae_scaling
+            1,       // steps
+        )),
     },
     CatalogEntry {
         name: "SDXLTurbo",
         kind: ModelKind::TextToImage,
         description: "stabilityai/sdxl-turbo (fp32 ONNX export), 4 Euler-ancestral steps as the old tool, no guidance, 512² resized to image_size",
-        files: ModelFiles {
-            source: FileSource::HuggingFace {
-                repo: "Heliosoph/sdxl-turbo-onnx",
-                revision: "main",
-            },
-            dir: "sdxl-turbo-onnx",
-            files: &[
+        files: hugging_face(
+            "Heliosoph/sdxl-turbo-onnx",
+            "sdxl-turbo-onnx",
+            &[
                 ModelFile::unpinned("text_encoder/model.onnx"),
                 ModelFile::unpinned("text_encoder_2/model.onnx"),
                 ModelFile::unpinned("text_encoder_2/model.onnx_data"),
@@ -552,11 +588,11 @@ static CATALOG: &[CatalogEntry] = &[
                 ModelFile::unpinned("tokenizer_2/vocab.json"),
                 ModelFile::unpinned("tokenizer_2/merges.txt"),
             ],
-        },
+        ),
         disk_bytes: 13_900_000_000,
         vram: "~16 GB",
-        runtime: Runtime::Diffusion(DiffusionSpec {
-            text_encoders: &[
+        runtime: Runtime::Diffusion(turbo_pipeline(
+            &[
                 DiffusionTextEncoder {
                     model: "text_encoder/model.onnx",
                     tokenizer: "tokenizer",
@@ -572,15 +608,10 @@ static CATALOG: &[CatalogEntry] = &[
                     pooled: Some("text_embeds"),
                 },
             ],
-            unet: "unet/model.onnx",
-            vae_decoder: "vae_decoder/model.onnx",
-            max_length: 77,
-            native_size: 512,
             // Unverified [R]; vae_decoder/config.json overrides it when present.
-            vae_scaling: 0.13025,
-            steps: 4,
-            scheduler: SchedulerConfig::stable_diffusion(true),
-        }),
+            0.13025, // vae_scaling
+            4,       // steps
+        )),
     },
     // Xenova's transformers.js export of nlpconnect/vit-gpt2-image-captioning (§3): fp32 encoder
     // and merged decoder. Revision and sizes unverified.
@@ -588,18 +619,15 @@ static CATALOG: &[CatalogEntry] = &[
         name: "VitGpt2",
         kind: ModelKind::ImageToText,
         description: "nlpconnect/vit-gpt2-image-captioning (Xenova ONNX): ViT encoder, GPT-2 decoder with past key/values; greedy unseeded, top-p sampling seeded",
-        files: ModelFiles {
-            source: FileSource::HuggingFace {
-                repo: "Xenova/vit-gpt2-image-captioning",
-                revision: "main",
-            },
-            dir: "vit-gpt2-image-captioning",
-            files: &[
+        files: hugging_face(
+            "Xenova/vit-gpt2-image-captioning",
+            "vit-gpt2-image-captioning",
+            &[
                 ModelFile::unpinned("onnx/encoder_model.onnx"),
                 ModelFile::unpinned("onnx/decoder_model_merged.onnx"),
                 ModelFile::unpinned("tokenizer.json"),
             ],
-        },
+        ),
         disk_bytes: 980_000_000,
         vram: "~1.5 GB",
         runtime: Runtime::EncoderDecoder(EncoderDecoderSpec {
@@ -611,12 +639,7 @@ static CATALOG: &[CatalogEntry] = &[
             std: [0.5, 0.5, 0.5],
             start_token: "<|endoftext|>",
             end_token: "<|endoftext|>",
-            sampling: SamplingSpec {
-                max_new_tokens: 20,
-                temperature: 1.0,
-                top_p: 0.9,
-                no_repeat_ngram: 0,
-            },
+            sampling: top_p_sampling(20, 0),
         }),
     },
     // onnx-community's transformers.js export of microsoft/Florence-2-base-ft (§4): fp32 graphs.
@@ -625,20 +648,17 @@ static CATALOG: &[CatalogEntry] = &[
         name: "Florence2",
         kind: ModelKind::ImageToText,
         description: "microsoft/Florence-2-base-ft (onnx-community ONNX), <CAPTION> task; greedy unseeded, top-p sampling seeded, no repeated 3-grams",
-        files: ModelFiles {
-            source: FileSource::HuggingFace {
-                repo: "onnx-community/Florence-2-base-ft",
-                revision: "main",
-            },
-            dir: "florence-2-base-ft",
-            files: &[
+        files: hugging_face(
+            "onnx-community/Florence-2-base-ft",
+            "florence-2-base-ft",
+            &[
                 ModelFile::unpinned("onnx/vision_encoder.onnx"),
                 ModelFile::unpinned("onnx/embed_tokens.onnx"),
                 ModelFile::unpinned("onnx/encoder_model.onnx"),
                 ModelFile::unpinned("onnx/decoder_model_merged.onnx"),
                 ModelFile::unpinned("tokenizer.json"),
             ],
-        },
+        ),
         disk_bytes: 1_100_000_000,
         vram: "~2 GB",
         runtime: Runtime::Florence2(Florence2Spec {
@@ -654,14 +674,9 @@ static CATALOG: &[CatalogEntry] = &[
             start_token: "</s>",
             forced_first_token: "<s>",
             end_token: "</s>",
-            sampling: SamplingSpec {
-                // Captions are a sentence or two; this bounds a runaway one.
-                max_new_tokens: 64,
-                temperature: 1.0,
-                top_p: 0.9,
-                // The model's generation config.
-                no_repeat_ngram: 3,
-            },
+            // Captions are a sentence or two; 64 tokens bound a runaway one. No repeated 3-grams,
+            // as the model's generation config.
+            sampling: top_p_sampling(64, 3),
         }),
     },
 ];

@@ -6,22 +6,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
-use super::{Embedder, EmbedderInfo, ImageToText, Input, Modality, ModelError, Seed, TextToImage};
+use super::{
+    Embedder, EmbedderInfo, ImageToText, Input, Modality, ModelError, Seed, TextToImage,
+    check_batch,
+};
 
 /// Dimension of the dummy embedders (the old tool's `EMBEDDING_DIM`).
 pub const DUMMY_DIMENSION: usize = 768;
-
-pub(super) fn check_batch(model: &str, inputs: usize, seeds: usize) -> Result<(), ModelError> {
-    if inputs == seeds {
-        Ok(())
-    } else {
-        Err(ModelError::BatchMismatch {
-            model: model.to_owned(),
-            inputs,
-            seeds,
-        })
-    }
-}
 
 /// Seeded items get their own RNG so a seed gives the same draw on every call, whatever else is in
 /// the batch; unseeded items draw from the thread RNG.

@@ -64,6 +64,22 @@ impl<'a> Input<'a> {
             Input::Image(_) => Modality::Image,
         }
     }
+
+    /// The text, if this is one.
+    pub fn text(&self) -> Option<&'a str> {
+        match self {
+            Input::Text(text) => Some(text),
+            Input::Image(_) => None,
+        }
+    }
+
+    /// The image, if this is one.
+    pub fn image(&self) -> Option<&'a RgbImage> {
+        match self {
+            Input::Image(image) => Some(image),
+            Input::Text(_) => None,
+        }
+    }
 }
 
 impl<'a> From<&'a Output> for Input<'a> {
@@ -77,6 +93,19 @@ impl<'a> From<&'a Output> for Input<'a> {
 
 /// A per-invocation seed. `None` is "unseeded" (the config's `-1`): a fresh random draw each call.
 pub type Seed = Option<u64>;
+
+/// [`ModelError::BatchMismatch`] unless there is one seed per input.
+pub(crate) fn check_batch(model: &str, inputs: usize, seeds: usize) -> Result<(), ModelError> {
+    if inputs == seeds {
+        Ok(())
+    } else {
+        Err(ModelError::BatchMismatch {
+            model: model.to_owned(),
+            inputs,
+            seeds,
+        })
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum ModelError {
@@ -214,13 +243,7 @@ impl GenerativeModel {
         seeds: &[Seed],
         image_size: u32,
     ) -> Result<Vec<Output>, ModelError> {
-        if inputs.len() != seeds.len() {
-            return Err(ModelError::BatchMismatch {
-                model: self.name().to_owned(),
-                inputs: inputs.len(),
-                seeds: seeds.len(),
-            });
-        }
+        check_batch(self.name(), inputs.len(), seeds.len())?;
         let expected = self.input_modality();
         if let Some(bad) = inputs.iter().find(|input| input.modality() != expected) {
             return Err(ModelError::WrongInput {
@@ -231,13 +254,7 @@ impl GenerativeModel {
         }
         match self {
             GenerativeModel::TextToImage(model) => {
-                let prompts: Vec<&str> = inputs
-                    .iter()
-                    .filter_map(|input| match input {
-                        Input::Text(text) => Some(*text),
-                        Input::Image(_) => None,
-                    })
-                    .collect();
+                let prompts: Vec<&str> = inputs.iter().filter_map(Input::text).collect();
                 Ok(model
                     .generate(&prompts, seeds, image_size)?
                     .into_iter()
@@ -245,13 +262,7 @@ impl GenerativeModel {
                     .collect())
             }
             GenerativeModel::ImageToText(model) => {
-                let images: Vec<&RgbImage> = inputs
-                    .iter()
-                    .filter_map(|input| match input {
-                        Input::Image(image) => Some(*image),
-                        Input::Text(_) => None,
-                    })
-                    .collect();
+                let images: Vec<&RgbImage> = inputs.iter().filter_map(Input::image).collect();
                 Ok(model
                     .caption(&images, seeds)?
                     .into_iter()

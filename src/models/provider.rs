@@ -173,38 +173,20 @@ impl ModelProvider for CatalogProvider {
                 SketchImageToText::new(sketch::SKETCH_I2T2),
             ))),
             (Runtime::Diffusion(spec), _) => {
-                let dir = self.ensure_files(entry)?;
-                Ok(GenerativeModel::TextToImage(Box::new(
-                    StableDiffusion::load(
-                        entry.name,
-                        &dir,
-                        spec,
-                        &self.paths,
-                        self.session_options(),
-                    )?,
-                )))
+                let (dir, options) = (self.ensure_files(entry)?, self.session_options());
+                let model = StableDiffusion::load(entry.name, &dir, spec, &self.paths, options)?;
+                Ok(GenerativeModel::TextToImage(Box::new(model)))
             }
             (Runtime::EncoderDecoder(spec), _) => {
-                let dir = self.ensure_files(entry)?;
-                Ok(GenerativeModel::ImageToText(Box::new(
-                    EncoderDecoderCaptioner::load(
-                        entry.name,
-                        &dir,
-                        spec,
-                        &self.paths,
-                        self.session_options(),
-                    )?,
-                )))
+                let (dir, options) = (self.ensure_files(entry)?, self.session_options());
+                let model =
+                    EncoderDecoderCaptioner::load(entry.name, &dir, spec, &self.paths, options)?;
+                Ok(GenerativeModel::ImageToText(Box::new(model)))
             }
             (Runtime::Florence2(spec), _) => {
-                let dir = self.ensure_files(entry)?;
-                Ok(GenerativeModel::ImageToText(Box::new(Florence2::load(
-                    entry.name,
-                    &dir,
-                    spec,
-                    &self.paths,
-                    self.session_options(),
-                )?)))
+                let (dir, options) = (self.ensure_files(entry)?, self.session_options());
+                let model = Florence2::load(entry.name, &dir, spec, &self.paths, options)?;
+                Ok(GenerativeModel::ImageToText(Box::new(model)))
             }
             _ => Err(wrong_kind()),
         }
@@ -223,23 +205,19 @@ impl ModelProvider for CatalogProvider {
             (Runtime::Dummy, "DummyText") => Box::new(DummyEmbedder::text()),
             (Runtime::Dummy, "DummyImage") => Box::new(DummyEmbedder::image()),
             (Runtime::TextEncoder(spec), _) => {
-                let dir = self.ensure_files(entry)?;
-                Box::new(TextEncoder::load(
-                    entry.name,
-                    &dir,
-                    spec,
-                    &self.paths,
-                    self.session_options(),
-                )?)
+                let (dir, options) = (self.ensure_files(entry)?, self.session_options());
+                let model = TextEncoder::load(entry.name, &dir, spec, &self.paths, options)?;
+                Box::new(model)
             }
             (Runtime::Clip(spec), _) => {
                 let dir = self.ensure_files_clip(entry, spec.combined_model)?;
+                let options = self.session_options();
                 Box::new(ClipEmbedder::load(
                     entry.name,
                     &dir,
                     spec,
                     &self.paths,
-                    self.session_options(),
+                    options,
                 )?)
             }
             (

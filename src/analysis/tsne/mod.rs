@@ -6,6 +6,7 @@
 //! The optimisation streams intermediate layouts and stops promptly when cancelled.
 
 mod affinity;
+pub mod barnes_hut;
 pub mod knn;
 mod pca;
 mod quality;
@@ -52,6 +53,30 @@ pub enum LearningRate {
     Fixed(f32),
 }
 
+/// Which t-SNE implementation lays the points out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TsneMethod {
+    /// Ours: FFT-interpolated repulsion (FIt-SNE), streaming and cancellable, for any size.
+    #[default]
+    Fitsne,
+    /// linfa-tsne's Barnes–Hut, for small experiments (at most [`barnes_hut::MAX_POINTS`]).
+    BarnesHut,
+}
+
+impl TsneMethod {
+    fn is_default(&self) -> bool {
+        *self == TsneMethod::default()
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TsneMethod::Fitsne => "FIt-SNE",
+            TsneMethod::BarnesHut => "Barnes–Hut (linfa)",
+        }
+    }
+}
+
 /// t-SNE parameters; stored with every projection so a layout can be reproduced.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TsneParams {
@@ -62,6 +87,10 @@ pub struct TsneParams {
     pub early_exaggeration_iterations: usize,
     pub learning_rate: LearningRate,
     pub seed: u64,
+    /// Left out of the stored JSON when it is the default, so layouts stored before the method
+    /// existed are still found and reused.
+    #[serde(default, skip_serializing_if = "TsneMethod::is_default")]
+    pub method: TsneMethod,
 }
 
 impl Default for TsneParams {
@@ -73,6 +102,7 @@ impl Default for TsneParams {
             early_exaggeration_iterations: 250,
             learning_rate: LearningRate::Auto,
             seed: 42,
+            method: TsneMethod::Fitsne,
         }
     }
 }
@@ -177,6 +207,9 @@ pub fn layout_with_progress<V: AsRef<[f32]> + Sync>(
     }
 
     let data = knn::unit_rows(vectors, dim);
+    if params.method == TsneMethod::BarnesHut {
+        return barnes_hut::layout(&data, n, dim, params, cancel, on_progress);
+    }
     on_progress(Progress {
         stage: Stage::Neighbours,
         done: 0,

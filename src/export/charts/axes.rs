@@ -155,7 +155,57 @@ pub(super) fn below() -> Pos {
     Pos::new(HPos::Center, VPos::Top)
 }
 
-type XyChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+pub(super) type XyChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A titled chart over `x` × `y` with label areas `label_areas` (below, left) pixels deep.
+pub(super) fn titled_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    label_areas: (u32, u32),
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<XyChart<'a, DB>, String> {
+    ChartBuilder::on(area)
+        .caption(title, (FONT, 18))
+        .margin(10)
+        .x_label_area_size(label_areas.0)
+        .y_label_area_size(label_areas.1)
+        .build_cartesian_2d(x, y)
+        .map_err(|error| format!("{error:?}"))
+}
+
+/// `names` centred under categories 0, 1, … of `chart`, hanging from `y`.
+pub(super) fn names_below<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &XyChart<'_, DB>,
+    y: f64,
+    names: impl Iterator<Item = String>,
+) -> Result<(), String> {
+    category_labels(
+        area,
+        names.enumerate().map(|(i, name)| {
+            let (px, py) = chart.backend_coord(&(i as f64 + 0.5, y));
+            ((px, py + 6), name)
+        }),
+        below(),
+    )
+}
+
+/// The series legend at `position`, on white of `opacity` with a grey border.
+pub(super) fn bordered_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut XyChart<'a, DB>,
+    position: SeriesLabelPosition,
+    opacity: f64,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(opacity))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font((FONT, 12))
+        .draw()
+        .map_err(|error| format!("{error:?}"))
+}
 
 /// A numeric x/y chart with its mesh, spanning `points` (and 0 when `from_zero`).
 pub(super) fn xy_chart<'a, DB: DrawingBackend>(
@@ -170,20 +220,20 @@ pub(super) fn xy_chart<'a, DB: DrawingBackend>(
     let points: Vec<(f64, f64)> = points.filter(finite).collect();
     let (x0, x1) = padded_range(points.iter().map(|p| p.0), from_zero);
     let (y0, y1) = padded_range(points.iter().map(|p| p.1), from_zero);
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, (FONT, 18))
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
+    // Steps and other whole-number x values get whole-number ticks: no more ticks than whole
+    // numbers in the range, printed without decimals.
+    let whole_x = !points.is_empty() && points.iter().all(|p| is_whole(p.0));
+    let whole = |v: &f64| format!("{v:.0}");
+    let mut chart = titled_chart(area, title, (40, 60), x0..x1, y0..y1)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_label)
         .y_desc(y_label)
-        .light_line_style(RGBColor(235, 235, 235))
-        .draw()
-        .map_err(e)?;
+        .light_line_style(RGBColor(235, 235, 235));
+    if whole_x {
+        mesh.x_labels(((x1 - x0).floor() as usize + 1).clamp(2, 10))
+            .x_label_formatter(&whole);
+    }
+    mesh.draw().map_err(e)?;
     Ok(chart)
 }
 
@@ -200,14 +250,7 @@ pub(super) fn row_chart<'a, 'n, DB: DrawingBackend>(
     let e = |error: DrawingAreaErrorKind<DB::ErrorType>| format!("{error:?}");
     let n = names.len().max(1);
     let (x0, x1) = safe_range(x.start, x.end);
-    let x = x0..x1;
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, (FONT, 18))
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(230)
-        .build_cartesian_2d(x, 0f64..n as f64)
-        .map_err(e)?;
+    let mut chart = titled_chart(area, title, (40, 230), x0..x1, 0f64..n as f64)?;
     let row_pixels = area.dim_in_pixel().1.saturating_sub(90) as usize / n;
     let max_lines = (row_pixels / 14).clamp(1, 3);
     let mut mesh = chart.configure_mesh();

@@ -39,6 +39,9 @@ pub enum PanelKind {
         labels: Vec<String>,
         values: Vec<f64>,
         value_label: String,
+        /// A colour per bar (e.g. per network, as in the other charts); empty = all the first
+        /// series colour.
+        colours: Vec<[u8; 3]>,
     },
     Lines {
         lines: Vec<Line>,

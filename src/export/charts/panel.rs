@@ -7,8 +7,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::FONT;
 use super::axes::{
-    below, category_labels, column_names, drawable, extent, finite, has_data, is_whole, left,
-    padded_range, row_chart, whole_number_ticks, xy_chart,
+    bordered_legend, category_labels, column_names, drawable, extent, finite, has_data, is_whole,
+    left, names_below, padded_range, row_chart, titled_chart, whole_number_ticks, xy_chart,
 };
 use super::figure::{CountSeries, Panel, PanelKind};
 use super::style::{heat, rgb, series_colour, shorten, wrap};
@@ -69,13 +69,13 @@ pub(super) fn draw_panel<DB: DrawingBackend>(
                 .iter()
                 .map(|name| wrap(name, 24, row_lines).join("\n"))
                 .collect();
-            let mut chart = ChartBuilder::on(area)
-                .caption(&panel.title, caption)
-                .margin(10)
-                .x_label_area_size(45)
-                .y_label_area_size(170)
-                .build_cartesian_2d(0f64..nc as f64, 0f64..nr as f64)
-                .map_err(e)?;
+            let mut chart = titled_chart(
+                area,
+                &panel.title,
+                (45, 170),
+                0f64..nc as f64,
+                0f64..nr as f64,
+            )?;
             chart
                 .configure_mesh()
                 .disable_mesh()
@@ -94,14 +94,7 @@ pub(super) fn draw_panel<DB: DrawingBackend>(
                 }),
                 left(),
             )?;
-            category_labels(
-                area,
-                col_names.iter().enumerate().map(|(j, name)| {
-                    let (x, y) = chart.backend_coord(&(j as f64 + 0.5, 0.0));
-                    ((x, y + 6), name.clone())
-                }),
-                below(),
-            )?;
+            names_below(area, &chart, 0.0, col_names.into_iter())?;
             for (i, row) in values.iter().enumerate() {
                 let y0 = (nr - 1 - i) as f64;
                 for (j, &value) in row.iter().enumerate() {
@@ -143,6 +136,7 @@ pub(super) fn draw_panel<DB: DrawingBackend>(
             labels,
             values,
             value_label,
+            colours,
         } => {
             let n = labels.len().max(1);
             // Bars start at 0; non-finite values are left out of the range.
@@ -159,10 +153,8 @@ pub(super) fn draw_panel<DB: DrawingBackend>(
             chart
                 .draw_series(values.iter().enumerate().map(|(i, &value)| {
                     let y0 = (n - 1 - i) as f64;
-                    Rectangle::new(
-                        [(0.0, y0 + 0.15), (value, y0 + 0.85)],
-                        rgb(series_colour(0)).filled(),
-                    )
+                    let colour = colours.get(i).copied().unwrap_or(series_colour(0));
+                    Rectangle::new([(0.0, y0 + 0.15), (value, y0 + 0.85)], rgb(colour).filled())
                 }))
                 .map_err(e)?;
         }
@@ -202,14 +194,7 @@ pub(super) fn draw_panel<DB: DrawingBackend>(
                 }
             }
             if any_legend {
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperRight)
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(RGBColor(200, 200, 200))
-                    .label_font((FONT, 12))
-                    .draw()
-                    .map_err(e)?;
+                bordered_legend(&mut chart, SeriesLabelPosition::UpperRight, 0.85)?;
             }
         }
         PanelKind::Boxes { groups, y_label } => {
@@ -220,13 +205,7 @@ pub(super) fn draw_panel<DB: DrawingBackend>(
                 .filter(|v| v.is_finite())
                 .collect();
             let (y0, y1) = padded_range(all.iter().copied(), false);
-            let mut chart = ChartBuilder::on(area)
-                .caption(&panel.title, caption)
-                .margin(10)
-                .x_label_area_size(70)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0f64..n as f64, y0..y1)
-                .map_err(e)?;
+            let mut chart = titled_chart(area, &panel.title, (70, 60), 0f64..n as f64, y0..y1)?;
             chart
                 .configure_mesh()
                 .disable_x_mesh()
@@ -238,13 +217,11 @@ pub(super) fn draw_panel<DB: DrawingBackend>(
             // As many characters as fit under one box (about 7 px each).
             let width = area.dim_in_pixel().0 as usize;
             let room = (width.saturating_sub(80) / n / 7).max(4);
-            category_labels(
+            names_below(
                 area,
-                groups.iter().enumerate().map(|(i, group)| {
-                    let (x, y) = chart.backend_coord(&(i as f64 + 0.5, y0));
-                    ((x, y + 6), shorten(&group.0, room))
-                }),
-                below(),
+                &chart,
+                y0,
+                groups.iter().map(|group| shorten(&group.0, room)),
             )?;
             for (i, (_, values)) in groups.iter().enumerate() {
                 let values: Vec<f64> = values.iter().copied().filter(|&v| drawable(v)).collect();
@@ -344,14 +321,7 @@ pub(super) fn draw_panel<DB: DrawingBackend>(
                     .legend(move |(x, y)| Circle::new((x + 6, y), 4, colour.filled()));
             }
             if !groups.is_empty() {
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperRight)
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(RGBColor(200, 200, 200))
-                    .label_font((FONT, 12))
-                    .draw()
-                    .map_err(e)?;
+                bordered_legend(&mut chart, SeriesLabelPosition::UpperRight, 0.85)?;
             }
         }
         PanelKind::Stacked {
@@ -371,13 +341,13 @@ pub(super) fn draw_panel<DB: DrawingBackend>(
                 + 40.0;
             let plot_px = (area.dim_in_pixel().0 as f64 - 90.0).max(legend_px + 100.0);
             let room = n as f64 * legend_px / (plot_px - legend_px);
-            let mut chart = ChartBuilder::on(area)
-                .caption(&panel.title, caption)
-                .margin(10)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0f64..n as f64 + room, 0f64..1.0)
-                .map_err(e)?;
+            let mut chart = titled_chart(
+                area,
+                &panel.title,
+                (40, 60),
+                0f64..n as f64 + room,
+                0f64..1.0,
+            )?;
             chart
                 .configure_mesh()
                 .disable_x_mesh()
@@ -388,14 +358,7 @@ pub(super) fn draw_panel<DB: DrawingBackend>(
                 .y_desc(y_label.as_str())
                 .draw()
                 .map_err(e)?;
-            category_labels(
-                area,
-                categories.iter().enumerate().map(|(i, name)| {
-                    let (x, y) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
-                    ((x, y + 6), name.clone())
-                }),
-                below(),
-            )?;
+            names_below(area, &chart, 0.0, categories.iter().cloned())?;
             let totals: Vec<f64> = (0..n)
                 .map(|c| {
                     layers
@@ -470,13 +433,7 @@ fn draw_counts<DB: DrawingBackend>(
     // Head room for the legend, one line per series.
     let y_high = top as f64 * (1.12 + 0.08 * series.len() as f64);
     let (x0, x1) = (low as f64 - 0.6, high as f64 + 0.6);
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, (FONT, 18))
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x0..x1, 0f64..y_high)
-        .map_err(e)?;
+    let mut chart = titled_chart(area, title, (40, 60), x0..x1, 0f64..y_high)?;
     let whole = |v: &f64| {
         if is_whole(*v) {
             format!("{v:.0}")
@@ -512,13 +469,5 @@ fn draw_counts<DB: DrawingBackend>(
             .label(shorten(name, 60))
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 200, 200))
-        .label_font((FONT, 12))
-        .draw()
-        .map_err(e)?;
-    Ok(())
+    bordered_legend(&mut chart, SeriesLabelPosition::UpperLeft, 0.9)
 }

@@ -50,6 +50,7 @@ fn sample() -> Figure {
                     labels: vec!["a → b".into(), "b → a".into()],
                     values: vec![3.0, 1.0],
                     value_label: "count".into(),
+                    colours: Vec::new(),
                 },
             },
             Panel {
@@ -185,6 +186,7 @@ fn degenerate() -> Vec<(&'static str, PanelKind)> {
                 labels: vec!["a".into()],
                 values: vec![0.0],
                 value_label: "n".into(),
+                colours: Vec::new(),
             },
         ),
         (
@@ -193,6 +195,7 @@ fn degenerate() -> Vec<(&'static str, PanelKind)> {
                 labels: vec!["a".into(), "b".into()],
                 values: vec![1e12, 1e12],
                 value_label: "n".into(),
+                colours: Vec::new(),
             },
         ),
         (
@@ -201,6 +204,7 @@ fn degenerate() -> Vec<(&'static str, PanelKind)> {
                 labels: vec!["a".into(), "b".into()],
                 values: vec![nan, inf],
                 value_label: "n".into(),
+                colours: Vec::new(),
             },
         ),
         (
@@ -209,6 +213,7 @@ fn degenerate() -> Vec<(&'static str, PanelKind)> {
                 labels: vec![],
                 values: vec![],
                 value_label: "n".into(),
+                colours: Vec::new(),
             },
         ),
         (

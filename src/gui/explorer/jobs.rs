@@ -176,12 +176,12 @@ impl ExplorerPanel {
             self.figure_open = !self.figure_open;
         }
         if self.figure_open {
-            let label = ui.label("Figure file (.png, .svg or .pdf)");
-            ui.add(
+            crate::gui::labelled(
+                ui,
+                "Figure file (.png, .svg or .pdf)",
                 egui::TextEdit::singleline(&mut self.figure_path)
                     .desired_width(ui.available_width()),
-            )
-            .labelled_by(label.id);
+            );
             if ui.add_enabled(!saving, egui::Button::new("Save")).clicked() {
                 self.start_figure(database.to_path_buf(), data, ui.ctx());
             }
@@ -192,13 +192,7 @@ impl ExplorerPanel {
                 });
             }
         }
-        if let Some((ok, message)) = &self.figure_message {
-            if *ok {
-                ui.label(message);
-            } else {
-                ui.colored_label(ui.visuals().error_fg_color, message);
-            }
-        }
+        crate::gui::outcome_label(ui, &self.figure_message);
     }
 
     pub(super) fn poll(&mut self, store: &Store) {

@@ -18,7 +18,7 @@ use super::points;
 use crate::analysis::clustering;
 use crate::analysis::projection::{self, Projection, ProjectionScope};
 use crate::analysis::trajectories::{Trajectories, TrajectoryPoint, TrajectoryRun, cluster_rgb};
-use crate::analysis::tsne::TsneParams;
+use crate::analysis::tsne::{TsneMethod, TsneParams};
 use crate::export::figure::{ClusteringChoice, FigureRequest, export_figure};
 use crate::models::Output;
 use crate::store::{ExperimentSummary, InvocationRecord, Store, format_timestamp};
@@ -344,15 +344,7 @@ impl ExplorerPanel {
         self.poll_map();
         self.poll_inspector();
         ui.heading("Explorer");
-        if experiments.is_empty() {
-            ui.label("No experiments yet: run one first.");
-            if super::next_step_button(
-                ui,
-                "run the demo",
-                "Experiments offers a one-click demo that runs offline in about a minute",
-            ) {
-                self.next = Some(super::Section::Experiments);
-            }
+        if super::no_experiments(ui, experiments, Some(&mut self.next)) {
             return;
         }
         if self.experiment.is_none() {
@@ -365,27 +357,8 @@ impl ExplorerPanel {
             self.inspector = None;
         }
         ui.horizontal_wrapped(|ui| {
-            let label = ui.label("Experiment");
             let before = self.experiment.clone();
-            egui::ComboBox::from_id_salt("explorer-experiment")
-                .selected_text(
-                    self.experiment
-                        .as_deref()
-                        .map_or("", |id| crate::store::short_id(id, 12))
-                        .to_owned(),
-                )
-                .show_ui(ui, |ui| {
-                    for summary in experiments {
-                        let id = &summary.record.id;
-                        ui.selectable_value(
-                            &mut self.experiment,
-                            Some(id.clone()),
-                            crate::store::short_id(id, 12),
-                        );
-                    }
-                })
-                .response
-                .labelled_by(label.id);
+            super::experiment_combo(ui, "explorer-experiment", &mut self.experiment, experiments);
             if self.experiment != before {
                 self.find_projection(store);
                 self.loaded_for = None;
@@ -415,30 +388,39 @@ impl ExplorerPanel {
                 }
                 (None, None) => {
                     // Parameters are chosen before computing; a layout is stored with them.
-                    let label = ui.label("Perplexity");
-                    ui.add(
-                        egui::DragValue::new(&mut self.tsne.perplexity)
+                    super::labelled(ui, "Perplexity", egui::DragValue::new(&mut self.tsne.perplexity)
                             .range(2.0..=200.0)
-                            .speed(0.5),
-                    )
-                    .labelled_by(label.id);
-                    let label = ui.label("Iterations");
-                    ui.add(
-                        egui::DragValue::new(&mut self.tsne.iterations)
+                            .speed(0.5),);
+                    super::labelled(ui, "Iterations", egui::DragValue::new(&mut self.tsne.iterations)
                             .range(50..=10_000)
-                            .speed(10),
-                    )
-                    .labelled_by(label.id);
-                    let label = ui.label("Seed");
-                    ui.add(egui::DragValue::new(&mut self.tsne.seed))
+                            .speed(10),);
+                    super::labelled(ui, "Seed", egui::DragValue::new(&mut self.tsne.seed));
+                    let label = ui.label("Method");
+                    egui::ComboBox::from_id_salt("explorer-tsne-method")
+                        .selected_text(self.tsne.method.label())
+                        .show_ui(ui, |ui| {
+                            for method in [TsneMethod::Fitsne, TsneMethod::BarnesHut] {
+                                ui.selectable_value(&mut self.tsne.method, method, method.label())
+                                    .on_hover_text(match method {
+                                        TsneMethod::Fitsne => "Ours: any size, shows the layout as it forms, can be cancelled",
+                                        TsneMethod::BarnesHut => "linfa-tsne's Barnes–Hut: up to 5,000 points, one uninterrupted computation",
+                                    });
+                            }
+                        })
+                        .response
                         .labelled_by(label.id);
                     if ui.button("Compute t-SNE").clicked() {
                         self.start_projection(database.clone(), ui.ctx());
                     }
                 }
                 (Some(record), None) => {
+                    // The method is named only when it is not the default FIt-SNE.
+                    let method = match record.parameters.method {
+                        TsneMethod::Fitsne => String::new(),
+                        other => format!("{}, ", other.label()),
+                    };
                     ui.label(format!(
-                        "t-SNE of {} {} embeddings (perplexity {})",
+                        "t-SNE of {} {} embeddings ({method}perplexity {})",
                         record.points, record.embedding_model, record.parameters.perplexity
                     ));
                 }

@@ -72,9 +72,7 @@ impl ExplorerPanel {
                     self.playing = !self.playing;
                     self.last_tick = Instant::now();
                 }
-                let label = ui.label("Step");
-                ui.add(egui::Slider::new(&mut self.step, 0..=last))
-                    .labelled_by(label.id);
+                crate::gui::labelled(ui, "Step", egui::Slider::new(&mut self.step, 0..=last));
             });
             if let Some(point) = run
                 .points

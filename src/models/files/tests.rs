@@ -148,6 +148,57 @@ fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// [`body`] served by a test server in `mode`, to be fetched into a fresh directory.
+struct Download {
+    data: Vec<u8>,
+    server: Server,
+    /// Kept so the directory lives as long as the test.
+    _dir: tempfile::TempDir,
+    location: ModelLocation,
+    /// Where the test file lands.
+    local: PathBuf,
+    options: FetchOptions,
+}
+
+fn download(mode: Mode) -> Download {
+    let data = body();
+    let server = serve(data.clone());
+    *server.mode.lock().expect("lock") = mode;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = ModelLocation::Directory(dir.path().to_owned());
+    let local = dir.path().join("onnx/model.onnx");
+    let options = online(&server.endpoint);
+    Download {
+        data,
+        server,
+        _dir: dir,
+        location,
+        local,
+        options,
+    }
+}
+
+impl Download {
+    /// The test entry with the body's sha256 and size.
+    fn pinned(&self) -> CatalogEntry {
+        entry(Some(&sha(&self.data)), Some(self.data.len() as u64))
+    }
+
+    fn set_mode(&self, mode: Mode) {
+        *self.server.mode.lock().expect("lock") = mode;
+    }
+
+    /// Requests the server has had.
+    fn requests(&self) -> usize {
+        self.server.ranges.lock().expect("lock").len()
+    }
+
+    /// The Range header of the last request ("" when it had none).
+    fn last_range(&self) -> Option<String> {
+        self.server.ranges.lock().expect("lock").last().cloned()
+    }
+}
+
 #[test]
 fn downloads_verifies_and_then_finds_the_file_present() {
     let data = body();
@@ -175,21 +226,15 @@ fn downloads_verifies_and_then_finds_the_file_present() {
 
 #[test]
 fn an_interrupted_download_resumes_with_a_range_request() {
-    let data = body();
-    let server = serve(data.clone());
-    *server.mode.lock().expect("lock") = Mode::DropHalfway;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let entry = entry(Some(&sha(&data)), Some(data.len() as u64));
-    let location = ModelLocation::Directory(dir.path().to_owned());
-    let options = online(&server.endpoint);
-    assert!(fetch(&entry, &location, &options, &mut |_| {}).is_err());
-    let local = dir.path().join("onnx/model.onnx");
-    let partial = partial_path(&local);
+    let test = download(Mode::DropHalfway);
+    let entry = test.pinned();
+    assert!(fetch(&entry, &test.location, &test.options, &mut |_| {}).is_err());
+    let partial = partial_path(&test.local);
     let kept = fs::metadata(&partial).expect("partial kept").len();
-    assert!(kept > 0 && kept < data.len() as u64);
-    *server.mode.lock().expect("lock") = Mode::Normal;
+    assert!(kept > 0 && kept < test.data.len() as u64);
+    test.set_mode(Mode::Normal);
     let mut resumed_from = None;
-    fetch(&entry, &location, &options, &mut |event| {
+    fetch(&entry, &test.location, &test.options, &mut |event| {
         if let FetchEvent::Started {
             resumed_from: from, ..
         } = event
@@ -199,68 +244,53 @@ fn an_interrupted_download_resumes_with_a_range_request() {
     })
     .expect("resume");
     assert_eq!(resumed_from, Some(kept));
-    assert_eq!(fs::read(&local).expect("read"), data);
-    let ranges = server.ranges.lock().expect("lock").clone();
-    assert_eq!(
-        ranges.last().map(String::as_str),
-        Some(format!("bytes={kept}-").as_str())
-    );
+    assert_eq!(fs::read(&test.local).expect("read"), test.data);
+    assert_eq!(test.last_range(), Some(format!("bytes={kept}-")));
 }
 
 #[test]
 fn a_cancelled_download_keeps_its_part_and_the_next_fetch_resumes_it() {
-    let data = body();
-    let server = serve(data.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let entry = entry(Some(&sha(&data)), Some(data.len() as u64));
-    let location = ModelLocation::Directory(dir.path().to_owned());
-    let options = online(&server.endpoint);
+    let test = download(Mode::Normal);
+    let entry = test.pinned();
     let cancel = AtomicBool::new(false);
-    let err = fetch_cancellable(&entry, &location, &options, &cancel, &mut |event| {
-        if matches!(event, FetchEvent::Progress { .. }) {
-            cancel.store(true, Ordering::Relaxed);
-        }
-    })
+    let err = fetch_cancellable(
+        &entry,
+        &test.location,
+        &test.options,
+        &cancel,
+        &mut |event| {
+            if matches!(event, FetchEvent::Progress { .. }) {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        },
+    )
     .expect_err("cancelled");
     assert!(matches!(err, FetchError::Cancelled { .. }), "{err}");
-    let local = dir.path().join("onnx/model.onnx");
-    let kept = fs::metadata(partial_path(&local))
+    let kept = fs::metadata(partial_path(&test.local))
         .expect("partial kept")
         .len();
-    assert!(kept > 0 && kept < data.len() as u64, "{kept}");
-    assert!(!local.exists());
-    let done = fetch(&entry, &location, &options, &mut |_| {}).expect("resume");
+    assert!(kept > 0 && kept < test.data.len() as u64, "{kept}");
+    assert!(!test.local.exists());
+    let done = fetch(&entry, &test.location, &test.options, &mut |_| {}).expect("resume");
     assert!(done.is_complete());
-    assert_eq!(fs::read(&local).expect("read"), data);
-    let ranges = server.ranges.lock().expect("lock").clone();
-    assert_eq!(
-        ranges.last().map(String::as_str),
-        Some(format!("bytes={kept}-").as_str())
-    );
+    assert_eq!(fs::read(&test.local).expect("read"), test.data);
+    assert_eq!(test.last_range(), Some(format!("bytes={kept}-")));
 }
 
 #[test]
 fn a_stalled_download_times_out_keeps_its_part_and_resumes() {
-    let data = body();
-    let server = serve(data.clone());
-    *server.mode.lock().expect("lock") = Mode::StallHalfway;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let entry = entry(Some(&sha(&data)), Some(data.len() as u64));
-    let location = ModelLocation::Directory(dir.path().to_owned());
-    let mut options = FetchOptions {
-        stall_timeout: Duration::from_millis(500),
-        ..online(&server.endpoint)
-    };
-    let err = fetch(&entry, &location, &options, &mut |_| {}).expect_err("stalled");
+    let mut test = download(Mode::StallHalfway);
+    let entry = test.pinned();
+    test.options.stall_timeout = Duration::from_millis(500);
+    let err = fetch(&entry, &test.location, &test.options, &mut |_| {}).expect_err("stalled");
     assert!(matches!(err, FetchError::Http { .. }), "{err}");
     assert!(err.to_string().contains("no data for 0.5 s"), "{err}");
-    let local = dir.path().join("onnx/model.onnx");
-    let kept = fs::metadata(partial_path(&local)).expect("part").len();
-    assert_eq!(kept, data.len() as u64 / 2);
-    *server.mode.lock().expect("lock") = Mode::Normal;
-    options.stall_timeout = STALL_TIMEOUT;
-    fetch(&entry, &location, &options, &mut |_| {}).expect("resume");
-    assert_eq!(fs::read(&local).expect("read"), data);
+    let kept = fs::metadata(partial_path(&test.local)).expect("part").len();
+    assert_eq!(kept, test.data.len() as u64 / 2);
+    test.set_mode(Mode::Normal);
+    test.options.stall_timeout = STALL_TIMEOUT;
+    fetch(&entry, &test.location, &test.options, &mut |_| {}).expect("resume");
+    assert_eq!(fs::read(&test.local).expect("read"), test.data);
 }
 
 #[test]
@@ -288,13 +318,8 @@ fn a_server_that_never_answers_times_out() {
 
 #[test]
 fn cancel_works_while_the_connection_is_stalled() {
-    let data = body();
-    let server = serve(data.clone());
-    *server.mode.lock().expect("lock") = Mode::StallHalfway;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let entry = entry(None, Some(data.len() as u64));
-    let location = ModelLocation::Directory(dir.path().to_owned());
-    let options = online(&server.endpoint);
+    let test = download(Mode::StallHalfway);
+    let entry = entry(None, Some(test.data.len() as u64));
     let cancel = std::sync::Arc::new(AtomicBool::new(false));
     let setter = cancel.clone();
     let started = std::time::Instant::now();
@@ -302,7 +327,7 @@ fn cancel_works_while_the_connection_is_stalled() {
         std::thread::sleep(Duration::from_millis(700));
         setter.store(true, Ordering::Relaxed);
     });
-    let err = fetch_cancellable(&entry, &location, &options, &cancel, &mut |_| {})
+    let err = fetch_cancellable(&entry, &test.location, &test.options, &cancel, &mut |_| {})
         .expect_err("cancelled");
     assert!(matches!(err, FetchError::Cancelled { .. }), "{err}");
     // Well before the 60 s stall timeout and the server's 20 s hold.
@@ -311,38 +336,28 @@ fn cancel_works_while_the_connection_is_stalled() {
 
 #[test]
 fn an_unpinned_file_gets_its_hash_recorded_and_later_damage_is_caught() {
-    let data = body();
-    let server = serve(data.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
+    let test = download(Mode::Normal);
     let entry = entry(None, None);
-    let location = ModelLocation::Directory(dir.path().to_owned());
-    let options = online(&server.endpoint);
-    fetch(&entry, &location, &options, &mut |_| {}).expect("fetch");
-    let local = dir.path().join("onnx/model.onnx");
-    let record = fs::read_to_string(sha256_record_path(&local)).expect("record");
-    assert!(record.starts_with(&sha(&data)), "{record}");
+    fetch(&entry, &test.location, &test.options, &mut |_| {}).expect("fetch");
+    let record = fs::read_to_string(sha256_record_path(&test.local)).expect("record");
+    assert!(record.starts_with(&sha(&test.data)), "{record}");
     // Same length, one byte changed: only the recorded hash can tell.
-    let mut damaged = data.clone();
+    let mut damaged = test.data.clone();
     damaged[1000] ^= 0xff;
-    fs::write(&local, &damaged).expect("damage");
-    let requests = server.ranges.lock().expect("lock").len();
-    fetch(&entry, &location, &options, &mut |_| {}).expect("fetch again");
-    assert_eq!(server.ranges.lock().expect("lock").len(), requests + 1);
-    assert_eq!(fs::read(&local).expect("read"), data);
+    fs::write(&test.local, &damaged).expect("damage");
+    let requests = test.requests();
+    fetch(&entry, &test.location, &test.options, &mut |_| {}).expect("fetch again");
+    assert_eq!(test.requests(), requests + 1);
+    assert_eq!(fs::read(&test.local).expect("read"), test.data);
 }
 
 #[test]
 fn a_sha_mismatch_is_an_error_and_leaves_no_file() {
-    let data = body();
-    let server = serve(data);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let test = download(Mode::Normal);
     let entry = entry(Some(&sha(b"something else")), None);
-    let location = ModelLocation::Directory(dir.path().to_owned());
-    let options = online(&server.endpoint);
-    let err = fetch(&entry, &location, &options, &mut |_| {}).expect_err("bad sha");
+    let err = fetch(&entry, &test.location, &test.options, &mut |_| {}).expect_err("bad sha");
     assert!(matches!(err, FetchError::ShaMismatch { .. }), "{err}");
-    let local = dir.path().join("onnx/model.onnx");
-    assert!(!local.exists() && !partial_path(&local).exists());
+    assert!(!test.local.exists() && !partial_path(&test.local).exists());
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! Unseeded items decode greedily; seeded items sample with temperature and top-p from their own
 //! ChaCha8 stream, so a seed always gives the same caption.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 use image::imageops::FilterType;
@@ -21,16 +21,17 @@ use super::binding::{BoundOutputs, BoundSession, Placement};
 use super::config::GenerationConfig;
 use super::pixels::ImagePreprocess;
 use super::session::{self, SessionOptions, inference};
+use super::text::{open_tokenizer, tokenizer_error};
 use crate::models::catalog::{EncoderDecoderSpec, SamplingSpec};
-use crate::models::{ImageToText, ModelError, Seed};
+use crate::models::{ImageToText, ModelError, Seed, check_batch};
 use crate::paths::AppPaths;
 
 /// Past key/value layout read from the decoder graph.
 #[derive(Debug, Clone, Copy)]
-struct CacheLayout {
-    layers: usize,
-    heads: usize,
-    head_dim: usize,
+pub(crate) struct CacheLayout {
+    pub layers: usize,
+    pub heads: usize,
+    pub head_dim: usize,
 }
 
 pub struct EncoderDecoderCaptioner {
@@ -58,28 +59,10 @@ impl EncoderDecoderCaptioner {
         paths: &AppPaths,
         options: SessionOptions,
     ) -> Result<Self, ModelError> {
-        let tokenizer_error = |message: String| ModelError::Tokenizer {
-            model: name.to_owned(),
-            message,
-        };
-        let tokenizer_path = dir.join(spec.tokenizer);
-        let tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| tokenizer_error(format!("loading {}: {e}", tokenizer_path.display())))?;
-        let id = |token: &str| {
-            tokenizer.token_to_id(token).ok_or_else(|| {
-                tokenizer_error(format!("{} has no token {token}", tokenizer_path.display()))
-            })
-        };
-        // The directory's generation_config.json wins over the catalog's token names.
-        let generation = GenerationConfig::read(name, dir, tokenizer.get_vocab_size(true))?;
-        let start_id = match generation.decoder_start_token_id {
-            Some(start) => start,
-            None => id(spec.start_token)?,
-        };
-        let end_id = match generation.eos_token_id {
-            Some(end) => end,
-            None => id(spec.end_token)?,
-        };
+        let tokens = CaptionTokenizer::load(name, dir, spec.tokenizer)?;
+        let generation = tokens.generation;
+        let start_id = tokens.id(name, generation.decoder_start_token_id, spec.start_token)?;
+        let end_id = tokens.id(name, generation.eos_token_id, spec.end_token)?;
         // Bilinear, as the ViT processor's resample 2.
         let fallback =
             ImagePreprocess::exact(spec.image_size, FilterType::Triangle, spec.mean, spec.std);
@@ -97,7 +80,7 @@ impl EncoderDecoderCaptioner {
             ));
         }
         let decoder = session::open(paths, &dir.join(spec.decoder), options)?;
-        let cache = cache_layout(&decoder).ok_or_else(|| {
+        let cache = cache_layout(&decoder, ".key").ok_or_else(|| {
             inference(
                 name,
                 format!(
@@ -121,7 +104,7 @@ impl EncoderDecoderCaptioner {
             encoder,
             decoder_placement: Placement::of(&decoder),
             decoder,
-            tokenizer,
+            tokenizer: tokens.tokenizer,
             start_id,
             end_id,
             cache,
@@ -159,13 +142,7 @@ impl EncoderDecoderCaptioner {
         images: &[&RgbImage],
         seeds: &[Seed],
     ) -> Result<Vec<Vec<u32>>, ModelError> {
-        if images.len() != seeds.len() {
-            return Err(ModelError::BatchMismatch {
-                model: self.name.clone(),
-                inputs: images.len(),
-                seeds: seeds.len(),
-            });
-        }
+        check_batch(&self.name, images.len(), seeds.len())?;
         if images.is_empty() {
             return Ok(Vec::new());
         }
@@ -179,42 +156,14 @@ impl EncoderDecoderCaptioner {
         caption_text(&self.name, &self.tokenizer, ids)
     }
 
-    fn encode(&mut self, images: &[&RgbImage]) -> Result<(Vec<f32>, [usize; 3]), ModelError> {
-        let (width, height) = self.preprocess.output_size();
-        let mut pixels = Vec::with_capacity(images.len() * 3 * (width * height) as usize);
-        for image in images {
-            pixels.extend(
-                self.preprocess
-                    .pixels(image)
-                    .map_err(|message| inference(&self.name, message))?,
-            );
-        }
+    fn encode(&mut self, images: &[&RgbImage]) -> Result<States, ModelError> {
         let name = self.name.as_str();
-        let shape = [images.len(), 3, height as usize, width as usize];
-        let input = Tensor::from_array((shape, pixels))
-            .map_err(|e| inference(name, format!("building pixel_values: {e}")))?;
+        let input = self.preprocess.batch(name, images)?;
         let outputs = self
             .encoder
             .run(vec![("pixel_values", input)])
             .map_err(|e| inference(name, format!("encoder: {e}")))?;
-        let value = outputs
-            .get("last_hidden_state")
-            .ok_or_else(|| inference(name, "the encoder gave no last_hidden_state"))?;
-        let (shape, data) = value
-            .try_extract_tensor::<f32>()
-            .map_err(|e| inference(name, format!("last_hidden_state: {e}")))?;
-        match **shape {
-            [b, s, d] if b == images.len() as i64 && s > 0 && d > 0 => {
-                Ok((data.to_vec(), [b as usize, s as usize, d as usize]))
-            }
-            ref other => Err(inference(
-                name,
-                format!(
-                    "last_hidden_state has shape {other:?}, expected [{}, sequence, hidden]",
-                    images.len()
-                ),
-            )),
-        }
+        states(name, &outputs, "last_hidden_state", images.len())
     }
 
     fn decode(
@@ -277,6 +226,67 @@ impl EncoderDecoderCaptioner {
     }
 }
 
+/// A captioner's tokenizer with its directory's `generation_config.json`, whose token ids win
+/// over the catalog's token names.
+pub(crate) struct CaptionTokenizer {
+    pub tokenizer: Tokenizer,
+    pub generation: GenerationConfig,
+    path: PathBuf,
+}
+
+impl CaptionTokenizer {
+    pub fn load(model: &str, dir: &Path, file: &str) -> Result<Self, ModelError> {
+        let path = dir.join(file);
+        let tokenizer = open_tokenizer(model, &path)?;
+        let generation = GenerationConfig::read(model, dir, tokenizer.get_vocab_size(true))?;
+        Ok(Self {
+            tokenizer,
+            generation,
+            path,
+        })
+    }
+
+    /// `configured` when the directory gives it, else the id of the catalog's `token`.
+    pub fn id(&self, model: &str, configured: Option<u32>, token: &str) -> Result<u32, ModelError> {
+        match configured {
+            Some(id) => Ok(id),
+            None => self.tokenizer.token_to_id(token).ok_or_else(|| {
+                tokenizer_error(
+                    model,
+                    format!("{} has no token {token}", self.path.display()),
+                )
+            }),
+        }
+    }
+}
+
+/// A `[rows, width, hidden]` f32 tensor as (data, shape).
+pub(crate) type States = (Vec<f32>, [usize; 3]);
+
+/// Output `name` as `[rows, length, hidden]` f32.
+pub(crate) fn states(
+    model: &str,
+    outputs: &ort::session::SessionOutputs<'_>,
+    name: &str,
+    rows: usize,
+) -> Result<States, ModelError> {
+    let value = outputs
+        .get(name)
+        .ok_or_else(|| inference(model, format!("no output {name}")))?;
+    let (shape, data) = value
+        .try_extract_tensor::<f32>()
+        .map_err(|e| inference(model, format!("{name}: {e}")))?;
+    match **shape {
+        [b, length, hidden] if b == rows as i64 && length > 0 && hidden > 0 => {
+            Ok((data.to_vec(), [rows, length as usize, hidden as usize]))
+        }
+        ref other => Err(inference(
+            model,
+            format!("{name} has shape {other:?}, expected [{rows}, length, hidden]"),
+        )),
+    }
+}
+
 /// A decoder cache's name: `{prefix}.{layer}[.{part}].key` for even `index`, `.value` for odd
 /// (`part` is Florence-2's `decoder` / `encoder`).
 pub(crate) fn cache_name(prefix: &str, part: Option<&str>, index: usize) -> String {
@@ -299,10 +309,7 @@ pub(crate) fn caption_text(
 ) -> Result<String, ModelError> {
     let text = tokenizer
         .decode(ids, true)
-        .map_err(|e| ModelError::Tokenizer {
-            model: model.to_owned(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| tokenizer_error(model, e.to_string()))?;
     let text = text.trim();
     if text.is_empty() {
         return Err(ModelError::EmptyOutput {
@@ -462,23 +469,22 @@ pub(crate) fn last_logits(
         .collect())
 }
 
-/// The decoder's cache layout from its `past_key_values.N.key` inputs `[batch, heads, past, head]`.
-fn cache_layout(decoder: &Session) -> Option<CacheLayout> {
+/// The decoder's cache layout from its `past_key_values.N{key_suffix}` inputs
+/// `[batch, heads, past, head]` (`.key`; Florence-2's self-attention caches: `.decoder.key`).
+pub(crate) fn cache_layout(decoder: &Session, key_suffix: &str) -> Option<CacheLayout> {
     let mut layers = 0;
     let mut dims = None;
     for input in decoder.inputs() {
-        let Some(rest) = input.name().strip_prefix("past_key_values.") else {
-            continue;
-        };
-        let Some(layer) = rest
-            .strip_suffix(".key")
+        let Some(layer) = input
+            .name()
+            .strip_prefix("past_key_values.")
+            .and_then(|rest| rest.strip_suffix(key_suffix))
             .and_then(|layer| layer.parse::<usize>().ok())
         else {
             continue;
         };
         layers = layers.max(layer + 1);
-        let shape = input.dtype().tensor_shape()?;
-        if let [_, heads, _, head_dim] = **shape {
+        if let [_, heads, _, head_dim] = **input.dtype().tensor_shape()? {
             dims = Some((
                 usize::try_from(heads).ok()?,
                 usize::try_from(head_dim).ok()?,

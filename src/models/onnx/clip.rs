@@ -12,8 +12,8 @@ use ort::value::{Tensor, TensorElementType};
 use tokenizers::Tokenizer;
 
 use super::pixels::{ImagePreprocess, Resize};
-use super::session::{self, Inputs, SessionOptions, inference, int_input, l2_normalise};
-use super::text::{MAX_RUN_BATCH, Tokenized, load_tokenizer, tokenize};
+use super::session::{self, Inputs, SessionOptions, inference, l2_normalise};
+use super::text::{MAX_RUN_BATCH, load_tokenizer, tokenize};
 use crate::models::catalog::ClipSpec;
 use crate::models::{Embedder, EmbedderInfo, Input, Modality, ModelError};
 use crate::paths::AppPaths;
@@ -129,26 +129,13 @@ impl ClipEmbedder {
 
     fn text_inputs(&self, texts: Vec<String>) -> Result<(Inputs, usize), ModelError> {
         let name = self.info.name.as_str();
-        let Tokenized {
-            batch,
-            sequence,
-            ids,
-            mask,
-            ..
-        } = tokenize(name, &self.tokenizer, texts)?;
-        let shape = [batch, sequence];
-        let mut inputs: Inputs = vec![int_input(name, "input_ids", self.ids_type, shape, ids)?];
-        if let Some(ty) = self.mask_type {
-            inputs.push(int_input(name, "attention_mask", ty, shape, mask)?);
-        }
-        Ok((inputs, batch))
+        let tokenized = tokenize(name, &self.tokenizer, texts)?;
+        let inputs = tokenized.id_and_mask_inputs(name, self.ids_type, self.mask_type)?;
+        Ok((inputs, tokenized.batch))
     }
 
-    fn pixel_input(&self, pixels: Vec<f32>, count: usize) -> Result<Inputs, ModelError> {
-        let (width, height) = self.preprocess.output_size();
-        let tensor = Tensor::from_array(([count, 3, height as usize, width as usize], pixels))
-            .map_err(|e| inference(&self.info.name, format!("building pixel_values: {e}")))?;
-        Ok(vec![("pixel_values".into(), tensor.into())])
+    fn pixel_input(tensor: Tensor<f32>) -> Inputs {
+        vec![("pixel_values".into(), tensor.into())]
     }
 
     fn run(
@@ -199,7 +186,10 @@ impl ClipEmbedder {
                 // The combined graph also wants an image; one grey placeholder.
                 let (width, height) = self.preprocess.output_size();
                 let values = 3 * (width * height) as usize;
-                inputs.extend(self.pixel_input(vec![0.0; values], 1)?);
+                let placeholder = self
+                    .preprocess
+                    .tensor(&self.info.name, vec![0.0; values], 1)?;
+                inputs.extend(Self::pixel_input(placeholder));
             }
             vectors.extend(self.run(false, inputs, "text_embeds", rows)?);
         }
@@ -209,15 +199,7 @@ impl ClipEmbedder {
     pub fn embed_images(&mut self, images: &[&RgbImage]) -> Result<Vec<Vec<f32>>, ModelError> {
         let mut vectors = Vec::with_capacity(images.len());
         for chunk in images.chunks(MAX_RUN_BATCH) {
-            let mut pixels = Vec::new();
-            for image in chunk {
-                pixels.extend(
-                    self.preprocess
-                        .pixels(image)
-                        .map_err(|message| inference(&self.info.name, message))?,
-                );
-            }
-            let mut inputs = self.pixel_input(pixels, chunk.len())?;
+            let mut inputs = Self::pixel_input(self.preprocess.batch(&self.info.name, chunk)?);
             if self.towers.combined() {
                 // The combined graph also wants text; the empty prompt.
                 inputs.extend(self.text_inputs(vec![String::new()])?.0);

@@ -26,9 +26,9 @@ use super::binding::{BoundSession, Placement};
 use super::config::{ConfigFile, DeclaredToken, declared_added_tokens};
 use super::scheduler::{SCHEDULER_CONFIG, Schedule, SchedulerConfig, euler_update};
 use super::session::{self, Inputs, SessionOptions, inference, int_input};
-use super::text::{self, set_padding_and_truncation};
+use super::text::{self, open_tokenizer, set_padding_and_truncation, tokenizer_error};
 use crate::models::catalog::{DiffusionSpec, DiffusionTextEncoder, TextStates};
-use crate::models::{ModelError, Seed, TextToImage};
+use crate::models::{ModelError, Seed, TextToImage, check_batch};
 use crate::paths::AppPaths;
 
 const LATENT_CHANNELS: usize = 4;
@@ -259,10 +259,7 @@ impl StableDiffusion {
         let encodings = encoder
             .tokenizer
             .encode_batch(prompts.to_vec(), true)
-            .map_err(|e| ModelError::Tokenizer {
-                model: self.name.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| tokenizer_error(&self.name, e.to_string()))?;
         let mut ids = Vec::with_capacity(prompts.len() * self.spec.max_length);
         for encoding in &encodings {
             if encoding.len() != self.spec.max_length {
@@ -562,14 +559,10 @@ pub fn clip_tokenizer(
     max_length: usize,
     pad_token: &str,
 ) -> Result<Tokenizer, ModelError> {
-    let error = |message: String| ModelError::Tokenizer {
-        model: model.to_owned(),
-        message,
-    };
+    let error = |message: String| tokenizer_error(model, message);
     let json = dir.join("tokenizer.json");
     let mut tokenizer = if json.is_file() {
-        Tokenizer::from_file(&json)
-            .map_err(|e| error(format!("loading {}: {e}", json.display())))?
+        open_tokenizer(model, &json)?
     } else {
         let vocab_path = dir.join("vocab.json");
         let merges_path = dir.join("merges.txt");
@@ -683,13 +676,7 @@ impl TextToImage for StableDiffusion {
         seeds: &[Seed],
         size: u32,
     ) -> Result<Vec<RgbImage>, ModelError> {
-        if prompts.len() != seeds.len() {
-            return Err(ModelError::BatchMismatch {
-                model: self.name.clone(),
-                inputs: prompts.len(),
-                seeds: seeds.len(),
-            });
-        }
+        check_batch(&self.name, prompts.len(), seeds.len())?;
         if size == 0 {
             return Err(inference(&self.name, "the image size must be at least 1"));
         }

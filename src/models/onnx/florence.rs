@@ -14,14 +14,14 @@ use tokenizers::Tokenizer;
 
 use super::binding::{BoundSession, Placement};
 use super::caption::{
-    TokenPolicy, cache_name, caption_text, decode_loop, empty_cache, last_logits, take_output,
-    use_cache_flag,
+    CacheLayout, CaptionTokenizer, States, TokenPolicy, cache_layout, cache_name, caption_text,
+    decode_loop, empty_cache, last_logits, states, take_output, use_cache_flag,
 };
-use super::config::GenerationConfig;
 use super::pixels::ImagePreprocess;
 use super::session::{self, SessionOptions, inference, int_input, int_value};
+use super::text::tokenizer_error;
 use crate::models::catalog::Florence2Spec;
-use crate::models::{ImageToText, ModelError, Seed};
+use crate::models::{ImageToText, ModelError, Seed, check_batch};
 use crate::paths::AppPaths;
 
 pub struct Florence2 {
@@ -38,16 +38,11 @@ pub struct Florence2 {
     start_id: u32,
     forced_id: u32,
     end_id: u32,
-    layers: usize,
-    heads: usize,
-    head_dim: usize,
+    cache: CacheLayout,
     mask_type: TensorElementType,
     max_new_tokens: usize,
     preprocess: ImagePreprocess,
 }
-
-/// A `[rows, width, hidden]` f32 tensor as (data, shape).
-type States = (Vec<f32>, [usize; 3]);
 
 impl Florence2 {
     pub fn load(
@@ -57,39 +52,23 @@ impl Florence2 {
         paths: &AppPaths,
         options: SessionOptions,
     ) -> Result<Self, ModelError> {
-        let tokenizer_error = |message: String| ModelError::Tokenizer {
-            model: name.to_owned(),
-            message,
-        };
-        let tokenizer_path = dir.join(spec.tokenizer);
-        let tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| tokenizer_error(format!("loading {}: {e}", tokenizer_path.display())))?;
-        let id = |token: &str| {
-            tokenizer.token_to_id(token).ok_or_else(|| {
-                tokenizer_error(format!("{} has no token {token}", tokenizer_path.display()))
-            })
-        };
-        // The directory's generation_config.json wins over the catalog's token names.
-        let generation = GenerationConfig::read(name, dir, tokenizer.get_vocab_size(true))?;
-        let start_id = match generation.decoder_start_token_id {
-            Some(start) => start,
-            None => id(spec.start_token)?,
-        };
-        let forced_id = match generation.forced_bos_token_id {
-            Some(forced) => forced,
-            None => id(spec.forced_first_token)?,
-        };
-        let end_id = match generation.eos_token_id {
-            Some(end) => end,
-            None => id(spec.end_token)?,
-        };
+        let tokens = CaptionTokenizer::load(name, dir, spec.tokenizer)?;
+        let generation = tokens.generation;
+        let start_id = tokens.id(name, generation.decoder_start_token_id, spec.start_token)?;
+        let forced_id = tokens.id(
+            name,
+            generation.forced_bos_token_id,
+            spec.forced_first_token,
+        )?;
+        let end_id = tokens.id(name, generation.eos_token_id, spec.end_token)?;
+        let tokenizer = tokens.tokenizer;
         // Bicubic, as the Florence-2 processor.
         let fallback =
             ImagePreprocess::exact(spec.image_size, FilterType::CatmullRom, spec.mean, spec.std);
         let preprocess = ImagePreprocess::read(name, dir, fallback)?;
         let prompt_ids: Vec<i64> = tokenizer
             .encode(spec.prompt, true)
-            .map_err(|e| tokenizer_error(e.to_string()))?
+            .map_err(|e| tokenizer_error(name, e.to_string()))?
             .get_ids()
             .iter()
             .map(|&id| i64::from(id))
@@ -136,7 +115,7 @@ impl Florence2 {
         )?;
         let mask_type =
             session::input_type(&encoder, "attention_mask").unwrap_or(TensorElementType::Int64);
-        let (layers, heads, head_dim) = cache_layout(&decoder).ok_or_else(|| {
+        let cache = cache_layout(&decoder, ".decoder.key").ok_or_else(|| {
             inference(
                 name,
                 format!(
@@ -158,9 +137,7 @@ impl Florence2 {
             start_id,
             forced_id,
             end_id,
-            layers,
-            heads,
-            head_dim,
+            cache,
             mask_type,
             max_new_tokens: generation.max_new_tokens(spec.sampling.max_new_tokens),
             preprocess,
@@ -195,13 +172,7 @@ impl Florence2 {
         images: &[&RgbImage],
         seeds: &[Seed],
     ) -> Result<Vec<Vec<u32>>, ModelError> {
-        if images.len() != seeds.len() {
-            return Err(ModelError::BatchMismatch {
-                model: self.name.clone(),
-                inputs: images.len(),
-                seeds: seeds.len(),
-            });
-        }
+        check_batch(&self.name, images.len(), seeds.len())?;
         if images.is_empty() {
             return Ok(Vec::new());
         }
@@ -217,18 +188,7 @@ impl Florence2 {
     }
 
     fn image_features(&mut self, images: &[&RgbImage]) -> Result<States, ModelError> {
-        let (width, height) = self.preprocess.output_size();
-        let mut pixels = Vec::with_capacity(images.len() * 3 * (width * height) as usize);
-        for image in images {
-            pixels.extend(
-                self.preprocess
-                    .pixels(image)
-                    .map_err(|message| inference(&self.name, message))?,
-            );
-        }
-        let shape = [images.len(), 3, height as usize, width as usize];
-        let input = Tensor::from_array((shape, pixels))
-            .map_err(|e| inference(&self.name, format!("building pixel_values: {e}")))?;
+        let input = self.preprocess.batch(&self.name, images)?;
         let outputs = self
             .vision
             .run(vec![("pixel_values", input)])
@@ -291,7 +251,11 @@ impl Florence2 {
         let batch = seeds.len();
         let [_, encoded_len, _] = encoded.1;
         let name = self.name.clone();
-        let (layers, heads, head_dim) = (self.layers, self.heads, self.head_dim);
+        let CacheLayout {
+            layers,
+            heads,
+            head_dim,
+        } = self.cache;
         let cache = |prefix: &str, part: &str, index: usize| cache_name(prefix, Some(part), index);
         // Self-attention caches grow from empty; cross-attention caches are empty at step 0,
         // then the ones step 0 computed.
@@ -366,55 +330,6 @@ impl Florence2 {
             }
             Ok(logits)
         })
-    }
-}
-
-/// Layers, heads and head size from the decoder's `past_key_values.N.decoder.key` inputs.
-fn cache_layout(decoder: &Session) -> Option<(usize, usize, usize)> {
-    let mut layers = 0;
-    let mut dims = None;
-    for input in decoder.inputs() {
-        let Some(layer) = input
-            .name()
-            .strip_prefix("past_key_values.")
-            .and_then(|rest| rest.strip_suffix(".decoder.key"))
-            .and_then(|layer| layer.parse::<usize>().ok())
-        else {
-            continue;
-        };
-        layers = layers.max(layer + 1);
-        if let [_, heads, _, head_dim] = **input.dtype().tensor_shape()? {
-            dims = Some((
-                usize::try_from(heads).ok()?,
-                usize::try_from(head_dim).ok()?,
-            ));
-        }
-    }
-    let (heads, head_dim) = dims?;
-    (layers > 0 && heads > 0 && head_dim > 0).then_some((layers, heads, head_dim))
-}
-
-/// Output `name` as `[rows, length, hidden]` f32.
-fn states(
-    model: &str,
-    outputs: &ort::session::SessionOutputs<'_>,
-    name: &str,
-    rows: usize,
-) -> Result<States, ModelError> {
-    let value = outputs
-        .get(name)
-        .ok_or_else(|| inference(model, format!("no output {name}")))?;
-    let (shape, data) = value
-        .try_extract_tensor::<f32>()
-        .map_err(|e| inference(model, format!("{name}: {e}")))?;
-    match **shape {
-        [b, length, hidden] if b == rows as i64 && length > 0 && hidden > 0 => {
-            Ok((data.to_vec(), [rows, length as usize, hidden as usize]))
-        }
-        ref other => Err(inference(
-            model,
-            format!("{name} has shape {other:?}, expected [{rows}, length, hidden]"),
-        )),
     }
 }
 

@@ -16,7 +16,10 @@ use image::RgbImage;
 use image::imageops::{self, FilterType};
 use serde_json::Value;
 
+use ort::value::Tensor;
+
 use super::config::ConfigFile;
+use super::session::inference;
 use crate::models::ModelError;
 
 /// `image` resized to `width` × `height` with `filter`, one axis at a time in Pillow's order.
@@ -187,6 +190,31 @@ impl ImagePreprocess {
             }
         }
         Ok(out)
+    }
+
+    /// `count` images' CHW f32 `pixels` as one `pixel_values` tensor `[count, 3, height, width]`.
+    pub fn tensor(
+        &self,
+        model: &str,
+        pixels: Vec<f32>,
+        count: usize,
+    ) -> Result<Tensor<f32>, ModelError> {
+        let (width, height) = self.output_size();
+        Tensor::from_array(([count, 3, height as usize, width as usize], pixels))
+            .map_err(|e| inference(model, format!("building pixel_values: {e}")))
+    }
+
+    /// `images` preprocessed into one `pixel_values` tensor.
+    pub fn batch(&self, model: &str, images: &[&RgbImage]) -> Result<Tensor<f32>, ModelError> {
+        let (width, height) = self.output_size();
+        let mut pixels = Vec::with_capacity(images.len() * 3 * (width * height) as usize);
+        for image in images {
+            pixels.extend(
+                self.pixels(image)
+                    .map_err(|message| inference(model, message))?,
+            );
+        }
+        self.tensor(model, pixels, images.len())
     }
 
     /// `image` as CHW f32 `pixel_values` of [`Self::output_size`].

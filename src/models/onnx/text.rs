@@ -141,6 +141,20 @@ pub fn set_padding_and_truncation(
     Ok(())
 }
 
+/// A tokenizer failure of `model`.
+pub(crate) fn tokenizer_error(model: &str, message: impl Into<String>) -> ModelError {
+    ModelError::Tokenizer {
+        model: model.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Reads a `tokenizer.json` as it is.
+pub(crate) fn open_tokenizer(model: &str, path: &Path) -> Result<Tokenizer, ModelError> {
+    Tokenizer::from_file(path)
+        .map_err(|e| tokenizer_error(model, format!("loading {}: {e}", path.display())))
+}
+
 /// Loads `tokenizer.json` and sets the app's padding and truncation (overriding whatever the file
 /// says, e.g. MiniLM's fixed 128-token padding), padding with the token the directory declares
 /// ([`pad_token`]; `pad_token` here is the fallback).
@@ -150,12 +164,7 @@ pub fn load_tokenizer(
     max_length: usize,
     pad_token: &str,
 ) -> Result<Tokenizer, ModelError> {
-    let error = |message: String| ModelError::Tokenizer {
-        model: model.to_owned(),
-        message,
-    };
-    let mut tokenizer = Tokenizer::from_file(path)
-        .map_err(|e| error(format!("loading {}: {e}", path.display())))?;
+    let mut tokenizer = open_tokenizer(model, path)?;
     let pad_token = self::pad_token(
         model,
         path.parent().unwrap_or(Path::new(".")),
@@ -168,7 +177,7 @@ pub fn load_tokenizer(
         &pad_token,
         max_length,
     )
-    .map_err(|message| error(format!("{}: {message}", path.display())))?;
+    .map_err(|message| tokenizer_error(model, format!("{}: {message}", path.display())))?;
     Ok(tokenizer)
 }
 
@@ -181,6 +190,35 @@ pub struct Tokenized {
     pub type_ids: Vec<i64>,
 }
 
+impl Tokenized {
+    /// `input_ids` as `ids_type`, and `attention_mask` when the graph takes one (`mask_type`).
+    pub fn id_and_mask_inputs(
+        &self,
+        model: &str,
+        ids_type: TensorElementType,
+        mask_type: Option<TensorElementType>,
+    ) -> Result<Inputs, ModelError> {
+        let shape = [self.batch, self.sequence];
+        let mut inputs: Inputs = vec![int_input(
+            model,
+            "input_ids",
+            ids_type,
+            shape,
+            self.ids.clone(),
+        )?];
+        if let Some(ty) = mask_type {
+            inputs.push(int_input(
+                model,
+                "attention_mask",
+                ty,
+                shape,
+                self.mask.clone(),
+            )?);
+        }
+        Ok(inputs)
+    }
+}
+
 pub fn tokenize(
     model: &str,
     tokenizer: &Tokenizer,
@@ -188,10 +226,7 @@ pub fn tokenize(
 ) -> Result<Tokenized, ModelError> {
     let encodings = tokenizer
         .encode_batch(texts, true)
-        .map_err(|e| ModelError::Tokenizer {
-            model: model.to_owned(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| tokenizer_error(model, e.to_string()))?;
     let batch = encodings.len();
     let sequence = encodings.first().map_or(0, |e| e.len());
     let mut tokenized = Tokenized {
@@ -295,20 +330,23 @@ impl TextEncoder {
             .iter()
             .map(|text| format!("{}{text}", self.spec.prefix))
             .collect();
+        let tokenized = tokenize(name, &self.tokenizer, prefixed)?;
+        let mut inputs = tokenized.id_and_mask_inputs(name, self.ids_type, self.mask_type)?;
         let Tokenized {
             batch,
             sequence,
-            ids,
             mask,
             type_ids,
-        } = tokenize(name, &self.tokenizer, prefixed)?;
-        let shape = [batch, sequence];
-        let mut inputs: Inputs = vec![int_input(name, "input_ids", self.ids_type, shape, ids)?];
-        if let Some(ty) = self.mask_type {
-            inputs.push(int_input(name, "attention_mask", ty, shape, mask.clone())?);
-        }
+            ..
+        } = tokenized;
         if let Some(ty) = self.token_type {
-            inputs.push(int_input(name, "token_type_ids", ty, shape, type_ids)?);
+            inputs.push(int_input(
+                name,
+                "token_type_ids",
+                ty,
+                [batch, sequence],
+                type_ids,
+            )?);
         }
         let outputs = self
             .session

@@ -15,7 +15,8 @@ mod tests;
 
 use image::RgbImage;
 
-use super::dummy::{check_batch, with_rng};
+use super::check_batch;
+use super::dummy::with_rng;
 use super::{ImageToText, ModelError, Seed, TextToImage};
 use perceive::CaptionProfile;
 use render::RenderProfile;
