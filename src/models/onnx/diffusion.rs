@@ -548,6 +548,29 @@ fn extract(
     Ok((shape.to_vec(), data.to_vec()))
 }
 
+/// The merges of a `merges.txt`, each as "left right", read as Python's CLIP tokenizer reads them:
+/// split on any whitespace, the `#version` header and blank lines left out. Lines that are not
+/// exactly two symbols (which Python keeps as tuples no pair ever equals) are skipped and
+/// counted.
+fn merge_pairs(text: &str) -> (Vec<String>, usize) {
+    let mut skipped = 0;
+    let merges = text
+        .lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with("#version"))
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(left), Some(right), None) => Some(format!("{left} {right}")),
+                _ => {
+                    skipped += 1;
+                    None
+                }
+            }
+        })
+        .collect();
+    (merges, skipped)
+}
+
 /// The CLIP BPE tokenizer of a diffusion pipeline: `dir/tokenizer.json` when present, else built
 /// from the diffusers layout's `vocab.json` + `merges.txt` with CLIP's normalisation and
 /// pre-tokenisation (lower-case, whitespace collapsed, `</w>` word ends, BOS/EOS added) and the
@@ -574,10 +597,14 @@ pub fn clip_tokenizer(
             serde_json::from_str(&read(&vocab_path)?)
                 .map_err(|e| error(format!("parsing {}: {e}", vocab_path.display())))?;
         let merges_text = read(&merges_path)?;
-        let merges: Vec<&str> = merges_text
-            .lines()
-            .filter(|line| !line.trim().is_empty() && !line.starts_with("#version"))
-            .collect();
+        let (merges, skipped) = merge_pairs(&merges_text);
+        if skipped > 0 {
+            tracing::warn!(
+                "{}: {skipped} lines are not a pair of symbols and are skipped (Python's CLIP tokenizer never applies them either)",
+                merges_path.display()
+            );
+        }
+        let merges: Vec<&str> = merges.iter().map(String::as_str).collect();
         let added = declared_added_tokens(model, dir)?;
         let definition = clip_tokenizer_json(vocab, &merges, &added)
             .map_err(|message| error(format!("{}: {message}", vocab_path.display())))?;
@@ -688,5 +715,18 @@ impl TextToImage for StableDiffusion {
             .map(|seed| ChaCha8Rng::seed_from_u64(seed.unwrap_or_else(|| rand::rng().random())))
             .collect();
         self.generate_batch(prompts, Noise::Seeded(rngs), size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_pairs;
+
+    #[test]
+    fn merges_lines_are_read_as_python_reads_them() {
+        let text = "#version: 0.2\nt h\n\nth  e</w>\r\na\tb\nlonely\nx y z\n";
+        let (merges, skipped) = merge_pairs(text);
+        assert_eq!(merges, ["t h", "th e</w>", "a b"]);
+        assert_eq!(skipped, 2, "a single symbol and a triple are skipped");
     }
 }
