@@ -73,43 +73,7 @@ pub(super) fn run_network(
     cancel: &CancelToken,
 ) -> Result<(), EngineError> {
     let network = &config.networks()[network_index];
-    let mut tails: HashMap<String, store::RunTail> = store
-        .run_tails(experiment_id)?
-        .into_iter()
-        .map(|tail| (tail.run_id.clone(), tail))
-        .collect();
-    let mut active = Vec::new();
-    let mut already_complete = Vec::new();
-    for run in store.runs(experiment_id)? {
-        if run.network_index as usize != network_index || run.stop.is_some() {
-            continue;
-        }
-        let Some(tail) = tails.remove(&run.id) else {
-            continue;
-        };
-        if tail.next_sequence >= run.max_length {
-            already_complete.push((run.id.clone(), Some(StopReason::Length)));
-            continue;
-        }
-        let seen = tail
-            .output_hashes
-            .iter()
-            .enumerate()
-            .rev()
-            .map(|(sequence, hash)| (*hash, sequence as u32))
-            .collect();
-        active.push(ActiveRun {
-            next_sequence: tail.next_sequence,
-            last_output: tail.last_output,
-            last_invocation_id: tail.last_invocation_id,
-            seen,
-            stopped: false,
-            run,
-        });
-    }
-    if !already_complete.is_empty() {
-        store.set_run_stops(&already_complete)?;
-    }
+    let mut active = resume_runs(store, experiment_id, network_index)?;
     if active.is_empty() {
         return Ok(());
     }
@@ -169,172 +133,29 @@ pub(super) fn run_network(
             if cancel.is_cancelled() {
                 break;
             }
-            let started_at = store::now();
-            let result = invoke(model, &active, chunk, config.image_size());
-            let completed_at = store::now();
-            let kept = match result {
-                Ok(outputs) if outputs.len() == chunk.len() => {
-                    let call = Call {
-                        started_at,
-                        completed_at,
-                        batch_size: chunk.len() as u32,
-                    };
-                    Kept {
-                        indices: chunk.to_vec(),
-                        outputs,
-                        calls: vec![call; chunk.len()],
-                        seconds: call.seconds(),
-                    }
-                }
-                Ok(outputs) => {
-                    fail_runs(
-                        store,
-                        &mut active,
-                        chunk,
-                        &format!(
-                            "'{model_name}' returned {} outputs for {} inputs at step {sequence}",
-                            outputs.len(),
-                            chunk.len()
-                        ),
-                        counters,
-                        progress,
-                    )?;
-                    continue;
-                }
-                // One bad item (an empty caption, say) must fail only its own run: the batch is
-                // retried one item at a time. Items are independent of their batch (batch = one
-                // by one is tested per model), so the outputs are the ones the batch would give.
-                Err(error) if chunk.len() > 1 => {
-                    tracing::warn!(
-                        "'{model_name}' failed on a batch of {} at step {sequence} ({error}); retrying one at a time",
-                        chunk.len()
-                    );
-                    let mut kept = Kept::default();
-                    for &index in chunk {
-                        let started_at = store::now();
-                        let result = invoke(model, &active, &[index], config.image_size());
-                        let call = Call {
-                            started_at,
-                            completed_at: store::now(),
-                            batch_size: 1,
-                        };
-                        let failure = match result {
-                            Ok(mut one) if one.len() == 1 => match one.pop() {
-                                Some(output) => {
-                                    kept.indices.push(index);
-                                    kept.outputs.push(output);
-                                    kept.calls.push(call);
-                                    kept.seconds += call.seconds();
-                                    continue;
-                                }
-                                None => "returned no output".to_owned(),
-                            },
-                            Ok(other) => format!("returned {} outputs for 1 input", other.len()),
-                            Err(error) => error.to_string(),
-                        };
-                        fail_runs(
-                            store,
-                            &mut active,
-                            &[index],
-                            &format!("'{model_name}' failed at step {sequence}: {failure}"),
-                            counters,
-                            progress,
-                        )?;
-                    }
-                    if kept.indices.is_empty() {
-                        continue;
-                    }
-                    kept
-                }
-                Err(error) => {
-                    fail_runs(
-                        store,
-                        &mut active,
-                        chunk,
-                        &format!("'{model_name}' failed at step {sequence}: {error}"),
-                        counters,
-                        progress,
-                    )?;
-                    continue;
-                }
+            let Some(kept) = call_model(
+                store,
+                &mut active,
+                model,
+                model_name,
+                chunk,
+                sequence,
+                config.image_size(),
+                counters,
+                progress,
+            )?
+            else {
+                continue;
             };
-            let Kept {
-                indices,
-                outputs,
-                calls,
-                seconds,
-            } = kept;
-            let chunk = indices.as_slice();
-            counters
-                .seconds_per_item
-                .insert(model_name.clone(), seconds / chunk.len() as f64);
-
-            let mut step = StepWrite::default();
-            let mut hashes = Vec::with_capacity(chunk.len());
-            for ((&index, output), call) in chunk.iter().zip(outputs).zip(calls) {
-                let run = &active[index];
-                let hash = output_hash(&output);
-                let stop = match run.seen.get(&hash) {
-                    Some(first) if run.run.seed >= 0 => Some(StopReason::Duplicate {
-                        loop_length: sequence - first,
-                    }),
-                    _ if sequence + 1 >= run.run.max_length => Some(StopReason::Length),
-                    _ => None,
-                };
-                if let Some(stop) = stop {
-                    step.stops.push((run.run.id.clone(), stop));
-                }
-                step.invocations.push(InvocationRecord {
-                    id: derived_id(&run.run.id, &format!("invocation/{sequence}")),
-                    run_id: run.run.id.clone(),
-                    sequence_number: sequence,
-                    model: model_name.clone(),
-                    input_invocation_id: run.last_invocation_id.clone(),
-                    seed: run.run.seed,
-                    output,
-                    batch_size: call.batch_size,
-                    started_at: call.started_at,
-                    completed_at: call.completed_at,
-                });
-                hashes.push(hash);
-            }
-            store.commit_step(&step)?;
-
-            let stopped: HashMap<&str, &StopReason> = step
-                .stops
-                .iter()
-                .map(|(run_id, stop)| (run_id.as_str(), stop))
-                .collect();
-            for ((&index, invocation), hash) in chunk.iter().zip(step.invocations).zip(hashes) {
-                let run = &mut active[index];
-                if let Some(stop) = stopped.get(run.run.id.as_str()) {
-                    run.stopped = true;
-                    counters.runs_finished += 1;
-                    if let StopReason::Duplicate { .. } = stop {
-                        // The run ends early: its remaining steps will never be generated.
-                        counters.total = counters
-                            .total
-                            .saturating_sub(u64::from(run.run.max_length - sequence - 1));
-                    }
-                }
-                run.seen.entry(hash).or_insert(sequence);
-                run.next_sequence = sequence + 1;
-                run.last_invocation_id = Some(invocation.id);
-                if run.run.seed_index == 0 && run.run.prompt_index < 4 {
-                    let _ = progress.send(ProgressEvent::Latest {
-                        run_id: run.run.id.clone(),
-                        sequence_number: sequence,
-                        output: invocation.output.clone(),
-                    });
-                }
-                run.last_output = Some(invocation.output);
-            }
-            counters.done += chunk.len() as u64;
-            let _ = progress.send(ProgressEvent::Timing {
-                model: model_name.clone(),
-                seconds,
-                batch: chunk.len(),
-            });
+            commit_outputs(
+                store,
+                &mut active,
+                kept,
+                model_name,
+                sequence,
+                counters,
+                progress,
+            )?;
             let _ = progress.send(ProgressEvent::Invocations {
                 done: counters.done,
                 total: counters.total,
@@ -344,6 +165,251 @@ pub(super) fn run_network(
             });
         }
     }
+}
+
+/// The runs of network `network_index` still to generate, each where it stopped (its next
+/// step, last output and the hashes it has produced); runs found complete are marked so.
+fn resume_runs(
+    store: &mut Store,
+    experiment_id: &str,
+    network_index: usize,
+) -> Result<Vec<ActiveRun>, EngineError> {
+    let mut tails: HashMap<String, store::RunTail> = store
+        .run_tails(experiment_id)?
+        .into_iter()
+        .map(|tail| (tail.run_id.clone(), tail))
+        .collect();
+    let mut active = Vec::new();
+    let mut already_complete = Vec::new();
+    for run in store.runs(experiment_id)? {
+        if run.network_index as usize != network_index || run.stop.is_some() {
+            continue;
+        }
+        let Some(tail) = tails.remove(&run.id) else {
+            continue;
+        };
+        if tail.next_sequence >= run.max_length {
+            already_complete.push((run.id.clone(), Some(StopReason::Length)));
+            continue;
+        }
+        let seen = tail
+            .output_hashes
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(sequence, hash)| (*hash, sequence as u32))
+            .collect();
+        active.push(ActiveRun {
+            next_sequence: tail.next_sequence,
+            last_output: tail.last_output,
+            last_invocation_id: tail.last_invocation_id,
+            seen,
+            stopped: false,
+            run,
+        });
+    }
+    if !already_complete.is_empty() {
+        store.set_run_stops(&already_complete)?;
+    }
+    Ok(active)
+}
+
+/// Calls the model on one chunk of runs at step `sequence`. A failed batch is retried one item
+/// at a time so that only the runs whose items fail are marked failed; returns what was kept
+/// (nothing when every item failed).
+#[allow(clippy::too_many_arguments)]
+fn call_model(
+    store: &mut Store,
+    active: &mut [ActiveRun],
+    model: &mut GenerativeModel,
+    model_name: &str,
+    chunk: &[usize],
+    sequence: u32,
+    image_size: u32,
+    counters: &mut Counters,
+    progress: &Sender<ProgressEvent>,
+) -> Result<Option<Kept>, EngineError> {
+    let started_at = store::now();
+    let result = invoke(model, active, chunk, image_size);
+    let completed_at = store::now();
+    let kept = match result {
+        Ok(outputs) if outputs.len() == chunk.len() => {
+            let call = Call {
+                started_at,
+                completed_at,
+                batch_size: chunk.len() as u32,
+            };
+            Kept {
+                indices: chunk.to_vec(),
+                outputs,
+                calls: vec![call; chunk.len()],
+                seconds: call.seconds(),
+            }
+        }
+        Ok(outputs) => {
+            fail_runs(
+                store,
+                active,
+                chunk,
+                &format!(
+                    "'{model_name}' returned {} outputs for {} inputs at step {sequence}",
+                    outputs.len(),
+                    chunk.len()
+                ),
+                counters,
+                progress,
+            )?;
+            return Ok(None);
+        }
+        // One bad item (an empty caption, say) must fail only its own run: the batch is
+        // retried one item at a time. Items are independent of their batch (batch = one
+        // by one is tested per model), so the outputs are the ones the batch would give.
+        Err(error) if chunk.len() > 1 => {
+            tracing::warn!(
+                "'{model_name}' failed on a batch of {} at step {sequence} ({error}); retrying one at a time",
+                chunk.len()
+            );
+            let mut kept = Kept::default();
+            for &index in chunk {
+                let started_at = store::now();
+                let result = invoke(model, active, &[index], image_size);
+                let call = Call {
+                    started_at,
+                    completed_at: store::now(),
+                    batch_size: 1,
+                };
+                let failure = match result {
+                    Ok(mut one) if one.len() == 1 => match one.pop() {
+                        Some(output) => {
+                            kept.indices.push(index);
+                            kept.outputs.push(output);
+                            kept.calls.push(call);
+                            kept.seconds += call.seconds();
+                            continue;
+                        }
+                        None => "returned no output".to_owned(),
+                    },
+                    Ok(other) => format!("returned {} outputs for 1 input", other.len()),
+                    Err(error) => error.to_string(),
+                };
+                fail_runs(
+                    store,
+                    active,
+                    &[index],
+                    &format!("'{model_name}' failed at step {sequence}: {failure}"),
+                    counters,
+                    progress,
+                )?;
+            }
+            if kept.indices.is_empty() {
+                return Ok(None);
+            }
+            kept
+        }
+        Err(error) => {
+            fail_runs(
+                store,
+                active,
+                chunk,
+                &format!("'{model_name}' failed at step {sequence}: {error}"),
+                counters,
+                progress,
+            )?;
+            return Ok(None);
+        }
+    };
+    Ok(Some(kept))
+}
+
+/// Stores one step's outputs of a chunk in one transaction (with the runs that stop there) and
+/// advances the runs, the counters and the progress events.
+fn commit_outputs(
+    store: &mut Store,
+    active: &mut [ActiveRun],
+    kept: Kept,
+    model_name: &str,
+    sequence: u32,
+    counters: &mut Counters,
+    progress: &Sender<ProgressEvent>,
+) -> Result<(), EngineError> {
+    let Kept {
+        indices,
+        outputs,
+        calls,
+        seconds,
+    } = kept;
+    let chunk = indices.as_slice();
+    counters
+        .seconds_per_item
+        .insert(model_name.to_owned(), seconds / chunk.len() as f64);
+
+    let mut step = StepWrite::default();
+    let mut hashes = Vec::with_capacity(chunk.len());
+    for ((&index, output), call) in chunk.iter().zip(outputs).zip(calls) {
+        let run = &active[index];
+        let hash = output_hash(&output);
+        let stop = match run.seen.get(&hash) {
+            Some(first) if run.run.seed >= 0 => Some(StopReason::Duplicate {
+                loop_length: sequence - first,
+            }),
+            _ if sequence + 1 >= run.run.max_length => Some(StopReason::Length),
+            _ => None,
+        };
+        if let Some(stop) = stop {
+            step.stops.push((run.run.id.clone(), stop));
+        }
+        step.invocations.push(InvocationRecord {
+            id: derived_id(&run.run.id, &format!("invocation/{sequence}")),
+            run_id: run.run.id.clone(),
+            sequence_number: sequence,
+            model: model_name.to_owned(),
+            input_invocation_id: run.last_invocation_id.clone(),
+            seed: run.run.seed,
+            output,
+            batch_size: call.batch_size,
+            started_at: call.started_at,
+            completed_at: call.completed_at,
+        });
+        hashes.push(hash);
+    }
+    store.commit_step(&step)?;
+
+    let stopped: HashMap<&str, &StopReason> = step
+        .stops
+        .iter()
+        .map(|(run_id, stop)| (run_id.as_str(), stop))
+        .collect();
+    for ((&index, invocation), hash) in chunk.iter().zip(step.invocations).zip(hashes) {
+        let run = &mut active[index];
+        if let Some(stop) = stopped.get(run.run.id.as_str()) {
+            run.stopped = true;
+            counters.runs_finished += 1;
+            if let StopReason::Duplicate { .. } = stop {
+                // The run ends early: its remaining steps will never be generated.
+                counters.total = counters
+                    .total
+                    .saturating_sub(u64::from(run.run.max_length - sequence - 1));
+            }
+        }
+        run.seen.entry(hash).or_insert(sequence);
+        run.next_sequence = sequence + 1;
+        run.last_invocation_id = Some(invocation.id);
+        if run.run.seed_index == 0 && run.run.prompt_index < 4 {
+            let _ = progress.send(ProgressEvent::Latest {
+                run_id: run.run.id.clone(),
+                sequence_number: sequence,
+                output: invocation.output.clone(),
+            });
+        }
+        run.last_output = Some(invocation.output);
+    }
+    counters.done += chunk.len() as u64;
+    let _ = progress.send(ProgressEvent::Timing {
+        model: model_name.to_owned(),
+        seconds,
+        batch: chunk.len(),
+    });
+    Ok(())
 }
 
 /// One model call: when it ran and on how many inputs.
