@@ -34,6 +34,9 @@ impl ExplorerPanel {
             (cancel.clone(), state.clone(), ctx.clone());
         let params = self.tsne;
         let task = crate::gui::task::Task::spawn(ctx, "t-SNE", move || {
+            if params.method == TsneMethod::BarnesHut {
+                return barnes_hut_in_child(&database, &experiment, &params, &thread_cancel);
+            }
             let mut store = Store::open(&database).map_err(|e| e.to_string())?;
             let scope = ProjectionScope::for_experiments(&store, &[experiment])
                 .map_err(|e| e.to_string())?;
@@ -208,4 +211,62 @@ impl ExplorerPanel {
             Err(error) => self.message = Some(error),
         }
     }
+}
+
+/// Runs a Barnes–Hut projection in a child `panic-tda project run`: bhtsne can overflow its stack
+/// on some data (an abort no thread can catch), which must not take the app down. Nothing is
+/// stored unless the child finishes; Cancel kills it.
+fn barnes_hut_in_child(
+    database: &std::path::Path,
+    experiment: &str,
+    params: &crate::analysis::tsne::TsneParams,
+    cancel: &CancelToken,
+) -> Result<String, String> {
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().map_err(|e| format!("finding panic-tda itself: {e}"))?;
+    let mut child = Command::new(exe)
+        .arg("--db")
+        .arg(database)
+        .args([
+            "project",
+            "run",
+            "--method",
+            "barnes-hut",
+            "--json",
+            "--experiments",
+        ])
+        .arg(experiment)
+        .args(["--perplexity", &params.perplexity.to_string()])
+        .args(["--iterations", &params.iterations.to_string()])
+        .args(["--seed", &params.seed.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting the Barnes–Hut t-SNE: {e}"))?;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if cancel.is_cancelled() => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("t-SNE was cancelled".into());
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            Err(e) => return Err(format!("waiting for the Barnes–Hut t-SNE: {e}")),
+        }
+    };
+    if status.success() {
+        return Ok("barnes-hut".into());
+    }
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    let reason = stderr
+        .lines()
+        .rfind(|line| !line.trim().is_empty())
+        .unwrap_or("no message");
+    Err(format!(
+        "Barnes–Hut t-SNE stopped ({status}: {reason}); nothing was stored. FIt-SNE lays out any data"
+    ))
 }
