@@ -98,6 +98,12 @@ pub fn transitions(report: &Report) -> Figure {
             })
             .collect();
         let names: Vec<String> = states.into_iter().map(|s| s.1).collect();
+        // Row labels have little room: the words every cluster name shares are left out.
+        let common = common_leading_words(&names.iter().map(String::as_str).collect::<Vec<_>>());
+        let names: Vec<String> = names
+            .iter()
+            .map(|name| without_leading_words(name, common))
+            .collect();
         panels.push(Panel {
             title: facet_title(model, network),
             kind: PanelKind::Heatmap {
@@ -231,7 +237,7 @@ fn common_leading_words(names: &[&str]) -> usize {
 /// `name` without its first `count` words, or the whole name when that would leave nothing.
 fn without_leading_words(name: &str, count: usize) -> String {
     let rest: Vec<&str> = name.split_whitespace().skip(count).collect();
-    if rest.is_empty() {
+    if count == 0 || rest.is_empty() {
         name.to_owned()
     } else {
         format!("…{}", rest.join(" "))
@@ -728,6 +734,7 @@ mod tests {
         // A name no longer than the shared words stays whole.
         assert_eq!(common_leading_words(&["violet", "violet sky"]), 0);
         assert_eq!(without_leading_words("violet", 3), "violet");
+        assert_eq!(without_leading_words("a red apple", 0), "a red apple");
         assert_eq!(common_leading_words(&[]), 0);
     }
 }
