@@ -144,8 +144,8 @@ fn cancellation_returns_promptly() {
 
 /// One experiment with one run whose invocations each have one embedding per vector.
 fn seed_store(store: &mut Store, experiment: &str, vectors: &[Vec<f32>], model: &str) {
-    store
-        .write(|tx| {
+    let tx = store.raw_connection_for_tests();
+    (|| -> rusqlite::Result<()> {
             tx.execute(
                 "INSERT INTO experiment (id, config_json, created_at, status) VALUES (?1, '{}', 0, 'completed')",
                 [experiment],
@@ -178,7 +178,7 @@ fn seed_store(store: &mut Store, experiment: &str, vectors: &[Vec<f32>], model: 
                 )?;
             }
             Ok(())
-        })
+        })()
         .expect("seed store");
 }
 
@@ -250,22 +250,22 @@ fn stored_projection_round_trips_and_is_reused() {
     );
 
     // A scope that gained embeddings since is recomputed, not reused.
-    store
-        .write(|tx| {
-            tx.execute(
-                "INSERT INTO invocation (id, run_id, sequence_number, model, output_type, seed,
+    let tx = store.raw_connection_for_tests();
+    (|| -> rusqlite::Result<()> {
+        tx.execute(
+            "INSERT INTO invocation (id, run_id, sequence_number, model, output_type, seed,
                  output_text, output_hash, started_at, completed_at)
                  VALUES ('aaaaffff', 'aaaa0001', 999, 'DummyT2I', 'text', 1, 't', x'00', 0, 0)",
-                [],
-            )?;
-            tx.execute(
-                "INSERT INTO embedding (id, invocation_id, embedding_model, dimension, vector,
+            [],
+        )?;
+        tx.execute(
+            "INSERT INTO embedding (id, invocation_id, embedding_model, dimension, vector,
                  started_at, completed_at) VALUES ('eaaaaffff', 'aaaaffff', 'Nomic', 8, ?1, 0, 0)",
-                [encode_vector(&vectors[0])],
-            )?;
-            Ok(())
-        })
-        .expect("add embedding");
+            [encode_vector(&vectors[0])],
+        )?;
+        Ok(())
+    })()
+    .expect("add embedding");
     assert!(
         projection::find(&store, "Nomic", &scope, &params)
             .expect("find")

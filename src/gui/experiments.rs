@@ -221,12 +221,11 @@ impl ExperimentsPanel {
                                 }
                             });
                             ui.label(crate::engine::shown_status(record.status, is_running));
+                            // Parsed once per row; a bad stored config is shown, not hidden.
                             let config = crate::config::parse(&record.config_json, "stored config");
-                            let expected = crate::engine::expected_invocations(
-                                &record.id,
-                                &record.config_json,
-                                summary.runs,
-                            );
+                            let expected = config.as_ref().map(|config| {
+                                crate::engine::expected_invocations(config, summary.runs)
+                            });
                             let fraction = match expected {
                                 Ok(expected) if expected > 0 => {
                                     summary.invocations as f32 / expected as f32

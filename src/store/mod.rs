@@ -308,8 +308,9 @@ impl Store {
         &self.conn
     }
 
-    /// Runs `f` in one IMMEDIATE transaction: all of its writes land, or none do.
-    pub fn write<T>(
+    /// Runs `f` in one IMMEDIATE transaction: all of its writes land, or none do. Crate-only:
+    /// other modules write through the typed methods.
+    pub(crate) fn write<T>(
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
     ) -> Result<T> {

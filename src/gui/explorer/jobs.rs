@@ -243,6 +243,14 @@ fn barnes_hut_in_child(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("starting the Barnes–Hut t-SNE: {e}"))?;
+    // Read as it comes, so a chatty child never blocks on a full pipe.
+    let stderr_reader = child.stderr.take().map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+            text
+        })
+    });
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -258,10 +266,9 @@ fn barnes_hut_in_child(
     if status.success() {
         return Ok("barnes-hut".into());
     }
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-    }
+    let stderr = stderr_reader
+        .and_then(|reader| reader.join().ok())
+        .unwrap_or_default();
     let reason = stderr
         .lines()
         .rfind(|line| !line.trim().is_empty())

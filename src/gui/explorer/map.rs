@@ -80,19 +80,24 @@ impl ExplorerPanel {
         if let Some(cached) = self.thumbnails.get(invocation_id) {
             return cached.clone();
         }
-        let image = store
-            .invocation(invocation_id)
-            .ok()
-            .and_then(|record| match record.output {
-                Output::Image(image) => Some(image),
-                Output::Text(_) => record
-                    .input_invocation_id
-                    .and_then(|input| store.invocation(&input).ok())
-                    .and_then(|input| match input.output {
-                        Output::Image(image) => Some(image),
-                        Output::Text(_) => None,
-                    }),
-            });
+        // A failed read is shown as the panel's message, not mistaken for "no image".
+        let mut read = |id: &str| match store.invocation(id) {
+            Ok(record) => Some(record),
+            Err(error) => {
+                self.message = Some(format!("reading step {id}: {error}"));
+                None
+            }
+        };
+        let image = read(invocation_id).and_then(|record| match record.output {
+            Output::Image(image) => Some(image),
+            Output::Text(_) => record
+                .input_invocation_id
+                .and_then(|input| read(&input))
+                .and_then(|input| match input.output {
+                    Output::Image(image) => Some(image),
+                    Output::Text(_) => None,
+                }),
+        });
         let texture = image.map(|image| texture(ctx, invocation_id, &image));
         if self.thumbnails.len() >= THUMBNAIL_CACHE {
             self.thumbnails.clear();
