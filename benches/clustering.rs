@@ -3,6 +3,7 @@
 //!
 //! cargo bench --bench clustering -- DATA.f32 DIM LABELS.i32 [MIN_CLUSTER_SIZE [MIN_SAMPLES [EPSILON]]]
 //!
+//! `REPEAT=N` (default 3) times N runs in one process and reports the median one.
 //! `HDBSCAN_NEIGHBOURS=exact|nndescent` forces the k-NN method. With `KNN_RECALL=N` set it also times the NN-descent k-NN graph alone and prints (to stderr)
 //! its recall against exact neighbours of N sampled points.
 
@@ -10,7 +11,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use panic_tda::analysis::hdbscan::{Control, HdbscanParams, NeighbourSearch, Phase, hdbscan};
-use panic_tda::analysis::knn::{NnDescentSettings, Points, nn_descent, squared_euclidean};
+use panic_tda::analysis::knn::{
+    NnDescentSettings, Points, nn_descent, squared_euclidean, tile_kernel_available,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args()
@@ -57,30 +60,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Err(_) => {}
     }
-    let start = Instant::now();
-    let phase_starts: Mutex<Vec<(Phase, f64)>> = Mutex::new(Vec::new());
-    let progress = |phase: Phase, _fraction: f64| {
-        if let Ok(mut starts) = phase_starts.lock()
-            && starts.last().map(|(p, _)| *p) != Some(phase)
-        {
-            starts.push((phase, start.elapsed().as_secs_f64()));
-        }
+    // REPEAT=N (default 3) clusters N times in this process and reports the run of median time
+    // (the labels are the same every time); the first run also pays for thread start-up.
+    let repeat: usize = match std::env::var("REPEAT") {
+        Ok(value) => value.parse()?,
+        Err(_) => 3,
     };
-    let control = Control::new(None, Some(&progress));
-    let result = hdbscan(points, &params, &control)?;
-    let total = start.elapsed().as_secs_f64();
+    let mut runs = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let start = Instant::now();
+        let phase_starts: Mutex<Vec<(Phase, f64)>> = Mutex::new(Vec::new());
+        let progress = |phase: Phase, _fraction: f64| {
+            if let Ok(mut starts) = phase_starts.lock()
+                && starts.last().map(|(p, _)| *p) != Some(phase)
+            {
+                starts.push((phase, start.elapsed().as_secs_f64()));
+            }
+        };
+        let control = Control::new(None, Some(&progress));
+        let result = hdbscan(points, &params, &control)?;
+        let total = start.elapsed().as_secs_f64();
+        runs.push((total, result, phase_starts.into_inner().unwrap_or_default()));
+    }
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let all_seconds: Vec<String> = runs.iter().map(|run| format!("{:.3}", run.0)).collect();
+    let (total, result, starts) = runs.swap_remove(runs.len() / 2);
     let mut out = Vec::with_capacity(n * 4);
     for label in &result.labels {
         out.extend_from_slice(&label.to_le_bytes());
     }
     std::fs::write(&args[2], out)?;
-    let starts = phase_starts.into_inner().unwrap_or_default();
     let phases: Vec<String> = starts
         .iter()
         .enumerate()
         .map(|(i, (phase, at))| {
             let end = starts.get(i + 1).map_or(total, |next| next.1);
-            format!("\"{}\": {:.2}", phase.label(), end - at)
+            format!("\"{}\": {:.3}", phase.label(), end - at)
         })
         .collect();
     if let Some(sample) = std::env::var("KNN_RECALL")
@@ -90,8 +105,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let k = params.min_samples.saturating_sub(1).max(15).min(n - 1);
         knn_recall(points, k, sample, params.seed)?;
     }
+    let kernel = if tile_kernel_available() {
+        "bf16 tiles"
+    } else {
+        "f32 products"
+    };
     println!(
-        "{{\"n\": {n}, \"seconds\": {total:.2}, \"clusters\": {}, \"noise\": {}, \"params\": {}, \"phases\": {{{}}}}}",
+        "{{\"n\": {n}, \"seconds\": {total:.3}, \"kernel\": \"{kernel}\", \"runs\": [{}], \"clusters\": {}, \"noise\": {}, \"params\": {}, \"phases\": {{{}}}}}",
+        all_seconds.join(", "),
         result.clusters.len(),
         result.noise_count(),
         serde_json::to_string(&result.params)?,

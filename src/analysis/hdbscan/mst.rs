@@ -9,7 +9,8 @@ use rand::SeedableRng;
 use rayon::prelude::*;
 
 use super::{BRIDGE_SAMPLE, HdbscanError, HdbscanParams, MIN_GRAPH_K, NeighbourSearch};
-use crate::analysis::knn::{GraphIndex, Knn, Points, dot, euclidean, exact_knn, nn_descent};
+use crate::analysis::knn::exact::{Kernel, SCREEN_MIN_POINTS, exact_knn_with, screened_knn};
+use crate::analysis::knn::{GraphIndex, Knn, Points, amx, dot, euclidean, nn_descent};
 use crate::progress::{Cancelled, Control, Phase};
 
 /// An MST edge: endpoints and mutual reachability distance.
@@ -77,13 +78,20 @@ pub(crate) fn spanning_tree(
     let core_rank = params.min_samples.saturating_sub(1).min(n - 1);
     let k = core_rank.max(MIN_GRAPH_K).min(n - 1);
     control.report(Phase::Neighbours, 0.0);
+    // bf16 tiles screen both the k-NN and the exact bridge searches where the CPU has them.
+    let packed = (n >= SCREEN_MIN_POINTS && amx::available())
+        .then(|| amx::Bf16Points::pack(points))
+        .flatten();
     let (knn, index) = match params.neighbours {
         NeighbourSearch::NnDescent(settings) => {
             let knn = nn_descent(points, k, &settings, control)?;
             let index = GraphIndex::new(&knn);
             (knn, Some(index))
         }
-        NeighbourSearch::Exact | NeighbourSearch::Auto => (exact_knn(points, k, control)?, None),
+        NeighbourSearch::Exact | NeighbourSearch::Auto => match &packed {
+            Some(packed) => (screened_knn(points, packed, k, control)?, None),
+            None => (exact_knn_with(points, k, control, Kernel::F32)?, None),
+        },
     };
     control.report(Phase::Neighbours, 1.0);
     control.check()?;
@@ -93,7 +101,15 @@ pub(crate) fn spanning_tree(
             rank => knn.neighbours(i).1[rank - 1],
         })
         .collect();
-    let mst = boruvka_mst(points, &knn, &core, index.as_ref(), params.seed, control)?;
+    let mst = boruvka_mst(
+        points,
+        &knn,
+        &core,
+        index.as_ref(),
+        packed.as_ref(),
+        params.seed,
+        control,
+    )?;
     Ok((mst, core))
 }
 
@@ -165,6 +181,7 @@ fn boruvka_mst(
     knn: &Knn,
     core: &[f32],
     index: Option<&GraphIndex>,
+    packed: Option<&amx::Bf16Points>,
     seed: u64,
     control: &Control<'_>,
 ) -> Result<Vec<Edge>, HdbscanError> {
@@ -221,7 +238,7 @@ fn boruvka_mst(
                     (c, list, limit)
                 })
                 .collect();
-            ExactSearch::new(points, &norms, &components, core, control)
+            ExactSearch::new(points, &norms, &components, core, control, packed)
                 .lower_bests(&pending, &mut best)?;
             let searched: usize = pending.iter().map(|(_, list, _)| list.len()).sum();
             let before = tree.len();
@@ -319,7 +336,7 @@ fn boruvka_mst(
                 (!list.is_empty()).then_some((c, list, limit))
             })
             .collect();
-        ExactSearch::new(points, &norms, &components, core, control)
+        ExactSearch::new(points, &norms, &components, core, control, packed)
             .lower_bests(&pending, &mut best)?;
         let before = tree.len();
         add_lightest(&mut sets, &mut tree, best);
@@ -387,6 +404,9 @@ struct ExactSearch<'a, 'c> {
     components: &'a [u32],
     core: &'a [f32],
     control: &'a Control<'c>,
+    /// The points in bf16 tiles, where the CPU has them: then products only screen (see
+    /// [`ExactSearch::screened`]).
+    packed: Option<&'a amx::Bf16Points>,
 }
 
 /// Searchers per block of [`ExactSearch::nearest_outside`].
@@ -399,6 +419,7 @@ impl<'a, 'c> ExactSearch<'a, 'c> {
         components: &'a [u32],
         core: &'a [f32],
         control: &'a Control<'c>,
+        packed: Option<&'a amx::Bf16Points>,
     ) -> Self {
         Self {
             points,
@@ -406,6 +427,7 @@ impl<'a, 'c> ExactSearch<'a, 'c> {
             components,
             core,
             control,
+            packed,
         }
     }
 
@@ -448,7 +470,10 @@ impl<'a, 'c> ExactSearch<'a, 'c> {
                 rows += pending[end].1.len();
                 end += 1;
             }
-            found.extend(self.block(&pending[start..end]));
+            match self.packed {
+                Some(packed) => found.extend(self.screened(packed, &pending[start..end])),
+                None => found.extend(self.block(&pending[start..end])),
+            }
             start = end;
         }
         found
@@ -461,6 +486,7 @@ impl<'a, 'c> ExactSearch<'a, 'c> {
             components,
             core,
             control,
+            ..
         } = *self;
         let n = points.len();
         let dim = points.dim();
@@ -534,6 +560,145 @@ impl<'a, 'c> ExactSearch<'a, 'c> {
             })
             .collect()
     }
+
+    /// [`ExactSearch::block`] with bf16 tile products as a screen. Per group, the running
+    /// bound is the least upper bound of a weight seen so far (or the group's limit); every
+    /// pair whose lower bound is under it is kept, and the kept pairs are weighed exactly at
+    /// the end, so the edge found is the one the f32 search finds. Tasks split the points,
+    /// each keeping its own bounds; their winners are compared at the end.
+    fn screened(
+        &self,
+        packed: &amx::Bf16Points,
+        pending: &[(u32, Vec<u32>, f32)],
+    ) -> Vec<Option<Edge>> {
+        use amx::BLOCK;
+        let (points, norms, components) = (self.points, self.norms, self.components);
+        let (core, control) = (self.core, self.control);
+        // One row per searcher, in blocks of 32: (group, searcher).
+        let rows: Vec<(usize, u32)> = pending
+            .iter()
+            .enumerate()
+            .flat_map(|(g, (_, list, _))| list.iter().map(move |&p| (g, p)))
+            .collect();
+        if rows.is_empty() {
+            return vec![None; pending.len()];
+        }
+        let query_blocks: Vec<Vec<u16>> = rows
+            .chunks(BLOCK)
+            .map(|chunk| {
+                let searchers: Vec<u32> = chunk.iter().map(|&(_, p)| p).collect();
+                let mut gathered = Vec::new();
+                packed.gather(&searchers, &mut gathered);
+                gathered
+            })
+            .collect();
+        let blocks = packed.blocks();
+        let padded = blocks * BLOCK;
+        let mut column_norms = norms.to_vec();
+        column_norms.resize(padded, f32::INFINITY);
+        let mut column_components = components.to_vec();
+        column_components.resize(padded, u32::MAX);
+        let mut column_cores = core.to_vec();
+        column_cores.resize(padded, f32::INFINITY);
+        let max_slack = packed.max_slack();
+        let limits: Vec<f32> = pending.iter().map(|(_, _, limit)| *limit).collect();
+        // Target blocks per task: 512 points (their bf16 rows stay in L2 for every searcher).
+        const TASK_BLOCKS: usize = 16;
+        let per_task: Vec<Vec<Option<Edge>>> = (0..blocks.div_ceil(TASK_BLOCKS))
+            .into_par_iter()
+            .map(|task| {
+                let targets = task * TASK_BLOCKS..((task + 1) * TASK_BLOCKS).min(blocks);
+                let mut bound = limits.clone();
+                let mut kept: Vec<(f32, u32, u32, usize)> = Vec::new();
+                let mut prune_at = 4096;
+                // A cancel skips the remaining tasks; the caller checks before using the result.
+                if control.check().is_err() {
+                    return vec![None; pending.len()];
+                }
+                let tiles = amx::Tiles::configure();
+                let mut out = [0f32; BLOCK * BLOCK];
+                let mut cuts = [f32::NEG_INFINITY; BLOCK];
+                let mut row_bounds = [f32::NEG_INFINITY; BLOCK];
+                for (query, chunk) in rows.chunks(BLOCK).enumerate() {
+                    for target in targets.clone() {
+                        let columns = target * BLOCK..(target + 1) * BLOCK;
+                        tiles.products(packed, &query_blocks[query], target, &mut out, BLOCK);
+                        for (slot, &(g, p)) in chunk.iter().enumerate() {
+                            let p = p as usize;
+                            let limit = bound[g];
+                            // Squared distance bound below which a pair may beat `limit`.
+                            cuts[slot] = if core[p] < limit {
+                                limit * limit + packed.slack(p) + max_slack - norms[p]
+                            } else {
+                                f32::NEG_INFINITY
+                            };
+                            row_bounds[slot] = limit;
+                        }
+                        for (slot, &(g, p)) in chunk.iter().enumerate() {
+                            let (c, p) = (pending[g].0, p as usize);
+                            let products = &out[slot * BLOCK..(slot + 1) * BLOCK];
+                            let mut mask = tiles.bridge_mask(
+                                products,
+                                &column_norms[columns.clone()],
+                                &column_components[columns.clone()],
+                                &column_cores[columns.clone()],
+                                cuts[slot],
+                                c,
+                                row_bounds[slot],
+                            );
+                            let slack = packed.slack(p) + max_slack;
+                            while mask != 0 {
+                                let column = mask.trailing_zeros() as usize;
+                                mask &= mask - 1;
+                                let q = target * BLOCK + column;
+                                if core[q] >= bound[g] {
+                                    continue;
+                                }
+                                let squared = norms[p] + norms[q] - 2.0 * products[column];
+                                let floor = core[p].max(core[q]);
+                                let lower = (squared - slack).max(0.0).sqrt().max(floor);
+                                if lower <= bound[g] {
+                                    let upper = (squared + slack).max(0.0).sqrt().max(floor);
+                                    kept.push((lower, p as u32, q as u32, g));
+                                    bound[g] = bound[g].min(upper);
+                                }
+                            }
+                        }
+                        if kept.len() >= prune_at {
+                            kept.retain(|&(lower, _, _, g)| lower <= bound[g]);
+                            if kept.len() * 2 > prune_at {
+                                prune_at *= 2;
+                            }
+                        }
+                    }
+                }
+                drop(tiles);
+                let mut best: Vec<Option<Edge>> = vec![None; pending.len()];
+                for (lower, p, q, g) in kept {
+                    if lower > bound[g] {
+                        continue;
+                    }
+                    let distance = euclidean(points.row(p as usize), points.row(q as usize));
+                    let edge =
+                        make_edge(p, q, reachability(core, p as usize, q as usize, distance));
+                    if edge.weight < limits[g]
+                        && best[g].is_none_or(|current| edge_order(&edge, &current).is_lt())
+                    {
+                        best[g] = Some(edge);
+                    }
+                }
+                best
+            })
+            .collect();
+        (0..pending.len())
+            .map(|g| {
+                per_task
+                    .iter()
+                    .filter_map(|best| best[g])
+                    .min_by(edge_order)
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -579,9 +744,19 @@ mod tests {
             })
             .collect();
         assert!(expected[..4].iter().all(Option::is_some));
-        for block_rows in [usize::MAX, 4, 1] {
+        let packed = amx::available()
+            .then(|| amx::Bf16Points::pack(points))
+            .flatten();
+        if packed.is_none() {
+            eprintln!("no AMX here: the tile-screened search is not exercised");
+        }
+        let kernels = [None, packed.as_ref()];
+        for (block_rows, packed) in [usize::MAX, 4, 1]
+            .into_iter()
+            .flat_map(|rows| kernels.iter().map(move |&packed| (rows, packed)))
+        {
             let control = Control::default();
-            let search = ExactSearch::new(points, &norms, &components, &core, &control);
+            let search = ExactSearch::new(points, &norms, &components, &core, &control, packed);
             let found = search.in_blocks(&pending, block_rows);
             assert_eq!(found.len(), pending.len());
             for (got, want) in found.iter().zip(&expected) {

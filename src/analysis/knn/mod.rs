@@ -8,14 +8,22 @@ use thiserror::Error;
 
 use crate::progress::Cancelled;
 
+pub(crate) mod amx;
 mod descent;
-mod exact;
+pub(crate) mod exact;
 mod index;
 #[cfg(test)]
 mod tests;
 
 pub use descent::{NnDescentSettings, nn_descent, nn_descent_with};
 pub use exact::exact_knn;
+
+/// Whether exact searches here are screened by bf16 tile products (Intel AMX), the fast kernel;
+/// otherwise they use f32 matrix products. Same results either way. `PANIC_TDA_NO_AMX=1` turns
+/// the tiles off.
+pub fn tile_kernel_available() -> bool {
+    amx::available()
+}
 pub use index::GraphIndex;
 
 /// Why a neighbour search did not give a graph.

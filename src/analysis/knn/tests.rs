@@ -125,6 +125,51 @@ fn exact_knn_equals_one_distance_at_a_time() {
 }
 
 #[test]
+fn the_tile_screened_and_the_f32_exact_searches_give_the_same_lists() {
+    use super::exact::{Kernel, exact_knn_with};
+    // Partial blocks (3,001 points, 45 dimensions), rows of three lengths, exact duplicates,
+    // and near-copies closer than bf16 can tell apart, which only the exact ranking orders.
+    let (n, dim, k) = (3_001, 45, 20);
+    let mut data = clustered(n, dim, 9, 8);
+    let base: Vec<f32> = data[..dim].to_vec();
+    for copy in 1..30 {
+        let row = &mut data[copy * 97 * dim..(copy * 97 + 1) * dim];
+        for (x, b) in row.iter_mut().zip(&base) {
+            *x = b + 1e-5 * (copy % 7) as f32;
+        }
+    }
+    for i in [11, 12, 13] {
+        data.copy_within(dim..2 * dim, i * dim);
+    }
+    for (i, x) in data.iter_mut().enumerate() {
+        match (i / dim) % 7 {
+            3 => *x *= 3.5,
+            5 => *x *= 0.02,
+            _ => {}
+        }
+    }
+    let points = Points::new(&data, dim).expect("points");
+    let control = Control::default();
+    let products = exact_knn_with(points, k, &control, Kernel::F32).expect("f32");
+    let screened = exact_knn_with(points, k, &control, Kernel::Auto).expect("auto");
+    if !super::amx::available() {
+        eprintln!("no AMX here: both runs used the f32 kernel");
+    }
+    for i in 0..n {
+        assert_eq!(
+            screened.neighbours(i),
+            products.neighbours(i),
+            "neighbours of {i}"
+        );
+    }
+    let cancel = std::sync::atomic::AtomicBool::new(true);
+    assert!(matches!(
+        exact_knn_with(points, k, &Control::new(Some(&cancel), None), Kernel::Auto),
+        Err(KnnError::Cancelled(_))
+    ));
+}
+
+#[test]
 fn nn_descent_handles_tiny_inputs_and_cancellation() {
     let data = clustered(10, 8, 2, 1);
     let points = Points::new(&data, 8).expect("points");

@@ -1,13 +1,14 @@
-//! Nearest neighbours by cosine distance on unit vectors: exact (blocked brute force) for small
-//! inputs, where it is cheap, and the crate's NN-descent ([`crate::analysis::knn`], shared with
-//! HDBSCAN) above, where exact search in 384-d is O(n²). Both are reproducible for a seed.
+//! Nearest neighbours by cosine distance on unit vectors: exact up to [`EXACT_MAX_POINTS`] and
+//! the crate's NN-descent above, both from [`crate::analysis::knn`] (shared with HDBSCAN); a
+//! query-subset exact search for the quality measure. All are reproducible for a seed.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
 pub use crate::analysis::knn::dot;
-use crate::analysis::knn::{NnDescentSettings, Points, nn_descent_with};
+use crate::analysis::knn::{Knn, KnnError, NnDescentSettings, Points, exact_knn, nn_descent_with};
+use crate::progress::{Control, Phase};
 
 use super::TsneError;
 
@@ -19,8 +20,10 @@ pub struct Neighbour {
     pub sq_distance: f32,
 }
 
-/// Up to this many points the neighbours are exact; above, approximate (NN-descent).
-pub const EXACT_MAX_POINTS: usize = 5_000;
+/// Up to this many points the neighbours are exact ([`all_exact`]); above, approximate
+/// (NN-descent). The same limit as HDBSCAN's exact path: with k = 3 × perplexity neighbours the
+/// exact search is the faster one up to there (BENCHMARKS.md), and it is exact.
+pub const EXACT_MAX_POINTS: usize = crate::analysis::hdbscan::EXACT_LIMIT;
 
 /// Returned when the caller's cancellation flag was raised mid-search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,30 +109,52 @@ pub fn exact(
     Ok(result)
 }
 
-/// Approximate `k` nearest neighbours of every row of `data` (excluding itself) by NN-descent
-/// with the given seed; `on_progress(done, total)`.
-pub fn approximate(
+/// Exact `k` nearest neighbours of every row of `data` (excluding itself) by the crate's exact
+/// search ([`exact_knn`]: bf16 tiles as a screen where the CPU has them, f32 products otherwise);
+/// ties by index. `on_progress(done, total)` is called from this thread while the search runs
+/// on the pool.
+pub fn all_exact(
     data: &[f32],
     dim: usize,
     k: usize,
-    seed: u64,
     cancel: &AtomicBool,
     mut on_progress: impl FnMut(usize, usize),
 ) -> Result<Vec<Vec<Neighbour>>, TsneError> {
-    let points = Points::new(data, dim).map_err(|error| TsneError::InvalidParameter {
+    let points = points_of(data, dim)?;
+    let n = points.len();
+    let done = AtomicU64::new(0f64.to_bits());
+    let report = |_: Phase, fraction: f64| done.store(fraction.to_bits(), Ordering::Relaxed);
+    let control = Control::new(Some(cancel), Some(&report));
+    let knn = std::thread::scope(|scope| {
+        let search = scope.spawn(|| exact_knn(points, k, &control));
+        while !search.is_finished() {
+            let fraction = f64::from_bits(done.load(Ordering::Relaxed));
+            on_progress((fraction * n as f64) as usize, n);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        search
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+    .map_err(|error| match error {
+        KnnError::Cancelled(_) => TsneError::Cancelled,
+        KnnError::InvalidInput(detail) => TsneError::InvalidParameter {
+            name: "vectors",
+            detail,
+        },
+    })?;
+    Ok(neighbour_lists(&knn))
+}
+
+fn points_of(data: &[f32], dim: usize) -> Result<Points<'_>, TsneError> {
+    Points::new(data, dim).map_err(|error| TsneError::InvalidParameter {
         name: "vectors",
         detail: error.to_string(),
-    })?;
-    let n = points.len();
-    let settings = NnDescentSettings {
-        seed,
-        ..NnDescentSettings::default()
-    };
-    let knn = nn_descent_with(points, k, &settings, Some(cancel), &mut |fraction| {
-        on_progress((fraction * n as f64) as usize, n)
     })
-    .map_err(|_| TsneError::Cancelled)?;
-    Ok((0..knn.len())
+}
+
+fn neighbour_lists(knn: &Knn) -> Vec<Vec<Neighbour>> {
+    (0..knn.len())
         .map(|i| {
             let (indices, distances) = knn.neighbours(i);
             indices
@@ -141,7 +166,30 @@ pub fn approximate(
                 })
                 .collect()
         })
-        .collect())
+        .collect()
+}
+
+/// Approximate `k` nearest neighbours of every row of `data` (excluding itself) by NN-descent
+/// with the given seed; `on_progress(done, total)`.
+pub fn approximate(
+    data: &[f32],
+    dim: usize,
+    k: usize,
+    seed: u64,
+    cancel: &AtomicBool,
+    mut on_progress: impl FnMut(usize, usize),
+) -> Result<Vec<Vec<Neighbour>>, TsneError> {
+    let points = points_of(data, dim)?;
+    let n = points.len();
+    let settings = NnDescentSettings {
+        seed,
+        ..NnDescentSettings::default()
+    };
+    let knn = nn_descent_with(points, k, &settings, Some(cancel), &mut |fraction| {
+        on_progress((fraction * n as f64) as usize, n)
+    })
+    .map_err(|_| TsneError::Cancelled)?;
+    Ok(neighbour_lists(&knn))
 }
 
 #[cfg(test)]

@@ -216,18 +216,18 @@ pub fn layout_with_progress<V: AsRef<[f32]> + Sync>(
         total: n,
         layout: None,
     });
+    let report = |done: usize, total: usize| {
+        on_progress(Progress {
+            stage: Stage::Neighbours,
+            done: done * n / total.max(1),
+            total: n,
+            layout: None,
+        })
+    };
     let neighbours = if n <= knn::EXACT_MAX_POINTS {
-        let all: Vec<usize> = (0..n).collect();
-        knn::exact(&data, dim, &all, k, cancel).map_err(|_| TsneError::Cancelled)?
+        knn::all_exact(&data, dim, k, cancel, report)?
     } else {
-        knn::approximate(&data, dim, k, params.seed, cancel, |done, total| {
-            on_progress(Progress {
-                stage: Stage::Neighbours,
-                done: done * n / total.max(1),
-                total: n,
-                layout: None,
-            })
-        })?
+        knn::approximate(&data, dim, k, params.seed, cancel, report)?
     };
     check(cancel)?;
 

@@ -1,0 +1,561 @@
+//! Screening products in bf16 on Intel AMX tiles, with a proven error bound.
+//!
+//! A tile multiply (`tdpbf16ps`) does 16 × 16 × 32 multiply-adds in one instruction, about 14×
+//! the f32 throughput of AVX-512 on one core (measured 1.4 TFLOP/s). Its inputs are bf16 (8
+//! significant bits), so its products only *screen*: every product comes with a bound on how far
+//! the squared distance it gives can be from the true one, callers keep every point the bound
+//! cannot rule out, and the survivors are measured again in f32 by [`super::euclidean`]. The
+//! result is therefore the same as the f32 search's; only the work is less.
+//!
+//! The bound: with `x = h + e` (h the bf16 rounding of x, e the residual),
+//! `x·y − h_x·h_y = h_x·e_y + e_x·h_y + e_x·e_y`, so by Cauchy–Schwarz
+//! `|x·y − h_x·h_y| ≤ ‖h_x‖‖e_y‖ + ‖e_x‖‖h_y‖ + ‖e_x‖‖e_y‖`, plus the f32 rounding of the tile's
+//! accumulation and of `‖x‖² + ‖y‖² − 2x·y`. [`Bf16Points::slack`] turns that into one number
+//! per point; on MiniLM embeddings the bound is ±0.007 in squared distance and leaves k + 2
+//! candidates per point on average (BENCHMARKS.md).
+
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+
+use super::Points;
+
+/// Points per tile side and bf16 values per tile row (64 bytes).
+const TILE: usize = 16;
+const CHUNK: usize = 32;
+/// Query rows and target points per kernel call: 2 × 2 tiles.
+pub(crate) const BLOCK: usize = 32;
+
+/// Whether this process can multiply bf16 tiles: the CPU has AMX-TILE and AMX-BF16, Linux
+/// granted the tile state, and a test product came out right. `PANIC_TDA_NO_AMX=1` turns it off
+/// (for comparing the two kernels).
+pub(crate) fn available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let disabled = std::env::var_os("PANIC_TDA_NO_AMX").is_some_and(|v| v != "0");
+        let usable = !disabled && detect();
+        tracing::debug!(amx = usable, disabled, "bf16 tile products");
+        usable
+    })
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn detect() -> bool {
+    use std::arch::x86_64::{__cpuid, __cpuid_count};
+    // CPUID leaf 7: EDX bit 22 = AMX-BF16, bit 24 = AMX-TILE.
+    #[allow(unused_unsafe)]
+    let (max_leaf, edx) = unsafe { (__cpuid(0).eax, __cpuid_count(7, 0).edx) };
+    if max_leaf < 7 || edx & (1 << 22) == 0 || edx & (1 << 24) == 0 {
+        return false;
+    }
+    // The scans of the products use AVX-512 (every CPU with AMX has it).
+    if !std::arch::is_x86_feature_detected!("avx512f") {
+        return false;
+    }
+    const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+    const XFEATURE_XTILEDATA: libc::c_long = 18;
+    // SAFETY: a plain syscall asking for permission to use the tile registers; no memory is
+    // passed.
+    let granted = unsafe {
+        libc::syscall(
+            libc::SYS_arch_prctl,
+            ARCH_REQ_XCOMP_PERM,
+            XFEATURE_XTILEDATA,
+        )
+    };
+    granted == 0 && self_test()
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+fn detect() -> bool {
+    false
+}
+
+/// One block of products against a scalar reference, so a CPU or hypervisor that reports AMX
+/// but does not run it right is never used.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn self_test() -> bool {
+    let dim = 40;
+    let data: Vec<f32> = (0..BLOCK * dim)
+        .map(|i| ((i * 7919 % 61) as f32 - 30.0) / 16.0)
+        .collect();
+    let Ok(points) = Points::new(&data, dim) else {
+        return false;
+    };
+    let Some(packed) = Bf16Points::pack(points) else {
+        return false;
+    };
+    let mut out = [0f32; BLOCK * BLOCK];
+    let tiles = Tiles::configure();
+    tiles.products(&packed, packed.query_rows(0), 0, &mut out, BLOCK);
+    drop(tiles);
+    (0..BLOCK).all(|i| {
+        (0..BLOCK).all(|j| {
+            let want: f32 = (0..dim)
+                .map(|c| {
+                    to_f32(packed.rows[i * packed.dim_pad + c])
+                        * to_f32(packed.rows[j * packed.dim_pad + c])
+                })
+                .sum();
+            (want - out[i * BLOCK + j]).abs() <= 1e-3 * (1.0 + want.abs())
+        })
+    })
+}
+
+/// bf16 by round-to-nearest-even; values too small for a normal bf16 become 0, as the tile unit
+/// would read them, so the residual accounts for them.
+fn to_bf16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1));
+    let value = (rounded >> 16) as u16;
+    if value & 0x7f80 == 0 { 0 } else { value }
+}
+
+fn to_f32(value: u16) -> f32 {
+    f32::from_bits(u32::from(value) << 16)
+}
+
+/// Points in bf16, laid out for tile loads, with each point's error bound.
+pub(crate) struct Bf16Points {
+    n: usize,
+    /// Dimensions padded with zeros to a multiple of 32.
+    dim_pad: usize,
+    /// Row-major, `n` padded with zero rows to a multiple of [`BLOCK`]: the query tiles.
+    rows: Vec<u16>,
+    /// The target tiles: per group of 16 points and per 32 dimensions, 16 rows of pairs
+    /// (`[pair][point][2]`), the layout `tdpbf16ps` reads its second operand in.
+    packed: Vec<u16>,
+    /// Per point, `s_i` such that the squared distance of points i and j computed from their
+    /// bf16 product is within `s_i + s_j` of the exact one.
+    slack: Vec<f32>,
+}
+
+impl Bf16Points {
+    /// `None` when a norm is outside what bf16 products can bound usefully (then the f32
+    /// kernel is used).
+    pub(crate) fn pack(points: Points<'_>) -> Option<Self> {
+        let (n, dim) = (points.len(), points.dim());
+        let dim_pad = dim.div_ceil(CHUNK) * CHUNK;
+        let n_pad = n.div_ceil(BLOCK) * BLOCK;
+        let mut rows = vec![0u16; n_pad * dim_pad];
+        // Per point: (‖h‖, ‖e‖) of its bf16 rounding h and residual e.
+        let norms: Vec<(f32, f32)> = rows
+            .par_chunks_mut(dim_pad)
+            .take(n)
+            .enumerate()
+            .map(|(i, out)| {
+                let (mut high, mut low) = (0f32, 0f32);
+                for (slot, &x) in out.iter_mut().zip(points.row(i)) {
+                    *slot = to_bf16(x);
+                    let h = to_f32(*slot);
+                    high += h * h;
+                    low += (x - h) * (x - h);
+                }
+                // f32 sums of `dim` squares are within dim · 2^-24 of the true ones: round up.
+                let up = 1.0 + dim as f32 * 1.2e-7;
+                ((high * up).sqrt(), (low * up).sqrt())
+            })
+            .collect();
+        let (high_norm, residual): (Vec<f32>, Vec<f32>) = norms.into_iter().unzip();
+        let max_high = high_norm.iter().copied().fold(0f32, f32::max);
+        let max_residual = residual.iter().copied().fold(0f32, f32::max);
+        if !(1e-6..=1e6).contains(&max_high) {
+            return None;
+        }
+        // f32 rounding: the tile sums `dim` products (each sum off by at most 2^-24 of
+        // ‖h_x‖‖h_y‖), ‖x‖² + ‖y‖² − 2x·y rounds a few more times, and the f32 distances the
+        // survivors are ranked by are off by up to `dim` · 2^-24 · 4 max‖x‖² each. The term
+        // covers all of them twice over, plus 1e-3 max‖x‖² to spare.
+        let rounding = (1e-3 + 12.0 * dim as f32 * 6e-8) * max_high * max_high;
+        // 2|x·y − h_x·h_y| ≤ 2‖h_x‖‖e_y‖ + 2‖e_x‖‖h_y‖ + 2‖e_x‖‖e_y‖ ≤ s_x + s_y with
+        // s = ‖e‖ (2 max‖h‖ + max‖e‖) + rounding / 2.
+        let slack = residual
+            .iter()
+            .map(|&e| e * (2.0 * max_high + max_residual) * 1.0001 + rounding / 2.0)
+            .collect();
+        let chunks = dim_pad / CHUNK;
+        let mut packed = vec![0u16; n_pad * dim_pad];
+        packed
+            .par_chunks_mut(chunks * TILE * CHUNK)
+            .enumerate()
+            .for_each(|(group, out)| {
+                for chunk in 0..chunks {
+                    for pair in 0..TILE {
+                        for point in 0..TILE {
+                            let source =
+                                (group * TILE + point) * dim_pad + chunk * CHUNK + 2 * pair;
+                            let target = (chunk * TILE + pair) * CHUNK + 2 * point;
+                            out[target] = rows[source];
+                            out[target + 1] = rows[source + 1];
+                        }
+                    }
+                }
+            });
+        Some(Self {
+            n,
+            dim_pad,
+            rows,
+            packed,
+            slack,
+        })
+    }
+
+    /// Target blocks of [`BLOCK`] points (the last one padded).
+    pub(crate) fn blocks(&self) -> usize {
+        self.n.div_ceil(BLOCK)
+    }
+
+    pub(crate) fn slack(&self, point: usize) -> f32 {
+        self.slack[point]
+    }
+
+    pub(crate) fn max_slack(&self) -> f32 {
+        self.slack.iter().copied().fold(0f32, f32::max)
+    }
+
+    /// The 32 query rows of block `block`, in the query layout.
+    pub(crate) fn query_rows(&self, block: usize) -> &[u16] {
+        &self.rows[block * BLOCK * self.dim_pad..(block + 1) * BLOCK * self.dim_pad]
+    }
+
+    /// Rows `points` (up to 32; the rest zero) gathered into `out` in the query layout.
+    pub(crate) fn gather(&self, points: &[u32], out: &mut Vec<u16>) {
+        out.clear();
+        out.resize(BLOCK * self.dim_pad, 0);
+        for (slot, &p) in points.iter().take(BLOCK).enumerate() {
+            let p = p as usize;
+            out[slot * self.dim_pad..(slot + 1) * self.dim_pad]
+                .copy_from_slice(&self.rows[p * self.dim_pad..(p + 1) * self.dim_pad]);
+        }
+    }
+}
+
+/// The tile registers configured for this thread (16 rows × 64 bytes each); released on drop.
+/// Only made where [`available`] said yes.
+pub(crate) struct Tiles {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+#[repr(C, align(64))]
+struct TileConfig([u8; 64]);
+
+impl Tiles {
+    pub(crate) fn configure() -> Self {
+        let mut config = TileConfig([0; 64]);
+        config.0[0] = 1; // palette 1
+        for tile in 0..8 {
+            config.0[16 + 2 * tile] = 64; // bytes per row
+            config.0[48 + tile] = TILE as u8; // rows
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: only reached after `available()` confirmed the CPU and OS support tiles; the
+        // config is a valid 64-byte palette-1 layout.
+        unsafe {
+            std::arch::asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack));
+        }
+        Self {
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// `out[r * out_stride + c]` = bf16 product of query row `r` of `queries` (query layout,
+    /// 32 rows) with point `32 · target_block + c` of `points`, for r, c < 32.
+    pub(crate) fn products(
+        &self,
+        points: &Bf16Points,
+        queries: &[u16],
+        target_block: usize,
+        out: &mut [f32],
+        out_stride: usize,
+    ) {
+        let chunks = points.dim_pad / CHUNK;
+        assert!(queries.len() >= BLOCK * points.dim_pad && target_block < points.blocks());
+        assert!(out_stride >= BLOCK && out.len() >= (BLOCK - 1) * out_stride + BLOCK);
+        let query_stride = points.dim_pad * 2;
+        let group = 2 * target_block;
+        let low = points.packed[group * chunks * TILE * CHUNK..].as_ptr();
+        let high = points.packed[(group + 1) * chunks * TILE * CHUNK..].as_ptr();
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the tiles are configured (`self` exists only after `configure`); every load
+        // reads 16 rows of 64 bytes inside `queries` or `points.packed` (bounds asserted above:
+        // the query rows are `dim_pad` apart, the packed groups `chunks · 1 KB`), and the stores
+        // write 16 rows of 64 bytes, `out_stride` floats apart, inside `out` (asserted).
+        unsafe {
+            std::arch::asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
+                options(nostack, preserves_flags)
+            );
+            for chunk in 0..chunks {
+                let a_top = queries.as_ptr().add(chunk * CHUNK);
+                let a_bottom = a_top.add(TILE * points.dim_pad);
+                let b_left = low.add(chunk * TILE * CHUNK);
+                let b_right = high.add(chunk * TILE * CHUNK);
+                std::arch::asm!(
+                    "tileloadd tmm4, [{a_top} + {stride}*1]",
+                    "tileloadd tmm5, [{a_bottom} + {stride}*1]",
+                    "tileloadd tmm6, [{b_left} + {packed}*1]",
+                    "tileloadd tmm7, [{b_right} + {packed}*1]",
+                    "tdpbf16ps tmm0, tmm4, tmm6",
+                    "tdpbf16ps tmm1, tmm4, tmm7",
+                    "tdpbf16ps tmm2, tmm5, tmm6",
+                    "tdpbf16ps tmm3, tmm5, tmm7",
+                    a_top = in(reg) a_top,
+                    a_bottom = in(reg) a_bottom,
+                    b_left = in(reg) b_left,
+                    b_right = in(reg) b_right,
+                    stride = in(reg) query_stride,
+                    packed = in(reg) 64usize,
+                    options(nostack, preserves_flags, readonly)
+                );
+            }
+            let c = out.as_mut_ptr();
+            std::arch::asm!(
+                "tilestored [{c00} + {stride}*1], tmm0",
+                "tilestored [{c01} + {stride}*1], tmm1",
+                "tilestored [{c10} + {stride}*1], tmm2",
+                "tilestored [{c11} + {stride}*1], tmm3",
+                c00 = in(reg) c,
+                c01 = in(reg) c.add(TILE),
+                c10 = in(reg) c.add(TILE * out_stride),
+                c11 = in(reg) c.add(TILE * out_stride + TILE),
+                stride = in(reg) out_stride * 4,
+                options(nostack, preserves_flags)
+            );
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (low, high, query_stride, out);
+            unreachable!("tiles exist only where available() found AMX");
+        }
+    }
+}
+
+impl Tiles {
+    /// Per 32 columns, the bit mask of the columns c with `norms[c] − 2 · products[c] < cut`:
+    /// a row's scan of its products (AVX-512: a fused multiply-add, a compare and a mask per 16).
+    pub(crate) fn under_cut(&self, products: &[f32], norms: &[f32], cut: f32, masks: &mut [u32]) {
+        let chunks = masks.len();
+        assert!(products.len() >= chunks * BLOCK && norms.len() >= chunks * BLOCK);
+        for (chunk, mask) in masks.iter_mut().enumerate() {
+            // SAFETY: `self` exists only where `available()` found AVX-512F; the 32 floats read
+            // from each slice at `chunk · 32` are inside it (asserted above).
+            *mask = unsafe {
+                scan::under(
+                    products.as_ptr().add(chunk * BLOCK),
+                    norms.as_ptr().add(chunk * BLOCK),
+                    cut,
+                )
+            };
+        }
+    }
+
+    /// A column scan: the columns c with `row_norm − 2 · products[c] < cuts[c]`.
+    pub(crate) fn under_cuts(
+        &self,
+        products: &[f32],
+        row_norm: f32,
+        cuts: &[f32],
+        masks: &mut [u32],
+    ) {
+        let chunks = masks.len();
+        assert!(products.len() >= chunks * BLOCK && cuts.len() >= chunks * BLOCK);
+        for (chunk, mask) in masks.iter_mut().enumerate() {
+            // SAFETY: as in `under_cut`.
+            *mask = unsafe {
+                scan::under_each(
+                    products.as_ptr().add(chunk * BLOCK),
+                    row_norm,
+                    cuts.as_ptr().add(chunk * BLOCK),
+                )
+            };
+        }
+    }
+
+    /// A bridge search's scan of 32 columns: those under `cut` (as in [`Tiles::under_cut`])
+    /// whose component is not `component` and whose core distance is under `bound`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn bridge_mask(
+        &self,
+        products: &[f32],
+        norms: &[f32],
+        components: &[u32],
+        cores: &[f32],
+        cut: f32,
+        component: u32,
+        bound: f32,
+    ) -> u32 {
+        assert!(
+            products.len() >= BLOCK
+                && norms.len() >= BLOCK
+                && components.len() >= BLOCK
+                && cores.len() >= BLOCK
+        );
+        // SAFETY: as in `under_cut`; each slice holds the 32 values read (asserted).
+        unsafe {
+            scan::under(products.as_ptr(), norms.as_ptr(), cut)
+                & scan::outside(components.as_ptr(), component)
+                & scan::below(cores.as_ptr(), bound)
+        }
+    }
+}
+
+/// The AVX-512 scans behind [`Tiles`]' methods; each reads 32 values from each pointer.
+/// `norm − 2p` is exact in the product, so the fused form rounds as `norm − 2.0 * p` does.
+#[cfg(target_arch = "x86_64")]
+mod scan {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn under(products: *const f32, norms: *const f32, cut: f32) -> u32 {
+        let (minus_two, cut) = (_mm512_set1_ps(-2.0), _mm512_set1_ps(cut));
+        // SAFETY: the caller guarantees 32 readable floats behind each pointer.
+        unsafe {
+            let low = _mm512_fmadd_ps(_mm512_loadu_ps(products), minus_two, _mm512_loadu_ps(norms));
+            let high = _mm512_fmadd_ps(
+                _mm512_loadu_ps(products.add(16)),
+                minus_two,
+                _mm512_loadu_ps(norms.add(16)),
+            );
+            u32::from(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(low, cut))
+                | (u32::from(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(high, cut)) << 16)
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn under_each(products: *const f32, row_norm: f32, cuts: *const f32) -> u32 {
+        let (minus_two, norm) = (_mm512_set1_ps(-2.0), _mm512_set1_ps(row_norm));
+        // SAFETY: as in `under`.
+        unsafe {
+            let low = _mm512_fmadd_ps(_mm512_loadu_ps(products), minus_two, norm);
+            let high = _mm512_fmadd_ps(_mm512_loadu_ps(products.add(16)), minus_two, norm);
+            u32::from(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(low, _mm512_loadu_ps(cuts)))
+                | (u32::from(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(
+                    high,
+                    _mm512_loadu_ps(cuts.add(16)),
+                )) << 16)
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn outside(components: *const u32, component: u32) -> u32 {
+        let component = _mm512_set1_epi32(component as i32);
+        // SAFETY: as in `under`.
+        unsafe {
+            let low = _mm512_loadu_si512(components.cast());
+            let high = _mm512_loadu_si512(components.add(16).cast());
+            u32::from(_mm512_cmpneq_epi32_mask(low, component))
+                | (u32::from(_mm512_cmpneq_epi32_mask(high, component)) << 16)
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn below(values: *const f32, bound: f32) -> u32 {
+        let bound = _mm512_set1_ps(bound);
+        // SAFETY: as in `under`.
+        unsafe {
+            u32::from(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(
+                _mm512_loadu_ps(values),
+                bound,
+            )) | (u32::from(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(
+                _mm512_loadu_ps(values.add(16)),
+                bound,
+            )) << 16)
+        }
+    }
+}
+
+/// No tiles, so none of these is ever called off x86-64.
+#[cfg(not(target_arch = "x86_64"))]
+mod scan {
+    pub(super) unsafe fn under(_: *const f32, _: *const f32, _: f32) -> u32 {
+        unreachable!("tiles exist only where available() found AMX")
+    }
+    pub(super) unsafe fn under_each(_: *const f32, _: f32, _: *const f32) -> u32 {
+        unreachable!("tiles exist only where available() found AMX")
+    }
+    pub(super) unsafe fn outside(_: *const u32, _: u32) -> u32 {
+        unreachable!("tiles exist only where available() found AMX")
+    }
+    pub(super) unsafe fn below(_: *const f32, _: f32) -> u32 {
+        unreachable!("tiles exist only where available() found AMX")
+    }
+}
+
+impl Drop for Tiles {
+    fn drop(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: returns the tile state to its initial state; valid after `ldtilecfg`.
+        unsafe {
+            std::arch::asm!("tilerelease", options(nostack, preserves_flags));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bf16_rounding_is_to_nearest_and_its_residual_bound_holds() {
+        assert_eq!(to_f32(to_bf16(1.0)), 1.0);
+        assert_eq!(to_f32(to_bf16(-2.5)), -2.5);
+        let x = 1.0 + 3.0 / 512.0; // between two bf16 values, nearer the upper
+        assert_eq!(to_f32(to_bf16(x)), 1.0 + 4.0 / 512.0);
+        assert_eq!(
+            to_bf16(1e-39),
+            0,
+            "subnormals are read as zero by the tiles"
+        );
+        for i in 0..1000 {
+            let x = (i as f32 * 0.7371).sin() * 10f32.powi(i % 7 - 3);
+            assert!((x - to_f32(to_bf16(x))).abs() <= x.abs() / 256.0, "{x}");
+        }
+    }
+
+    #[test]
+    fn tile_products_are_the_bf16_products_within_the_bound() {
+        if !available() {
+            eprintln!("no AMX here: the tile kernel is not exercised");
+            return;
+        }
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let (n, dim) = (75, 50);
+        let data: Vec<f32> = (0..n * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let points = Points::new(&data, dim).expect("points");
+        let packed = Bf16Points::pack(points).expect("packed");
+        let tiles = Tiles::configure();
+        let mut out = [0f32; BLOCK * BLOCK];
+        let mut gathered = Vec::new();
+        for query_block in 0..packed.blocks() {
+            let queries: Vec<u32> = (query_block * BLOCK..((query_block + 1) * BLOCK).min(n))
+                .map(|i| i as u32)
+                .collect();
+            packed.gather(&queries, &mut gathered);
+            for target_block in 0..packed.blocks() {
+                tiles.products(&packed, &gathered, target_block, &mut out, BLOCK);
+                for (r, &i) in queries.iter().enumerate() {
+                    for c in 0..BLOCK {
+                        let j = target_block * BLOCK + c;
+                        if j >= n {
+                            assert_eq!(out[r * BLOCK + c], 0.0, "padding is zero");
+                            continue;
+                        }
+                        let (a, b) = (points.row(i as usize), points.row(j));
+                        let exact = super::super::squared_euclidean(a, b);
+                        let norms = super::super::dot(a, a) + super::super::dot(b, b);
+                        let screened = norms - 2.0 * out[r * BLOCK + c];
+                        let bound = packed.slack(i as usize) + packed.slack(j);
+                        assert!(
+                            (exact - screened).abs() <= bound,
+                            "{i},{j}: {exact} vs {screened} ± {bound}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
