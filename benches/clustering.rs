@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use panic_tda::analysis::hdbscan::{Control, HdbscanParams, NeighbourSearch, Phase, hdbscan};
 use panic_tda::analysis::knn::{
-    NnDescentSettings, Points, nn_descent, squared_euclidean, tile_kernel_available,
+    NnDescentSettings, Points, distance_kernel_name, nn_descent, squared_euclidean,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -105,11 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let k = params.min_samples.saturating_sub(1).max(15).min(n - 1);
         knn_recall(points, k, sample, params.seed)?;
     }
-    let kernel = if tile_kernel_available() {
-        "bf16 tiles"
-    } else {
-        "f32 products"
-    };
+    let kernel = distance_kernel_name();
     println!(
         "{{\"n\": {n}, \"seconds\": {total:.3}, \"kernel\": \"{kernel}\", \"runs\": [{}], \"clusters\": {}, \"noise\": {}, \"params\": {}, \"phases\": {{{}}}}}",
         all_seconds.join(", "),

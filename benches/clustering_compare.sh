@@ -11,8 +11,9 @@
 # MCS=K sets min_cluster_size = min_samples = K (default max(5, n / 1000): the
 # app's rule with its earlier floor of 5, kept so these rows stay comparable with BENCHMARKS.md).
 # REPEAT=N (default 3): Rust and fast_hdbscan (warm) are each timed N times in one process and
-# the median is shown. Where the CPU has bf16 tiles (AMX) Rust runs a second time on its f32
-# kernel (PANIC_TDA_NO_AMX=1), the one every other CPU uses.
+# the median is shown. Where the CPU has a bf16 unit Rust also runs on each slower kernel it
+# has: AVX-512 BF16 instead of AMX tiles (PANIC_TDA_NO_AMX=1) and f32 products
+# (PANIC_TDA_NO_BF16=1, the kernel of CPUs without either).
 # A Python side that runs past PY_TIMEOUT seconds (default 600) is recorded as skipped, and so
 # are its larger sizes.
 set -euo pipefail
@@ -53,13 +54,19 @@ for n in "${sizes[@]}"; do
   echo "rust $n: $rust" >&2
   kernel=$(field "$rust" kernel)
   rust_row="| $n | rust (this crate, $kernel) | $(field "$rust" seconds) | $(field "$rust" clusters) | $(field "$rust" noise) |"
-  # Where the tiles were used, the f32 kernel (every other CPU) too, for comparison.
-  f32_row=""
-  if [[ "$kernel" != "f32 products" ]]; then
-    f32=$(PANIC_TDA_NO_AMX=1 cargo bench --bench clustering -q -- "$dir/data.f32" 384 "$work/f32_$n.i32" "$mcs" "$mcs" 0 2>/dev/null)
-    echo "rust f32 $n: $f32" >&2
-    f32_row="| $n | rust (this crate, $(field "$f32" kernel)) | $(field "$f32" seconds) | $(field "$f32" clusters) | $(field "$f32" noise) |"
-  fi
+  # The slower kernels this CPU has, for comparison (each row once, whatever the switches pick).
+  seen="$kernel"
+  other_rows=()
+  other_labels=()
+  for switch in PANIC_TDA_NO_AMX PANIC_TDA_NO_BF16; do
+    other=$(env "$switch=1" cargo bench --bench clustering -q -- "$dir/data.f32" 384 "$work/${switch}_$n.i32" "$mcs" "$mcs" 0 2>/dev/null)
+    other_kernel=$(field "$other" kernel)
+    [[ "|$seen|" == *"|$other_kernel|"* ]] && continue
+    seen="$seen|$other_kernel"
+    echo "rust $other_kernel $n: $other" >&2
+    other_rows+=("| $n | rust (this crate, $other_kernel) | $(field "$other" seconds) | $(field "$other" clusters) | $(field "$other" noise) |")
+    other_labels+=("$work/${switch}_$n.i32")
+  done
   rows=()
   for method in hdbscan fast_hdbscan; do
     labels="$work/${method}_$n.i32"
@@ -85,8 +92,8 @@ for n in "${sizes[@]}"; do
   done
   # The Rust row comes first but needs hdbscan's labels in real mode, so rows print per size.
   echo "$rust_row $(ari_ref "$work/rust_$n.i32") | – |"
-  if [[ -n "$f32_row" ]]; then
-    echo "$f32_row $(ari_ref "$work/f32_$n.i32") | $(python3 "$py" ari "$work/rust_$n.i32" "$work/f32_$n.i32") |"
-  fi
+  for i in "${!other_rows[@]}"; do
+    echo "${other_rows[$i]} $(ari_ref "${other_labels[$i]}") | $(python3 "$py" ari "$work/rust_$n.i32" "${other_labels[$i]}") |"
+  done
   printf '%s\n' "${rows[@]}"
 done

@@ -16,6 +16,8 @@ pub struct SystemReport {
     pub models_dir: PathBuf,
     pub onnxruntime: Result<RuntimeInfo, String>,
     pub ffmpeg: Result<FfmpegReport, String>,
+    /// How clustering and t-SNE compute exact distances on this CPU.
+    pub distance_kernel: &'static str,
 }
 
 pub fn gather(paths: &AppPaths, database: PathBuf) -> SystemReport {
@@ -26,6 +28,13 @@ pub fn gather(paths: &AppPaths, database: PathBuf) -> SystemReport {
         models_dir: paths.models_dir.clone(),
         onnxruntime: runtime::init(paths).cloned().map_err(|e| e.to_string()),
         ffmpeg: encoders::report().map_err(|e| e.to_string()),
+        distance_kernel: match crate::analysis::knn::screening_kernel() {
+            Some(kind) => match kind {
+                crate::analysis::knn::Bf16Kind::AmxTiles => "bf16 AMX tiles, checked in f32",
+                crate::analysis::knn::Bf16Kind::Avx512 => "bf16 AVX-512 products, checked in f32",
+            },
+            None => "f32 matrix products",
+        },
     }
 }
 
@@ -54,6 +63,31 @@ impl std::fmt::Display for SystemReport {
             }
             Err(message) => writeln!(f, "FFmpeg:       NOT AVAILABLE: {message}")?,
         }
+        writeln!(f, "distances:    {}", self.distance_kernel)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_names_the_distance_kernel_and_the_missing_pieces() {
+        let report = SystemReport {
+            version: "0.0.0",
+            database: PathBuf::from("db.sqlite"),
+            data_dir: PathBuf::from("data"),
+            models_dir: PathBuf::from("models"),
+            onnxruntime: Err("no libonnxruntime.so".into()),
+            ffmpeg: Err("no libavcodec".into()),
+            distance_kernel: "f32 matrix products",
+        };
+        let text = report.to_string();
+        assert!(
+            text.contains("ONNX Runtime: NOT AVAILABLE: no libonnxruntime.so"),
+            "{text}"
+        );
+        assert!(text.contains("distances:    f32 matrix products"), "{text}");
     }
 }

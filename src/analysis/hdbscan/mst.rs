@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::{BRIDGE_SAMPLE, HdbscanError, HdbscanParams, MIN_GRAPH_K, NeighbourSearch};
 use crate::analysis::knn::exact::{Kernel, SCREEN_MIN_POINTS, exact_knn_with, screened_knn};
-use crate::analysis::knn::{GraphIndex, Knn, Points, amx, dot, euclidean, nn_descent};
+use crate::analysis::knn::{GraphIndex, Knn, Points, bf16, dot, euclidean, nn_descent};
 use crate::progress::{Cancelled, Control, Phase};
 
 /// An MST edge: endpoints and mutual reachability distance.
@@ -79,8 +79,8 @@ pub(crate) fn spanning_tree(
     let k = core_rank.max(MIN_GRAPH_K).min(n - 1);
     control.report(Phase::Neighbours, 0.0);
     // bf16 tiles screen both the k-NN and the exact bridge searches where the CPU has them.
-    let packed = (n >= SCREEN_MIN_POINTS && amx::available())
-        .then(|| amx::Bf16Points::pack(points))
+    let packed = (n >= SCREEN_MIN_POINTS && bf16::available())
+        .then(|| bf16::Bf16Points::pack(points))
         .flatten();
     let (knn, index) = match params.neighbours {
         NeighbourSearch::NnDescent(settings) => {
@@ -181,7 +181,7 @@ fn boruvka_mst(
     knn: &Knn,
     core: &[f32],
     index: Option<&GraphIndex>,
-    packed: Option<&amx::Bf16Points>,
+    packed: Option<&bf16::Bf16Points>,
     seed: u64,
     control: &Control<'_>,
 ) -> Result<Vec<Edge>, HdbscanError> {
@@ -406,7 +406,7 @@ struct ExactSearch<'a, 'c> {
     control: &'a Control<'c>,
     /// The points in bf16 tiles, where the CPU has them: then products only screen (see
     /// [`ExactSearch::screened`]).
-    packed: Option<&'a amx::Bf16Points>,
+    packed: Option<&'a bf16::Bf16Points>,
 }
 
 /// Searchers per block of [`ExactSearch::nearest_outside`].
@@ -419,7 +419,7 @@ impl<'a, 'c> ExactSearch<'a, 'c> {
         components: &'a [u32],
         core: &'a [f32],
         control: &'a Control<'c>,
-        packed: Option<&'a amx::Bf16Points>,
+        packed: Option<&'a bf16::Bf16Points>,
     ) -> Self {
         Self {
             points,
@@ -527,16 +527,23 @@ impl<'a, 'c> ExactSearch<'a, 'c> {
                     return best;
                 };
                 let dots = rows.dot(&block.t());
+                let mut eligible: Vec<usize> = Vec::with_capacity(end - start);
                 for (g, (c, list, limit)) in pending.iter().enumerate() {
                     let slot = &mut best[g];
-                    for q in start..end {
-                        if components[q] == *c || core[q] >= *limit {
-                            continue;
-                        }
-                        for (row, &p) in ranges[g].clone().zip(list) {
-                            let squared =
-                                norms[p as usize] + norms[q] - 2.0 * dots[[row, q - start]];
-                            let weight = squared.max(0.0).sqrt().max(core[p as usize]).max(core[q]);
+                    // The block's points outside the component whose core distance leaves room.
+                    eligible.clear();
+                    eligible
+                        .extend((start..end).filter(|&q| components[q] != *c && core[q] < *limit));
+                    if eligible.is_empty() {
+                        continue;
+                    }
+                    // One searcher's products are a contiguous row.
+                    for (row, &p) in ranges[g].clone().zip(list) {
+                        let row_dots = dots.row(row);
+                        let (norm, core_p) = (norms[p as usize], core[p as usize]);
+                        for &q in &eligible {
+                            let squared = norm + norms[q] - 2.0 * row_dots[q - start];
+                            let weight = squared.max(0.0).sqrt().max(core_p).max(core[q]);
                             let candidate = (weight, p, q as u32);
                             if weight < *limit && slot.is_none_or(|current| candidate < current) {
                                 *slot = Some(candidate);
@@ -568,10 +575,10 @@ impl<'a, 'c> ExactSearch<'a, 'c> {
     /// each keeping its own bounds; their winners are compared at the end.
     fn screened(
         &self,
-        packed: &amx::Bf16Points,
+        packed: &bf16::Bf16Points,
         pending: &[(u32, Vec<u32>, f32)],
     ) -> Vec<Option<Edge>> {
-        use amx::BLOCK;
+        use bf16::BLOCK;
         let (points, norms, components) = (self.points, self.norms, self.components);
         let (core, control) = (self.core, self.control);
         // One row per searcher, in blocks of 32: (group, searcher).
@@ -615,14 +622,14 @@ impl<'a, 'c> ExactSearch<'a, 'c> {
                 if control.check().is_err() {
                     return vec![None; pending.len()];
                 }
-                let tiles = amx::Tiles::configure();
+                let unit = bf16::Bf16Unit::start(packed);
                 let mut out = [0f32; BLOCK * BLOCK];
                 let mut cuts = [f32::NEG_INFINITY; BLOCK];
                 let mut row_bounds = [f32::NEG_INFINITY; BLOCK];
                 for (query, chunk) in rows.chunks(BLOCK).enumerate() {
                     for target in targets.clone() {
                         let columns = target * BLOCK..(target + 1) * BLOCK;
-                        tiles.products(packed, &query_blocks[query], target, &mut out, BLOCK);
+                        unit.products(packed, &query_blocks[query], target, &mut out, BLOCK);
                         for (slot, &(g, p)) in chunk.iter().enumerate() {
                             let p = p as usize;
                             let limit = bound[g];
@@ -637,7 +644,7 @@ impl<'a, 'c> ExactSearch<'a, 'c> {
                         for (slot, &(g, p)) in chunk.iter().enumerate() {
                             let (c, p) = (pending[g].0, p as usize);
                             let products = &out[slot * BLOCK..(slot + 1) * BLOCK];
-                            let mut mask = tiles.bridge_mask(
+                            let mut mask = unit.bridge_mask(
                                 products,
                                 &column_norms[columns.clone()],
                                 &column_components[columns.clone()],
@@ -672,7 +679,7 @@ impl<'a, 'c> ExactSearch<'a, 'c> {
                         }
                     }
                 }
-                drop(tiles);
+                drop(unit);
                 let mut best: Vec<Option<Edge>> = vec![None; pending.len()];
                 for (lower, p, q, g) in kept {
                     if lower > bound[g] {
@@ -744,11 +751,11 @@ mod tests {
             })
             .collect();
         assert!(expected[..4].iter().all(Option::is_some));
-        let packed = amx::available()
-            .then(|| amx::Bf16Points::pack(points))
+        let packed = bf16::available()
+            .then(|| bf16::Bf16Points::pack(points))
             .flatten();
         if packed.is_none() {
-            eprintln!("no AMX here: the tile-screened search is not exercised");
+            eprintln!("no bf16 unit here: the screened search is not exercised");
         }
         let kernels = [None, packed.as_ref()];
         for (block_rows, packed) in [usize::MAX, 4, 1]

@@ -7,7 +7,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, s};
 use rayon::prelude::*;
 
-use super::{Knn, KnnError, Points, amx, dot, euclidean};
+use super::{Knn, KnnError, Points, bf16, dot, euclidean};
 use crate::progress::{Control, Phase};
 
 /// Rows on each side of one tile of the distance matrix: a 512 × 512 product (1 MB) stays in a
@@ -53,8 +53,8 @@ pub(crate) fn exact_knn_with(
     if kernel == Kernel::Auto
         && k > 0
         && n >= SCREEN_MIN_POINTS
-        && amx::available()
-        && let Some(packed) = amx::Bf16Points::pack(points)
+        && bf16::available()
+        && let Some(packed) = bf16::Bf16Points::pack(points)
     {
         return screened_knn(points, &packed, k, control);
     }
@@ -67,17 +67,17 @@ const SCREEN_SIDE: usize = 256;
 
 /// Exact k-NN screened by bf16 tile products: each row keeps every point whose screened
 /// squared distance is within twice its error bound of the k-th smallest screened one so far,
-/// and those few (k + 2 on average on MiniLM embeddings) are ranked by [`euclidean`]. No point
-/// outside can be nearer than the k-th (see [`amx`]), so the lists equal the f32 path's.
+/// and those few (about k + 3 on MiniLM embeddings at 10k) are ranked by [`euclidean`]. No point
+/// outside can be nearer than the k-th (see [`bf16`]), so the lists equal the f32 path's.
 /// As there, only the tile pairs on and above the diagonal are multiplied, and each is scanned
 /// by rows for the first side's points and by columns for the second's.
 pub(crate) fn screened_knn(
     points: Points<'_>,
-    packed: &amx::Bf16Points,
+    packed: &bf16::Bf16Points,
     k: usize,
     control: &Control<'_>,
 ) -> Result<Knn, KnnError> {
-    use amx::BLOCK;
+    use bf16::BLOCK;
     let n = points.len();
     let norms: Vec<f32> = (0..n).map(|i| dot(points.row(i), points.row(i))).collect();
     let mut padded_norms = norms.clone();
@@ -100,13 +100,13 @@ pub(crate) fn screened_knn(
             control.check()?;
             let (rows, columns) = (side_rows(first), side_rows(second));
             let width = columns.len().div_ceil(BLOCK) * BLOCK;
-            let tiles = amx::Tiles::configure();
+            let unit = bf16::Bf16Unit::start(packed);
             {
                 for query in 0..rows.len().div_ceil(BLOCK) {
                     let queries = packed.query_rows(rows.start / BLOCK + query);
                     for target in 0..width / BLOCK {
                         let at = query * BLOCK * width + target * BLOCK;
-                        tiles.products(
+                        unit.products(
                             packed,
                             queries,
                             columns.start / BLOCK + target,
@@ -123,7 +123,7 @@ pub(crate) fn screened_knn(
                 for (row, screen) in screens.iter_mut().enumerate() {
                     let i = rows.start + row;
                     let row_products = &products[row * width..(row + 1) * width];
-                    tiles.under_cut(
+                    unit.under_cut(
                         row_products,
                         column_norms,
                         screen.cut - norms[i],
@@ -155,7 +155,7 @@ pub(crate) fn screened_knn(
                 cuts.resize(width, f32::NEG_INFINITY);
                 for (row, i) in rows.clone().enumerate() {
                     let row_products = &products[row * width..(row + 1) * width];
-                    tiles.under_cuts(row_products, norms[i], &cuts, &mut masks);
+                    unit.under_cuts(row_products, norms[i], &cuts, &mut masks);
                     for (chunk, &mask) in masks.iter().enumerate() {
                         let mut mask = mask;
                         while mask != 0 {

@@ -8,7 +8,7 @@ use thiserror::Error;
 
 use crate::progress::Cancelled;
 
-pub(crate) mod amx;
+pub(crate) mod bf16;
 mod descent;
 pub(crate) mod exact;
 mod index;
@@ -18,11 +18,18 @@ mod tests;
 pub use descent::{NnDescentSettings, nn_descent, nn_descent_with};
 pub use exact::exact_knn;
 
-/// Whether exact searches here are screened by bf16 tile products (Intel AMX), the fast kernel;
-/// otherwise they use f32 matrix products. Same results either way. `PANIC_TDA_NO_AMX=1` turns
-/// the tiles off.
-pub fn tile_kernel_available() -> bool {
-    amx::available()
+pub use bf16::Bf16Kind;
+
+/// The products exact searches here screen with: bf16 on AMX tiles or AVX-512 BF16 where the
+/// CPU has them (the fast kernels), `None` for f32 matrix products. Same results either way.
+/// `PANIC_TDA_NO_AMX=1` skips the tiles, `PANIC_TDA_NO_BF16=1` every bf16 unit.
+pub fn screening_kernel() -> Option<Bf16Kind> {
+    bf16::kind()
+}
+
+/// The distance kernel in words, for reports and benchmark rows.
+pub fn distance_kernel_name() -> &'static str {
+    screening_kernel().map_or("f32 products", Bf16Kind::describe)
 }
 pub use index::GraphIndex;
 

@@ -1,18 +1,22 @@
-//! Screening products in bf16 on Intel AMX tiles, with a proven error bound.
+//! Screening products in bf16, with a proven error bound: on Intel AMX tiles or with AVX-512
+//! BF16 dot products.
 //!
 //! A tile multiply (`tdpbf16ps`) does 16 × 16 × 32 multiply-adds in one instruction, about 14×
-//! the f32 throughput of AVX-512 on one core (measured 1.4 TFLOP/s). Its inputs are bf16 (8
-//! significant bits), so its products only *screen*: every product comes with a bound on how far
-//! the squared distance it gives can be from the true one, callers keep every point the bound
-//! cannot rule out, and the survivors are measured again in f32 by [`super::euclidean`]. The
-//! result is therefore the same as the f32 search's; only the work is less.
+//! the f32 throughput of AVX-512 on one core (measured 1.4 TFLOP/s); `vdpbf16ps` (AVX-512 BF16,
+//! e.g. AMD Zen 4, which has no tiles) does twice the multiply-adds of an f32 FMA. Their inputs
+//! are bf16 (8 significant bits), so their products only *screen*: every product comes with a
+//! bound on how far the squared distance it gives can be from the true one, callers keep every
+//! point the bound cannot rule out, and the survivors are measured again in f32 by
+//! [`super::euclidean`]. The result is therefore the same as the f32 search's; only the work is
+//! less.
 //!
 //! The bound: with `x = h + e` (h the bf16 rounding of x, e the residual),
 //! `x·y − h_x·h_y = h_x·e_y + e_x·h_y + e_x·e_y`, so by Cauchy–Schwarz
-//! `|x·y − h_x·h_y| ≤ ‖h_x‖‖e_y‖ + ‖e_x‖‖h_y‖ + ‖e_x‖‖e_y‖`, plus the f32 rounding of the tile's
-//! accumulation and of `‖x‖² + ‖y‖² − 2x·y`. [`Bf16Points::slack`] turns that into one number
-//! per point; on MiniLM embeddings the bound is ±0.007 in squared distance and leaves k + 2
-//! candidates per point on average (BENCHMARKS.md).
+//! `|x·y − h_x·h_y| ≤ ‖h_x‖‖e_y‖ + ‖e_x‖‖h_y‖ + ‖e_x‖‖e_y‖`, plus the f32 rounding of the
+//! accumulation (bf16 × bf16 is exact in f32; only the sums round, in any order) and of
+//! `‖x‖² + ‖y‖² − 2x·y`. [`Bf16Points::slack`] turns that into one number per point; on MiniLM
+//! embeddings the bound is about ±0.008 in squared distance and leaves about k + 3 candidates
+//! per point at 10k points (BENCHMARKS.md).
 
 use std::sync::OnceLock;
 
@@ -26,30 +30,77 @@ const CHUNK: usize = 32;
 /// Query rows and target points per kernel call: 2 × 2 tiles.
 pub(crate) const BLOCK: usize = 32;
 
-/// Whether this process can multiply bf16 tiles: the CPU has AMX-TILE and AMX-BF16, Linux
-/// granted the tile state, and a test product came out right. `PANIC_TDA_NO_AMX=1` turns it off
-/// (for comparing the two kernels).
-pub(crate) fn available() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        let disabled = std::env::var_os("PANIC_TDA_NO_AMX").is_some_and(|v| v != "0");
-        let usable = !disabled && detect();
-        tracing::debug!(amx = usable, disabled, "bf16 tile products");
-        usable
+/// The instructions that multiply bf16 here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bf16Kind {
+    /// Intel AMX tiles (`tdpbf16ps`).
+    AmxTiles,
+    /// AVX-512 BF16 dot products (`vdpbf16ps`).
+    Avx512,
+}
+
+impl Bf16Kind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::AmxTiles => "bf16 AMX tiles",
+            Self::Avx512 => "bf16 AVX-512 products",
+        }
+    }
+}
+
+/// The bf16 unit this process screens with: AMX tiles if the CPU has them and Linux granted the
+/// tile state, else AVX-512 BF16, else none (f32 products), each only after a test product came
+/// out right. `PANIC_TDA_NO_AMX=1` skips the tiles and `PANIC_TDA_NO_BF16=1` both (for comparing
+/// the kernels).
+pub(crate) fn kind() -> Option<Bf16Kind> {
+    static KIND: OnceLock<Option<Bf16Kind>> = OnceLock::new();
+    *KIND.get_or_init(|| {
+        let off = |name: &str| std::env::var_os(name).is_some_and(|v| v != "0");
+        let (no_bf16, no_amx) = (off("PANIC_TDA_NO_BF16"), off("PANIC_TDA_NO_AMX"));
+        let skipped = |kind: Bf16Kind| no_bf16 || (no_amx && kind == Bf16Kind::AmxTiles);
+        let kind = supported().into_iter().find(|&kind| !skipped(kind));
+        tracing::debug!(?kind, no_bf16, no_amx, "bf16 screening products");
+        kind
     })
 }
 
+pub(crate) fn available() -> bool {
+    kind().is_some()
+}
+
+/// Every bf16 unit this CPU runs correctly, fastest first (whatever the switches say). A unit
+/// the CPU reports but that fails its self-test is left out with a warning.
+fn supported() -> Vec<Bf16Kind> {
+    [Bf16Kind::AmxTiles, Bf16Kind::Avx512]
+        .into_iter()
+        .filter(|&kind| detect(kind))
+        .filter(|&kind| {
+            let works = self_test(kind);
+            if !works {
+                tracing::warn!(
+                    ?kind,
+                    "bf16 unit reported by the CPU gave wrong products; not used"
+                );
+            }
+            works
+        })
+        .collect()
+}
+
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-fn detect() -> bool {
+fn detect(kind: Bf16Kind) -> bool {
     use std::arch::x86_64::{__cpuid, __cpuid_count};
+    // The scans of the products use AVX-512F (every CPU with AMX or AVX-512 BF16 has it).
+    if !std::arch::is_x86_feature_detected!("avx512f") {
+        return false;
+    }
+    if kind == Bf16Kind::Avx512 {
+        return std::arch::is_x86_feature_detected!("avx512bf16");
+    }
     // CPUID leaf 7: EDX bit 22 = AMX-BF16, bit 24 = AMX-TILE.
     #[allow(unused_unsafe)]
     let (max_leaf, edx) = unsafe { (__cpuid(0).eax, __cpuid_count(7, 0).edx) };
     if max_leaf < 7 || edx & (1 << 22) == 0 || edx & (1 << 24) == 0 {
-        return false;
-    }
-    // The scans of the products use AVX-512 (every CPU with AMX has it).
-    if !std::arch::is_x86_feature_detected!("avx512f") {
         return false;
     }
     const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
@@ -63,32 +114,32 @@ fn detect() -> bool {
             XFEATURE_XTILEDATA,
         )
     };
-    granted == 0 && self_test()
+    granted == 0
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-fn detect() -> bool {
+fn detect(_: Bf16Kind) -> bool {
     false
 }
 
-/// One block of products against a scalar reference, so a CPU or hypervisor that reports AMX
-/// but does not run it right is never used.
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-fn self_test() -> bool {
-    let dim = 40;
+/// One block of products against a scalar reference, so a CPU or hypervisor that reports the
+/// instructions but does not run them right is never used.
+fn self_test(kind: Bf16Kind) -> bool {
+    // Two chunks of 32 dimensions, the last pair half padding.
+    let dim = 63;
     let data: Vec<f32> = (0..BLOCK * dim)
         .map(|i| ((i * 7919 % 61) as f32 - 30.0) / 16.0)
         .collect();
     let Ok(points) = Points::new(&data, dim) else {
         return false;
     };
-    let Some(packed) = Bf16Points::pack(points) else {
+    let Some(packed) = Bf16Points::pack_for(points, kind) else {
         return false;
     };
     let mut out = [0f32; BLOCK * BLOCK];
-    let tiles = Tiles::configure();
-    tiles.products(&packed, packed.query_rows(0), 0, &mut out, BLOCK);
-    drop(tiles);
+    let unit = Bf16Unit::start(&packed);
+    unit.products(&packed, packed.query_rows(0), 0, &mut out, BLOCK);
+    drop(unit);
     (0..BLOCK).all(|i| {
         (0..BLOCK).all(|j| {
             let want: f32 = (0..dim)
@@ -117,6 +168,8 @@ fn to_f32(value: u16) -> f32 {
 
 /// Points in bf16, laid out for tile loads, with each point's error bound.
 pub(crate) struct Bf16Points {
+    /// The unit these are multiplied on.
+    kind: Bf16Kind,
     n: usize,
     /// Dimensions padded with zeros to a multiple of 32.
     dim_pad: usize,
@@ -131,9 +184,13 @@ pub(crate) struct Bf16Points {
 }
 
 impl Bf16Points {
-    /// `None` when a norm is outside what bf16 products can bound usefully (then the f32
-    /// kernel is used).
+    /// `None` when this CPU has no bf16 unit, or a norm is outside what bf16 products can bound
+    /// usefully (then the f32 kernel is used).
     pub(crate) fn pack(points: Points<'_>) -> Option<Self> {
+        Self::pack_for(points, kind()?)
+    }
+
+    fn pack_for(points: Points<'_>, kind: Bf16Kind) -> Option<Self> {
         let (n, dim) = (points.len(), points.dim());
         let dim_pad = dim.div_ceil(CHUNK) * CHUNK;
         let n_pad = n.div_ceil(BLOCK) * BLOCK;
@@ -192,6 +249,7 @@ impl Bf16Points {
                 }
             });
         Some(Self {
+            kind,
             n,
             dim_pad,
             rows,
@@ -230,30 +288,43 @@ impl Bf16Points {
     }
 }
 
-/// The tile registers configured for this thread (16 rows × 64 bytes each); released on drop.
-/// Only made where [`available`] said yes.
-pub(crate) struct Tiles {
+/// The bf16 unit, ready on this thread: for AMX the tile registers configured (16 rows × 64
+/// bytes each), released on drop. Only made where [`available`] said yes. Not `Send`, and no
+/// rayon work may run on the thread while one is alive (a stolen task's own unit would release
+/// the tile configuration under it), so callers make one inside each parallel task around plain
+/// loops.
+pub(crate) struct Bf16Unit {
+    kind: Bf16Kind,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
 #[repr(C, align(64))]
 struct TileConfig([u8; 64]);
 
-impl Tiles {
-    pub(crate) fn configure() -> Self {
-        let mut config = TileConfig([0; 64]);
-        config.0[0] = 1; // palette 1
-        for tile in 0..8 {
-            config.0[16 + 2 * tile] = 64; // bytes per row
-            config.0[48 + tile] = TILE as u8; // rows
-        }
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: only reached after `available()` confirmed the CPU and OS support tiles; the
-        // config is a valid 64-byte palette-1 layout.
-        unsafe {
-            std::arch::asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack));
+impl Bf16Unit {
+    /// The unit `points` were packed for.
+    pub(crate) fn start(points: &Bf16Points) -> Self {
+        Self::start_as(points.kind)
+    }
+
+    /// The unit of `kind`, which [`detect`] must have found.
+    fn start_as(kind: Bf16Kind) -> Self {
+        if kind == Bf16Kind::AmxTiles {
+            let mut config = TileConfig([0; 64]);
+            config.0[0] = 1; // palette 1
+            for tile in 0..8 {
+                config.0[16 + 2 * tile] = 64; // bytes per row
+                config.0[48 + tile] = TILE as u8; // rows
+            }
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: only reached after `detect` confirmed the CPU and OS support tiles; the
+            // config is a valid 64-byte palette-1 layout.
+            unsafe {
+                std::arch::asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack));
+            }
         }
         Self {
+            kind,
             _not_send: std::marker::PhantomData,
         }
     }
@@ -271,69 +342,150 @@ impl Tiles {
         let chunks = points.dim_pad / CHUNK;
         assert!(queries.len() >= BLOCK * points.dim_pad && target_block < points.blocks());
         assert!(out_stride >= BLOCK && out.len() >= (BLOCK - 1) * out_stride + BLOCK);
-        let query_stride = points.dim_pad * 2;
         let group = 2 * target_block;
         let low = points.packed[group * chunks * TILE * CHUNK..].as_ptr();
         let high = points.packed[(group + 1) * chunks * TILE * CHUNK..].as_ptr();
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the tiles are configured (`self` exists only after `configure`); every load
-        // reads 16 rows of 64 bytes inside `queries` or `points.packed` (bounds asserted above:
-        // the query rows are `dim_pad` apart, the packed groups `chunks · 1 KB`), and the stores
-        // write 16 rows of 64 bytes, `out_stride` floats apart, inside `out` (asserted).
-        unsafe {
-            std::arch::asm!(
-                "tilezero tmm0",
-                "tilezero tmm1",
-                "tilezero tmm2",
-                "tilezero tmm3",
-                options(nostack, preserves_flags)
-            );
-            for chunk in 0..chunks {
-                let a_top = queries.as_ptr().add(chunk * CHUNK);
-                let a_bottom = a_top.add(TILE * points.dim_pad);
-                let b_left = low.add(chunk * TILE * CHUNK);
-                let b_right = high.add(chunk * TILE * CHUNK);
-                std::arch::asm!(
-                    "tileloadd tmm4, [{a_top} + {stride}*1]",
-                    "tileloadd tmm5, [{a_bottom} + {stride}*1]",
-                    "tileloadd tmm6, [{b_left} + {packed}*1]",
-                    "tileloadd tmm7, [{b_right} + {packed}*1]",
-                    "tdpbf16ps tmm0, tmm4, tmm6",
-                    "tdpbf16ps tmm1, tmm4, tmm7",
-                    "tdpbf16ps tmm2, tmm5, tmm6",
-                    "tdpbf16ps tmm3, tmm5, tmm7",
-                    a_top = in(reg) a_top,
-                    a_bottom = in(reg) a_bottom,
-                    b_left = in(reg) b_left,
-                    b_right = in(reg) b_right,
-                    stride = in(reg) query_stride,
-                    packed = in(reg) 64usize,
-                    options(nostack, preserves_flags, readonly)
-                );
+        {
+            let block = match self.kind {
+                Bf16Kind::AmxTiles => tile_block,
+                Bf16Kind::Avx512 => avx512_block,
+            };
+            // SAFETY: the unit exists only where `detect` found its instructions; the reads
+            // stay inside `queries` (32 rows of `dim_pad`) and the two packed groups (`chunks` ·
+            // 1 KB each), and the writes inside `out` (bounds asserted above).
+            unsafe {
+                block(
+                    queries.as_ptr(),
+                    points.dim_pad,
+                    low,
+                    high,
+                    out.as_mut_ptr(),
+                    out_stride,
+                )
             }
-            let c = out.as_mut_ptr();
-            std::arch::asm!(
-                "tilestored [{c00} + {stride}*1], tmm0",
-                "tilestored [{c01} + {stride}*1], tmm1",
-                "tilestored [{c10} + {stride}*1], tmm2",
-                "tilestored [{c11} + {stride}*1], tmm3",
-                c00 = in(reg) c,
-                c01 = in(reg) c.add(TILE),
-                c10 = in(reg) c.add(TILE * out_stride),
-                c11 = in(reg) c.add(TILE * out_stride + TILE),
-                stride = in(reg) out_stride * 4,
-                options(nostack, preserves_flags)
-            );
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (low, high, query_stride, out);
-            unreachable!("tiles exist only where available() found AMX");
+            let _ = (low, high, out);
+            unreachable!("a bf16 unit exists only where available() found one");
         }
     }
 }
 
-impl Tiles {
+/// One 32 × 32 block on 2 × 2 tiles: `dim_pad / 32` rounds of two query tiles (16 rows of 32
+/// dimensions) times two packed target tiles (32 dimensions as 16 pairs of 16 points).
+///
+/// # Safety
+/// Tiles configured on this thread; `queries` holds 32 rows of `dim_pad`, `low` and `high`
+/// `dim_pad / 32` KB each, `out` 32 rows `out_stride` floats apart.
+#[cfg(target_arch = "x86_64")]
+unsafe fn tile_block(
+    queries: *const u16,
+    dim_pad: usize,
+    low: *const u16,
+    high: *const u16,
+    out: *mut f32,
+    out_stride: usize,
+) {
+    let query_stride = dim_pad * 2;
+    // SAFETY: as promised by the caller.
+    unsafe {
+        std::arch::asm!(
+            "tilezero tmm0",
+            "tilezero tmm1",
+            "tilezero tmm2",
+            "tilezero tmm3",
+            options(nostack, preserves_flags)
+        );
+        for chunk in 0..dim_pad / CHUNK {
+            let a_top = queries.add(chunk * CHUNK);
+            let a_bottom = a_top.add(TILE * dim_pad);
+            let b_left = low.add(chunk * TILE * CHUNK);
+            let b_right = high.add(chunk * TILE * CHUNK);
+            std::arch::asm!(
+                "tileloadd tmm4, [{a_top} + {stride}*1]",
+                "tileloadd tmm5, [{a_bottom} + {stride}*1]",
+                "tileloadd tmm6, [{b_left} + {packed}*1]",
+                "tileloadd tmm7, [{b_right} + {packed}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "tdpbf16ps tmm1, tmm4, tmm7",
+                "tdpbf16ps tmm2, tmm5, tmm6",
+                "tdpbf16ps tmm3, tmm5, tmm7",
+                a_top = in(reg) a_top,
+                a_bottom = in(reg) a_bottom,
+                b_left = in(reg) b_left,
+                b_right = in(reg) b_right,
+                stride = in(reg) query_stride,
+                packed = in(reg) 64usize,
+                options(nostack, preserves_flags, readonly)
+            );
+        }
+        std::arch::asm!(
+            "tilestored [{c00} + {stride}*1], tmm0",
+            "tilestored [{c01} + {stride}*1], tmm1",
+            "tilestored [{c10} + {stride}*1], tmm2",
+            "tilestored [{c11} + {stride}*1], tmm3",
+            c00 = in(reg) out,
+            c01 = in(reg) out.add(TILE),
+            c10 = in(reg) out.add(TILE * out_stride),
+            c11 = in(reg) out.add(TILE * out_stride + TILE),
+            stride = in(reg) out_stride * 4,
+            options(nostack, preserves_flags)
+        );
+    }
+}
+
+/// Query rows per pass of [`avx512_block`]: 8 rows × 2 column vectors = 16 accumulators, plus
+/// the two target vectors and a broadcast, fit the 32 registers.
+const AVX512_ROWS: usize = 8;
+
+/// The same block with `vdpbf16ps`: the packed target layout is already its second operand (per
+/// pair of dimensions, 16 points' pairs in one vector), and each query row's pair is broadcast.
+///
+/// # Safety
+/// The CPU has AVX-512F and AVX-512 BF16; the pointers as for [`tile_block`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn avx512_block(
+    queries: *const u16,
+    dim_pad: usize,
+    low: *const u16,
+    high: *const u16,
+    out: *mut f32,
+    out_stride: usize,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: as promised by the caller; pair p of a packed group is the 64 bytes at 32 · p, and
+    // row r's pair p the 4 bytes at r · dim_pad + 2p.
+    unsafe {
+        let as_bf16 = |v: __m512i| -> __m512bh { std::mem::transmute(v) };
+        for pass in 0..BLOCK / AVX512_ROWS {
+            let rows = queries.add(pass * AVX512_ROWS * dim_pad);
+            let mut sums = [[_mm512_setzero_ps(); 2]; AVX512_ROWS];
+            for pair in 0..dim_pad / 2 {
+                let left = as_bf16(_mm512_loadu_si512(low.add(pair * CHUNK).cast()));
+                let right = as_bf16(_mm512_loadu_si512(high.add(pair * CHUNK).cast()));
+                for (row, sum) in sums.iter_mut().enumerate() {
+                    let both = rows
+                        .add(row * dim_pad + 2 * pair)
+                        .cast::<i32>()
+                        .read_unaligned();
+                    let query = as_bf16(_mm512_set1_epi32(both));
+                    sum[0] = _mm512_dpbf16_ps(sum[0], query, left);
+                    sum[1] = _mm512_dpbf16_ps(sum[1], query, right);
+                }
+            }
+            for (row, sum) in sums.iter().enumerate() {
+                let at = out.add((pass * AVX512_ROWS + row) * out_stride);
+                _mm512_storeu_ps(at, sum[0]);
+                _mm512_storeu_ps(at.add(TILE), sum[1]);
+            }
+        }
+    }
+}
+
+impl Bf16Unit {
     /// Per 32 columns, the bit mask of the columns c with `norms[c] − 2 · products[c] < cut`:
     /// a row's scan of its products (AVX-512: a fused multiply-add, a compare and a mask per 16).
     pub(crate) fn under_cut(&self, products: &[f32], norms: &[f32], cut: f32, masks: &mut [u32]) {
@@ -374,7 +526,7 @@ impl Tiles {
         }
     }
 
-    /// A bridge search's scan of 32 columns: those under `cut` (as in [`Tiles::under_cut`])
+    /// A bridge search's scan of 32 columns: those under `cut` (as in [`Bf16Unit::under_cut`])
     /// whose component is not `component` and whose core distance is under `bound`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn bridge_mask(
@@ -402,7 +554,7 @@ impl Tiles {
     }
 }
 
-/// The AVX-512 scans behind [`Tiles`]' methods; each reads 32 values from each pointer.
+/// The AVX-512 scans behind [`Bf16Unit`]' methods; each reads 32 values from each pointer.
 /// `norm − 2p` is exact in the product, so the fused form rounds as `norm − 2.0 * p` does.
 #[cfg(target_arch = "x86_64")]
 mod scan {
@@ -467,29 +619,31 @@ mod scan {
     }
 }
 
-/// No tiles, so none of these is ever called off x86-64.
+/// No bf16 unit off x86-64, so none of these is ever called there.
 #[cfg(not(target_arch = "x86_64"))]
 mod scan {
     pub(super) unsafe fn under(_: *const f32, _: *const f32, _: f32) -> u32 {
-        unreachable!("tiles exist only where available() found AMX")
+        unreachable!("a bf16 unit exists only where available() found one")
     }
     pub(super) unsafe fn under_each(_: *const f32, _: f32, _: *const f32) -> u32 {
-        unreachable!("tiles exist only where available() found AMX")
+        unreachable!("a bf16 unit exists only where available() found one")
     }
     pub(super) unsafe fn outside(_: *const u32, _: u32) -> u32 {
-        unreachable!("tiles exist only where available() found AMX")
+        unreachable!("a bf16 unit exists only where available() found one")
     }
     pub(super) unsafe fn below(_: *const f32, _: f32) -> u32 {
-        unreachable!("tiles exist only where available() found AMX")
+        unreachable!("a bf16 unit exists only where available() found one")
     }
 }
 
-impl Drop for Tiles {
+impl Drop for Bf16Unit {
     fn drop(&mut self) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: returns the tile state to its initial state; valid after `ldtilecfg`.
-        unsafe {
-            std::arch::asm!("tilerelease", options(nostack, preserves_flags));
+        if self.kind == Bf16Kind::AmxTiles {
+            // SAFETY: returns the tile state to its initial state; valid after `ldtilecfg`.
+            unsafe {
+                std::arch::asm!("tilerelease", options(nostack, preserves_flags));
+            }
         }
     }
 }
@@ -516,43 +670,63 @@ mod tests {
     }
 
     #[test]
-    fn tile_products_are_the_bf16_products_within_the_bound() {
-        if !available() {
-            eprintln!("no AMX here: the tile kernel is not exercised");
+    fn every_bf16_unit_gives_the_bf16_products_within_the_bound() {
+        // Every unit the CPU reports, not only those that passed the self-test: a broken kernel
+        // must fail here, not quietly give way to f32.
+        let kinds: Vec<Bf16Kind> = [Bf16Kind::AmxTiles, Bf16Kind::Avx512]
+            .into_iter()
+            .filter(|&kind| detect(kind))
+            .collect();
+        if kinds.is_empty() {
+            eprintln!("no AMX or AVX-512 BF16 here: no bf16 unit is exercised");
             return;
         }
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-        let (n, dim) = (75, 50);
+        // 75 points: a padded last block; 95 dimensions: a last chunk of 32 whose last pair is
+        // half padding.
+        let (n, dim) = (75, 95);
         let data: Vec<f32> = (0..n * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
         let points = Points::new(&data, dim).expect("points");
-        let packed = Bf16Points::pack(points).expect("packed");
-        let tiles = Tiles::configure();
-        let mut out = [0f32; BLOCK * BLOCK];
-        let mut gathered = Vec::new();
-        for query_block in 0..packed.blocks() {
-            let queries: Vec<u32> = (query_block * BLOCK..((query_block + 1) * BLOCK).min(n))
-                .map(|i| i as u32)
-                .collect();
-            packed.gather(&queries, &mut gathered);
-            for target_block in 0..packed.blocks() {
-                tiles.products(&packed, &gathered, target_block, &mut out, BLOCK);
-                for (r, &i) in queries.iter().enumerate() {
-                    for c in 0..BLOCK {
-                        let j = target_block * BLOCK + c;
-                        if j >= n {
-                            assert_eq!(out[r * BLOCK + c], 0.0, "padding is zero");
-                            continue;
+        for kind in kinds {
+            assert!(self_test(kind), "{kind:?} failed its self-test");
+            let packed = Bf16Points::pack_for(points, kind).expect("packed");
+            let unit = Bf16Unit::start(&packed);
+            // A wider output than the block: the stride is honoured and nothing else written.
+            let stride = BLOCK + 3;
+            let mut out = vec![f32::NAN; BLOCK * stride];
+            let mut gathered = Vec::new();
+            for query_block in 0..packed.blocks() {
+                let queries: Vec<u32> = (query_block * BLOCK..((query_block + 1) * BLOCK).min(n))
+                    .map(|i| i as u32)
+                    .collect();
+                packed.gather(&queries, &mut gathered);
+                for target_block in 0..packed.blocks() {
+                    out.fill(f32::NAN);
+                    unit.products(&packed, &gathered, target_block, &mut out, stride);
+                    for r in 0..BLOCK {
+                        for c in BLOCK..stride {
+                            assert!(out[r * stride + c].is_nan(), "{kind:?} wrote past a row");
                         }
-                        let (a, b) = (points.row(i as usize), points.row(j));
-                        let exact = super::super::squared_euclidean(a, b);
-                        let norms = super::super::dot(a, a) + super::super::dot(b, b);
-                        let screened = norms - 2.0 * out[r * BLOCK + c];
-                        let bound = packed.slack(i as usize) + packed.slack(j);
-                        assert!(
-                            (exact - screened).abs() <= bound,
-                            "{i},{j}: {exact} vs {screened} ± {bound}"
-                        );
+                    }
+                    for (r, &i) in queries.iter().enumerate() {
+                        for c in 0..BLOCK {
+                            let j = target_block * BLOCK + c;
+                            let product = out[r * stride + c];
+                            if j >= n {
+                                assert_eq!(product, 0.0, "{kind:?}: padding is zero");
+                                continue;
+                            }
+                            let (a, b) = (points.row(i as usize), points.row(j));
+                            let exact = super::super::squared_euclidean(a, b);
+                            let norms = super::super::dot(a, a) + super::super::dot(b, b);
+                            let screened = norms - 2.0 * product;
+                            let bound = packed.slack(i as usize) + packed.slack(j);
+                            assert!(
+                                (exact - screened).abs() <= bound,
+                                "{kind:?} {i},{j}: {exact} vs {screened} ± {bound}"
+                            );
+                        }
                     }
                 }
             }
