@@ -3,6 +3,9 @@
 //!
 //! cargo bench --bench clustering -- DATA.f32 DIM LABELS.i32 [MIN_CLUSTER_SIZE [MIN_SAMPLES [EPSILON]]]
 //!
+//! `cargo bench --bench clustering -- kernel` prints the distance kernel this CPU (and the
+//! `PANIC_TDA_NO_AMX` / `PANIC_TDA_NO_BF16` switches) would use, and nothing else.
+//!
 //! `REPEAT=N` (default 3) times N runs in one process and reports the median one.
 //! `HDBSCAN_NEIGHBOURS=exact|nndescent` forces the k-NN method. With `KNN_RECALL=N` set it also times the NN-descent k-NN graph alone and prints (to stderr)
 //! its recall against exact neighbours of N sampled points.
@@ -20,6 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
+    if args.len() == 1 && args[0] == "kernel" {
+        println!("{}", distance_kernel_name());
+        return Ok(());
+    }
     if args.len() < 3 {
         eprintln!(
             "usage: clustering DATA.f32 DIM LABELS.i32 [MIN_CLUSTER_SIZE [MIN_SAMPLES [EPSILON]]]"

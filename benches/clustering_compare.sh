@@ -59,10 +59,10 @@ for n in "${sizes[@]}"; do
   other_rows=()
   other_labels=()
   for switch in PANIC_TDA_NO_AMX PANIC_TDA_NO_BF16; do
-    other=$(env "$switch=1" cargo bench --bench clustering -q -- "$dir/data.f32" 384 "$work/${switch}_$n.i32" "$mcs" "$mcs" 0 2>/dev/null)
-    other_kernel=$(field "$other" kernel)
+    other_kernel=$(env "$switch=1" cargo bench --bench clustering -q -- kernel 2>/dev/null)
     [[ "|$seen|" == *"|$other_kernel|"* ]] && continue
     seen="$seen|$other_kernel"
+    other=$(env "$switch=1" cargo bench --bench clustering -q -- "$dir/data.f32" 384 "$work/${switch}_$n.i32" "$mcs" "$mcs" 0 2>/dev/null)
     echo "rust $other_kernel $n: $other" >&2
     other_rows+=("| $n | rust (this crate, $other_kernel) | $(field "$other" seconds) | $(field "$other" clusters) | $(field "$other" noise) |")
     other_labels+=("$work/${switch}_$n.i32")

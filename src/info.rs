@@ -28,13 +28,7 @@ pub fn gather(paths: &AppPaths, database: PathBuf) -> SystemReport {
         models_dir: paths.models_dir.clone(),
         onnxruntime: runtime::init(paths).cloned().map_err(|e| e.to_string()),
         ffmpeg: encoders::report().map_err(|e| e.to_string()),
-        distance_kernel: match crate::analysis::knn::screening_kernel() {
-            Some(kind) => match kind {
-                crate::analysis::knn::Bf16Kind::AmxTiles => "bf16 AMX tiles, checked in f32",
-                crate::analysis::knn::Bf16Kind::Avx512 => "bf16 AVX-512 products, checked in f32",
-            },
-            None => "f32 matrix products",
-        },
+        distance_kernel: crate::analysis::knn::distance_kernel_name(),
     }
 }
 
@@ -81,13 +75,13 @@ mod tests {
             models_dir: PathBuf::from("models"),
             onnxruntime: Err("no libonnxruntime.so".into()),
             ffmpeg: Err("no libavcodec".into()),
-            distance_kernel: "f32 matrix products",
+            distance_kernel: "f32 products",
         };
         let text = report.to_string();
         assert!(
             text.contains("ONNX Runtime: NOT AVAILABLE: no libonnxruntime.so"),
             "{text}"
         );
-        assert!(text.contains("distances:    f32 matrix products"), "{text}");
+        assert!(text.contains("distances:    f32 products"), "{text}");
     }
 }

@@ -78,8 +78,9 @@ pub(crate) fn spanning_tree(
     let core_rank = params.min_samples.saturating_sub(1).min(n - 1);
     let k = core_rank.max(MIN_GRAPH_K).min(n - 1);
     control.report(Phase::Neighbours, 0.0);
-    // bf16 tiles screen both the k-NN and the exact bridge searches where the CPU has them.
-    let packed = (n >= SCREEN_MIN_POINTS && bf16::available())
+    // bf16 products screen both the k-NN and the exact bridge searches where the CPU has a
+    // bf16 unit (`pack` is `None` where it has none).
+    let packed = (n >= SCREEN_MIN_POINTS)
         .then(|| bf16::Bf16Points::pack(points))
         .flatten();
     let (knn, index) = match params.neighbours {
@@ -404,7 +405,7 @@ struct ExactSearch<'a, 'c> {
     components: &'a [u32],
     core: &'a [f32],
     control: &'a Control<'c>,
-    /// The points in bf16 tiles, where the CPU has them: then products only screen (see
+    /// The points packed for the bf16 unit, where the CPU has one: then products only screen (see
     /// [`ExactSearch::screened`]).
     packed: Option<&'a bf16::Bf16Points>,
 }
@@ -568,7 +569,7 @@ impl<'a, 'c> ExactSearch<'a, 'c> {
             .collect()
     }
 
-    /// [`ExactSearch::block`] with bf16 tile products as a screen. Per group, the running
+    /// [`ExactSearch::block`] with bf16 products as a screen. Per group, the running
     /// bound is the least upper bound of a weight seen so far (or the group's limit); every
     /// pair whose lower bound is under it is kept, and the kept pairs are weighed exactly at
     /// the end, so the edge found is the one the f32 search finds. Tasks split the points,
@@ -751,9 +752,7 @@ mod tests {
             })
             .collect();
         assert!(expected[..4].iter().all(Option::is_some));
-        let packed = bf16::available()
-            .then(|| bf16::Bf16Points::pack(points))
-            .flatten();
+        let packed = bf16::Bf16Points::pack(points);
         if packed.is_none() {
             eprintln!("no bf16 unit here: the screened search is not exercised");
         }

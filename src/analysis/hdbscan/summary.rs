@@ -106,17 +106,17 @@ fn distance_totals(points: Points<'_>, rows: &[usize]) -> Vec<f64> {
         .collect()
 }
 
-/// Clusters from this many members get their totals screened by bf16 tiles.
+/// Clusters from this many members get their totals screened by bf16 products.
 const SCREEN_MIN_MEMBERS: usize = 256;
 
-/// [`distance_totals`] screened by bf16 tile products where the CPU has them: every row's total
+/// [`distance_totals`] screened by bf16 products where the CPU has a bf16 unit: every row's total
 /// is bounded from the screened distances (each within its error bound, see
 /// [`crate::analysis::knn::bf16`]), and only the rows whose lower bound does not exceed the least
 /// upper bound get an exact total; the others get +∞, as they cannot be the medoid. `None` where
-/// there are no tiles, too few rows to pay for them, or too many rows left open.
+/// there is no bf16 unit, too few rows to pay for it, or too many rows left open.
 fn screened_totals(points: Points<'_>, rows: &[usize]) -> Option<Vec<f64>> {
     use crate::analysis::knn::bf16::{self, BLOCK};
-    if rows.len() < SCREEN_MIN_MEMBERS || !bf16::available() {
+    if rows.len() < SCREEN_MIN_MEMBERS {
         return None;
     }
     let dim = points.dim();
@@ -191,11 +191,11 @@ mod tests {
     use rand::Rng;
 
     #[test]
-    fn tile_screened_totals_pick_the_same_medoid_as_the_exact_totals() {
-        let Some(_) = crate::analysis::knn::bf16::available().then_some(()) else {
+    fn screened_totals_pick_the_same_medoid_as_the_exact_totals() {
+        if crate::analysis::knn::bf16::kind().is_none() {
             eprintln!("no bf16 unit here: the screened totals are not exercised");
             return;
-        };
+        }
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
         let (n, dim) = (900, 40);
         // A tight core of 30 points (near-ties for the medoid) inside a loose cloud.
@@ -208,7 +208,7 @@ mod tests {
         let points = Points::new(&data, dim).expect("points");
         let rows: Vec<usize> = (0..n).filter(|i| i % 5 != 1).collect();
         let exact = distance_totals(points, &rows);
-        let screened = screened_totals(points, &rows).expect("tiles");
+        let screened = screened_totals(points, &rows).expect("screened");
         let argmin = |totals: &[f64]| {
             (0..totals.len())
                 .min_by(|&a, &b| totals[a].total_cmp(&totals[b]).then(a.cmp(&b)))

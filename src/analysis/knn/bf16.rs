@@ -64,10 +64,6 @@ pub(crate) fn kind() -> Option<Bf16Kind> {
     })
 }
 
-pub(crate) fn available() -> bool {
-    kind().is_some()
-}
-
 /// Every bf16 unit this CPU runs correctly, fastest first (whatever the switches say). A unit
 /// the CPU reports but that fails its self-test is left out with a warning.
 fn supported() -> Vec<Bf16Kind> {
@@ -166,7 +162,7 @@ fn to_f32(value: u16) -> f32 {
     f32::from_bits(u32::from(value) << 16)
 }
 
-/// Points in bf16, laid out for tile loads, with each point's error bound.
+/// Points in bf16, laid out for both units' loads, with each point's error bound.
 pub(crate) struct Bf16Points {
     /// The unit these are multiplied on.
     kind: Bf16Kind,
@@ -289,7 +285,7 @@ impl Bf16Points {
 }
 
 /// The bf16 unit, ready on this thread: for AMX the tile registers configured (16 rows × 64
-/// bytes each), released on drop. Only made where [`available`] said yes. Not `Send`, and no
+/// bytes each), released on drop. Only made for points [`Bf16Points::pack`] packed, so only where [`kind`] found a unit. Not `Send`, and no
 /// rayon work may run on the thread while one is alive (a stolen task's own unit would release
 /// the tile configuration under it), so callers make one inside each parallel task around plain
 /// loops.
@@ -302,13 +298,9 @@ pub(crate) struct Bf16Unit {
 struct TileConfig([u8; 64]);
 
 impl Bf16Unit {
-    /// The unit `points` were packed for.
+    /// The unit `points` were packed for (which [`detect`] found).
     pub(crate) fn start(points: &Bf16Points) -> Self {
-        Self::start_as(points.kind)
-    }
-
-    /// The unit of `kind`, which [`detect`] must have found.
-    fn start_as(kind: Bf16Kind) -> Self {
+        let kind = points.kind;
         if kind == Bf16Kind::AmxTiles {
             let mut config = TileConfig([0; 64]);
             config.0[0] = 1; // palette 1
@@ -347,47 +339,60 @@ impl Bf16Unit {
         let high = points.packed[(group + 1) * chunks * TILE * CHUNK..].as_ptr();
         #[cfg(target_arch = "x86_64")]
         {
-            let block = match self.kind {
-                Bf16Kind::AmxTiles => tile_block,
-                Bf16Kind::Avx512 => avx512_block,
+            let block = Block {
+                queries: queries.as_ptr(),
+                dim_pad: points.dim_pad,
+                low,
+                high,
+                out: out.as_mut_ptr(),
+                out_stride,
             };
             // SAFETY: the unit exists only where `detect` found its instructions; the reads
             // stay inside `queries` (32 rows of `dim_pad`) and the two packed groups (`chunks` ·
             // 1 KB each), and the writes inside `out` (bounds asserted above).
             unsafe {
-                block(
-                    queries.as_ptr(),
-                    points.dim_pad,
-                    low,
-                    high,
-                    out.as_mut_ptr(),
-                    out_stride,
-                )
+                match self.kind {
+                    Bf16Kind::AmxTiles => tile_block(&block),
+                    Bf16Kind::Avx512 => avx512_block(&block),
+                }
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (low, high, out);
-            unreachable!("a bf16 unit exists only where available() found one");
+            let _ = (low, high, out, out_stride);
+            unreachable!("a bf16 unit exists only where kind() found one");
         }
     }
 }
 
-/// One 32 × 32 block on 2 × 2 tiles: `dim_pad / 32` rounds of two query tiles (16 rows of 32
-/// dimensions) times two packed target tiles (32 dimensions as 16 pairs of 16 points).
-///
-/// # Safety
-/// Tiles configured on this thread; `queries` holds 32 rows of `dim_pad`, `low` and `high`
-/// `dim_pad / 32` KB each, `out` 32 rows `out_stride` floats apart.
+/// The operands of one 32 × 32 block of products: 32 query rows of `dim_pad` bf16 (query
+/// layout), the two packed target groups of 16 points (`dim_pad / 32` KB each), and the output,
+/// 32 rows of 32 floats `out_stride` floats apart.
 #[cfg(target_arch = "x86_64")]
-unsafe fn tile_block(
+struct Block {
     queries: *const u16,
     dim_pad: usize,
     low: *const u16,
     high: *const u16,
     out: *mut f32,
     out_stride: usize,
-) {
+}
+
+/// One 32 × 32 block on 2 × 2 tiles: `dim_pad / 32` rounds of two query tiles (16 rows of 32
+/// dimensions) times two packed target tiles (32 dimensions as 16 pairs of 16 points).
+///
+/// # Safety
+/// Tiles configured on this thread; `block`'s pointers valid for the sizes it describes.
+#[cfg(target_arch = "x86_64")]
+unsafe fn tile_block(block: &Block) {
+    let &Block {
+        queries,
+        dim_pad,
+        low,
+        high,
+        out,
+        out_stride,
+    } = block;
     let query_stride = dim_pad * 2;
     // SAFETY: as promised by the caller.
     unsafe {
@@ -444,17 +449,18 @@ const AVX512_ROWS: usize = 8;
 /// pair of dimensions, 16 points' pairs in one vector), and each query row's pair is broadcast.
 ///
 /// # Safety
-/// The CPU has AVX-512F and AVX-512 BF16; the pointers as for [`tile_block`].
+/// The CPU has AVX-512F and AVX-512 BF16; `block`'s pointers valid for the sizes it describes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn avx512_block(
-    queries: *const u16,
-    dim_pad: usize,
-    low: *const u16,
-    high: *const u16,
-    out: *mut f32,
-    out_stride: usize,
-) {
+unsafe fn avx512_block(block: &Block) {
+    let &Block {
+        queries,
+        dim_pad,
+        low,
+        high,
+        out,
+        out_stride,
+    } = block;
     use std::arch::x86_64::*;
     // SAFETY: as promised by the caller; pair p of a packed group is the 64 bytes at 32 · p, and
     // row r's pair p the 4 bytes at r · dim_pad + 2p.
@@ -492,7 +498,7 @@ impl Bf16Unit {
         let chunks = masks.len();
         assert!(products.len() >= chunks * BLOCK && norms.len() >= chunks * BLOCK);
         for (chunk, mask) in masks.iter_mut().enumerate() {
-            // SAFETY: `self` exists only where `available()` found AVX-512F; the 32 floats read
+            // SAFETY: `self` exists only where `detect` found AVX-512F; the 32 floats read
             // from each slice at `chunk · 32` are inside it (asserted above).
             *mask = unsafe {
                 scan::under(
@@ -623,16 +629,16 @@ mod scan {
 #[cfg(not(target_arch = "x86_64"))]
 mod scan {
     pub(super) unsafe fn under(_: *const f32, _: *const f32, _: f32) -> u32 {
-        unreachable!("a bf16 unit exists only where available() found one")
+        unreachable!("a bf16 unit exists only where kind() found one")
     }
     pub(super) unsafe fn under_each(_: *const f32, _: f32, _: *const f32) -> u32 {
-        unreachable!("a bf16 unit exists only where available() found one")
+        unreachable!("a bf16 unit exists only where kind() found one")
     }
     pub(super) unsafe fn outside(_: *const u32, _: u32) -> u32 {
-        unreachable!("a bf16 unit exists only where available() found one")
+        unreachable!("a bf16 unit exists only where kind() found one")
     }
     pub(super) unsafe fn below(_: *const f32, _: f32) -> u32 {
-        unreachable!("a bf16 unit exists only where available() found one")
+        unreachable!("a bf16 unit exists only where kind() found one")
     }
 }
 

@@ -32,14 +32,15 @@ pub fn exact_knn(points: Points<'_>, k: usize, control: &Control<'_>) -> Result<
 /// Which products [`exact_knn_with`] screens with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kernel {
-    /// bf16 tiles where the CPU has them (and the set is large enough to pay for packing),
+    /// bf16 products where the CPU has a bf16 unit (and the set is large enough to pay for
+    /// packing),
     /// f32 matrix products otherwise.
     Auto,
     /// f32 matrix products only.
     F32,
 }
 
-/// Below this many points packing for the tiles costs more than it saves.
+/// Below this many points packing for the bf16 unit costs more than it saves.
 pub(crate) const SCREEN_MIN_POINTS: usize = 1024;
 
 pub(crate) fn exact_knn_with(
@@ -53,7 +54,6 @@ pub(crate) fn exact_knn_with(
     if kernel == Kernel::Auto
         && k > 0
         && n >= SCREEN_MIN_POINTS
-        && bf16::available()
         && let Some(packed) = bf16::Bf16Points::pack(points)
     {
         return screened_knn(points, &packed, k, control);
@@ -65,7 +65,7 @@ pub(crate) fn exact_knn_with(
 /// (256 KB) and bf16 rows (2 × 192 KB at 384-d) stay in L2 for the row and the column scan.
 const SCREEN_SIDE: usize = 256;
 
-/// Exact k-NN screened by bf16 tile products: each row keeps every point whose screened
+/// Exact k-NN screened by bf16 products: each row keeps every point whose screened
 /// squared distance is within twice its error bound of the k-th smallest screened one so far,
 /// and those few (about k + 3 on MiniLM embeddings at 10k) are ranked by [`euclidean`]. No point
 /// outside can be nearer than the k-th (see [`bf16`]), so the lists equal the f32 path's.

@@ -27,7 +27,8 @@ pub fn screening_kernel() -> Option<Bf16Kind> {
     bf16::kind()
 }
 
-/// The distance kernel in words, for reports and benchmark rows.
+/// The distance kernel in words, for `panic-tda info` and benchmark rows (a bf16 kernel only
+/// screens: what it keeps is measured again in f32).
 pub fn distance_kernel_name() -> &'static str {
     screening_kernel().map_or("f32 products", Bf16Kind::describe)
 }

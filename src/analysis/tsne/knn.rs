@@ -110,7 +110,7 @@ pub fn exact(
 }
 
 /// Exact `k` nearest neighbours of every row of `data` (excluding itself) by the crate's exact
-/// search ([`exact_knn`]: bf16 tiles as a screen where the CPU has them, f32 products otherwise);
+/// search ([`exact_knn`]: bf16 products as a screen where the CPU has a bf16 unit, f32 products otherwise);
 /// ties by index. `on_progress(done, total)` is called from this thread while the search runs
 /// on the pool.
 pub fn all_exact(
