@@ -385,14 +385,7 @@ struct Block {
 /// Tiles configured on this thread; `block`'s pointers valid for the sizes it describes.
 #[cfg(target_arch = "x86_64")]
 unsafe fn tile_block(block: &Block) {
-    let &Block {
-        queries,
-        dim_pad,
-        low,
-        high,
-        out,
-        out_stride,
-    } = block;
+    let (dim_pad, out) = (block.dim_pad, block.out);
     let query_stride = dim_pad * 2;
     // SAFETY: as promised by the caller.
     unsafe {
@@ -404,10 +397,10 @@ unsafe fn tile_block(block: &Block) {
             options(nostack, preserves_flags)
         );
         for chunk in 0..dim_pad / CHUNK {
-            let a_top = queries.add(chunk * CHUNK);
+            let a_top = block.queries.add(chunk * CHUNK);
             let a_bottom = a_top.add(TILE * dim_pad);
-            let b_left = low.add(chunk * TILE * CHUNK);
-            let b_right = high.add(chunk * TILE * CHUNK);
+            let b_left = block.low.add(chunk * TILE * CHUNK);
+            let b_right = block.high.add(chunk * TILE * CHUNK);
             std::arch::asm!(
                 "tileloadd tmm4, [{a_top} + {stride}*1]",
                 "tileloadd tmm5, [{a_bottom} + {stride}*1]",
@@ -433,9 +426,9 @@ unsafe fn tile_block(block: &Block) {
             "tilestored [{c11} + {stride}*1], tmm3",
             c00 = in(reg) out,
             c01 = in(reg) out.add(TILE),
-            c10 = in(reg) out.add(TILE * out_stride),
-            c11 = in(reg) out.add(TILE * out_stride + TILE),
-            stride = in(reg) out_stride * 4,
+            c10 = in(reg) out.add(TILE * block.out_stride),
+            c11 = in(reg) out.add(TILE * block.out_stride + TILE),
+            stride = in(reg) block.out_stride * 4,
             options(nostack, preserves_flags)
         );
     }
